@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny generated data sets, the shared/ material, a private demo cache."""
+
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+# ../shared beside the project (CI and developer machines); absent on a user's machine.
+SHARED = os.environ.get("VB_KERAS_SHARED") or os.path.join(os.path.dirname(REPO_ROOT), "shared")
+EMODB = os.path.join(SHARED, "data", "emodb")
+YAMNET = os.path.join(SHARED, "models", "yamnet_hub")
+EMODB_EMOTIONS = ("Anger", "Boredom", "Disgust", "Fear", "Happiness", "Sadness", "Neutral")
+
+requires_emodb = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(EMODB, "data_info.csv")),
+    reason=f"real-audio test: {EMODB} is absent (it ships only beside the project, in ../shared)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_demo_cache(tmp_path_factory):
+    """Points the demo-data cache (and any subprocess) at a temporary directory."""
+    os.environ["VB_KERAS_CACHE"] = str(tmp_path_factory.mktemp("vb_keras_cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """A 60-clip demo data set in the HUME-VB layout (Train 36, Val 12, Test 12 clips)."""
+    from vb_keras.data import demo
+    return demo.write_demo_data(str(tmp_path_factory.mktemp("tiny_demo")), num_clips=60, seed=1)
+
+
+def write_wav(path, samples, sample_rate=16000, subtype="PCM_16"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    soundfile.write(path, samples, sample_rate, subtype=subtype)
+    return path
+
+
+def tone(seconds=1.0, sample_rate=16000, frequency=440.0, amplitude=0.5):
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def write_data_info(directory, rows):
+    """Writes a HUME-VB data_info.csv from a list of dicts (missing emotion columns default to 0.1)."""
+    from vb_keras.schema import HUME_VB_EMOTIONS
+    frame = pd.DataFrame(rows)
+    for column in HUME_VB_EMOTIONS:
+        frame[column] = frame[column].astype(object).fillna(0.1) if column in frame else 0.1
+    os.makedirs(directory, exist_ok=True)
+    frame.to_csv(os.path.join(directory, "data_info.csv"), index=False)
+    return directory
+
+
+def run_main():
+    """Lets a test module run on its own (as Bazel's py_test does) through pytest."""
+    sys.exit(pytest.main([sys.argv[0], "-q", "-p", "no:cacheprovider"]))

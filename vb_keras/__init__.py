@@ -1,0 +1,7 @@
+"""vb_keras: multitask vocal-burst modelling with Keras 3 (Belanich et al., ICML 2022 ExVo MultiTask).
+
+Importing the package is cheap: no TensorFlow work, no file access. Modules are imported where used,
+e.g. `from vb_keras import metrics` or `from vb_keras.data import exvo`.
+"""
+
+__version__ = "0.1.0"

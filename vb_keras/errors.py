@@ -1,0 +1,18 @@
+"""User-facing errors: one line that names the file, column or flag at fault and the reason.
+
+Programs in bin/ catch `UserInputError` and print its message instead of a traceback; anything else
+is a bug in vb_keras and keeps its traceback.
+"""
+
+
+class UserInputError(ValueError):
+    """Bad input from the user: a file, a column, a flag value. The message is one line."""
+
+
+class BadAudioError(UserInputError):
+    """An audio file that cannot be used: missing, empty, truncated, not audio, or silent."""
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

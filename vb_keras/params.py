@@ -1,0 +1,94 @@
+"""Frozen settings, one dataclass per concern; derived values are properties (YAMNet `params.py`).
+
+Values default to section 2 of Belanich et al. (2022): 16 kHz audio, log-mel with a 64 ms window and a
+24 ms hop, 128 mel bands from 0 to 8 kHz for the ResNets; 80 bands for the Conformer.
+"""
+
+import dataclasses
+
+SAMPLE_RATE = 16000
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontendParams:
+    """Log-mel front end.
+
+    Attributes:
+        sample_rate: rate of the waveform the front end receives (the pipeline resamples to it).
+        window_seconds: STFT window (64 ms in section 2.1).
+        hop_seconds: STFT hop (24 ms in section 2.1).
+        num_mel_bins: mel bands (128 for the ResNets, 80 for the Conformer).
+        lower_edge_hz, upper_edge_hz: mel filter bank range (0 to 8 kHz in section 2.1).
+        log_offset: added to mel magnitudes before the log, as in YAMNet, so silence stays finite.
+        normalization: "minmax" rescales each clip to [-1, 1] from its minimum and maximum (ResNets,
+            section 2.1); "int16" scales [-1, 1] audio to +-32768 (Conformer, section 2.2).
+    """
+    sample_rate: int = SAMPLE_RATE
+    window_seconds: float = 0.064
+    hop_seconds: float = 0.024
+    num_mel_bins: int = 128
+    lower_edge_hz: float = 0.0
+    upper_edge_hz: float = 8000.0
+    log_offset: float = 0.001
+    normalization: str = "minmax"
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+        if not 0 <= self.lower_edge_hz < self.upper_edge_hz <= self.sample_rate / 2:
+            raise ValueError(
+                    f"mel range [{self.lower_edge_hz}, {self.upper_edge_hz}] Hz must lie in [0, Nyquist]")
+
+    @property
+    def window_length_samples(self) -> int:
+        return int(round(self.sample_rate * self.window_seconds))
+
+    @property
+    def hop_length_samples(self) -> int:
+        return int(round(self.sample_rate * self.hop_seconds))
+
+    @property
+    def fft_length(self) -> int:
+        """Smallest power of two that holds the window (1024 for 64 ms at 16 kHz)."""
+        return 2 ** (self.window_length_samples - 1).bit_length()
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames the front end makes from `num_samples` (a clip shorter than a window gives one)."""
+        return 1 + max(0, num_samples - self.window_length_samples) // self.hop_length_samples
+
+
+NORMALIZATIONS = ("minmax", "int16")
+
+# Section 2.1: ResNet input.
+RESNET_FRONTEND = FrontendParams()
+# Section 2.2 gives only "80-bin log mel"; the 25 ms window and 10 ms hop are the Conformer
+# literature's (Gulati et al., 2020), not the paper's.
+CONFORMER_FRONTEND = FrontendParams(
+        window_seconds=0.025, hop_seconds=0.010, num_mel_bins=80, normalization="int16")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineParams:
+    """tf.data settings.
+
+    Attributes:
+        batch_size: clips per batch (64 for the ResNets in section 2.1).
+        clip_seconds: training clips are randomly cropped or zero-padded to this length. HUME-VB clips
+            run 0.5-10 s with a mean of 2.2 s, so 4 s keeps nearly all of most clips while bounding memory.
+        shuffle_buffer: clips in the shuffle buffer.
+        seed: seeds shuffling and cropping, so an epoch is reproducible.
+    """
+    batch_size: int = 64
+    clip_seconds: float = 4.0
+    shuffle_buffer: int = 4096
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.clip_seconds <= 0:
+            raise ValueError(f"clip_seconds must be positive, got {self.clip_seconds}")
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * SAMPLE_RATE))

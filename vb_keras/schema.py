@@ -1,0 +1,88 @@
+"""LabelSchema: which columns of `data_info.csv` hold the labels of the three tasks.
+
+The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks); the
+schema says which columns feed them, so the same code reads HUME-VB, EmoDB (class column `Sex`) or any
+data set in the HUME-VB layout. Columns are always selected by name, never by position.
+"""
+
+import dataclasses
+import json
+from typing import Optional, Sequence, Tuple
+
+from vb_keras.errors import UserInputError
+
+# HUME-VB (ExVo 2022) emotion columns, in the official order.
+HUME_VB_EMOTIONS = ("Awe", "Excitement", "Amusement", "Awkwardness", "Fear", "Horror", "Distress",
+                    "Triumph", "Sadness", "Surprise")
+
+# Names of the model outputs (section 2.1): every compile dict, metric, log line and export keys on them.
+EMOTION, COUNTRY, AGE = "emotion", "country", "age"
+TASKS = (EMOTION, COUNTRY, AGE)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSchema:
+    """Where the labels are.
+
+    Attributes:
+      emotion_columns: columns with emotion intensities in [0, 1], in output order.
+      class_column: the categorical column (HUME-VB `Country`), integers or strings.
+      age_column: the age column, in years.
+      classes: the class values in output order, as strings. None until fitted on the training split
+        with `with_classes`; every trained model stores them.
+      id_column, split_column, speaker_column: the HUME-VB bookkeeping columns.
+    """
+    emotion_columns: Tuple[str, ...] = HUME_VB_EMOTIONS
+    class_column: str = "Country"
+    age_column: str = "Age"
+    classes: Optional[Tuple[str, ...]] = None
+    id_column: str = "File_ID"
+    split_column: str = "Split"
+    speaker_column: str = "Subject_ID"
+
+    def __post_init__(self):
+        object.__setattr__(self, "emotion_columns", tuple(self.emotion_columns))
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if not self.emotion_columns:
+            raise UserInputError("--emotion_columns: at least one emotion column is needed")
+        if len(set(self.emotion_columns)) != len(self.emotion_columns):
+            raise UserInputError(f"--emotion_columns: a column is named twice in {self.emotion_columns}")
+        label_columns = set(self.emotion_columns)
+        for flag, column in (("--class_column", self.class_column), ("--age_column", self.age_column)):
+            if not column:
+                raise UserInputError(f"{flag}: a column name is needed")
+            if column in label_columns:
+                raise UserInputError(f"{flag}: column {column!r} is also an emotion column")
+
+    @classmethod
+    def from_flags(cls, emotion_columns: Sequence[str] | str, class_column: str,
+                   age_column: str) -> "LabelSchema":
+        """Builds a schema from the `--emotion_columns=A,B,... --class_column --age_column` values."""
+        if isinstance(emotion_columns, str):
+            emotion_columns = [c.strip() for c in emotion_columns.split(",") if c.strip()]
+        return cls(emotion_columns=tuple(emotion_columns), class_column=class_column,
+                   age_column=age_column)
+
+    def with_classes(self, classes: Sequence) -> "LabelSchema":
+        return dataclasses.replace(self, classes=tuple(str(c) for c in classes))
+
+    @property
+    def num_emotions(self) -> int:
+        return len(self.emotion_columns)
+
+    @property
+    def num_classes(self) -> int:
+        if self.classes is None:
+            raise ValueError("the schema's classes are not known yet: fit them on the training split")
+        return len(self.classes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "LabelSchema":
+        return cls(**json.loads(text))
+
+
+HUME_VB = LabelSchema()
