@@ -1,0 +1,1 @@
+"""Data layer: HUME-VB reader and splits, audio decoding, TFRecords, tf.data pipeline, demo data."""
