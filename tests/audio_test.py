@@ -96,7 +96,7 @@ def test_bad_files_raise_one_line_errors_naming_the_file(tmp_path, make, reason)
 def test_to_int16_round_trip():
     from vb_keras.data.loading import to_int16
     waveform = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5], np.float32)
-    assert to_int16(waveform).tolist() == [-32767, -16384, 0, 16384, 32767, 32767]
+    assert to_int16(waveform).tolist() == [-32768, -16384, 0, 16384, 32767, 32767]
 
 
 @requires_emodb

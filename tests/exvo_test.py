@@ -1,0 +1,127 @@
+import os
+
+import numpy as np
+import pytest
+
+from conftest import EMODB, EMODB_EMOTIONS, requires_emodb, run_main, write_data_info
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.schema import HUME_VB, LabelSchema
+
+
+def rows(overrides=None):
+    base = [dict(File_ID="[1]", Split="Train", Subject_ID="s1", Country=2, Country_string="US",
+                 Age=24.0),
+            dict(File_ID="[2]", Split="Train", Subject_ID="s2", Country=0, Country_string="China",
+                 Age=31.0),
+            dict(File_ID="[3]", Split="Val", Subject_ID="s3", Country=2, Country_string="US",
+                 Age=27.5),
+            dict(File_ID="[4]", Split="Test", Subject_ID="s4", Country="", Country_string="",
+                 Age="", **{e: "" for e in HUME_VB.emotion_columns})]
+    for (index, column), value in (overrides or {}).items():
+        base[index][column] = value
+    return base
+
+
+def read(tmp_path, overrides=None):
+    write_data_info(str(tmp_path), rows(overrides))
+    return exvo.read_clip_table(str(tmp_path), HUME_VB)
+
+
+def test_reads_columns_by_name_and_marks_unlabelled_test_rows(tmp_path):
+    table = read(tmp_path)
+    assert table["File_ID"].tolist() == ["1", "2", "3", "4"]
+    assert table["labelled"].tolist() == [True, True, True, False]
+    assert table["path"][0] == os.path.join(str(tmp_path), "wav", "1.wav")
+    assert table["Country"].tolist()[:3] == ["2", "0", "2"] and table["Age"][2] == 27.5
+    schema = exvo.fit_classes(table, HUME_VB)
+    assert schema.classes == ("0", "2")
+
+
+def test_columns_may_come_in_any_order(tmp_path):
+    write_data_info(str(tmp_path), rows())
+    path = os.path.join(str(tmp_path), "data_info.csv")
+    import pandas as pd
+    frame = pd.read_csv(path)
+    frame[frame.columns[::-1]].to_csv(path, index=False)
+    assert exvo.read_clip_table(str(tmp_path), HUME_VB)["File_ID"].tolist() == ["1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({(0, "Awe"): "nan"}, r"line 2 \(File_ID \[1\]\): Awe is not a number"),
+    ({(1, "Fear"): -0.2}, r"line 3 \(File_ID \[2\]\): Fear = -0.2 lies outside \[0, 1\]"),
+    ({(2, "Surprise"): 1.5}, r"Surprise = 1.5 lies outside \[0, 1\]"),
+    ({(1, "File_ID"): "[1]"}, r"File_ID \[1\] appears 2 times \(lines 2, 3\)"),
+    ({(2, "Split"): "Dev"}, r"Split 'Dev' is not one of Train, Val, Test"),
+    ({(0, "Age"): "old"}, r"Age is not a number"),
+    ({(0, "Age"): -3}, r"Age is negative"),
+    ({(2, "Awe"): ""}, r"Awe is empty"),
+])
+def test_bad_labels_give_one_line_errors_naming_file_row_and_column(tmp_path, overrides, message):
+    with pytest.raises(UserInputError, match=message) as caught:
+        read(tmp_path, overrides)
+    assert "data_info.csv" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_unlabelled_rows_outside_test_are_rejected(tmp_path):
+    overrides = {(1, c): "" for c in ("Country", "Age", *HUME_VB.emotion_columns)}
+    with pytest.raises(UserInputError, match="has no labels outside Test"):
+        read(tmp_path, overrides)
+
+
+def test_missing_column_and_missing_file(tmp_path):
+    write_data_info(str(tmp_path), [{k: v for k, v in r.items() if k != "Age"} for r in rows()])
+    with pytest.raises(UserInputError, match="missing column 'Age'"):
+        exvo.read_clip_table(str(tmp_path), HUME_VB)
+    with pytest.raises(UserInputError, match="not found"):
+        exvo.read_clip_table(str(tmp_path / "nowhere"), HUME_VB)
+
+
+def test_known_classes_of_a_model_reject_new_values(tmp_path):
+    write_data_info(str(tmp_path), rows({(2, "Country"): 7}))
+    with pytest.raises(UserInputError, match=r"line 4 .*unknown Country value '7' \(not among the "
+                                             r"model's classes: 0, 1, 2\)"):
+        exvo.read_clip_table(str(tmp_path), HUME_VB.with_classes(["0", "1", "2"]))
+
+
+def test_classes_seen_only_outside_train_still_get_an_output(tmp_path):
+    write_data_info(str(tmp_path), rows({(2, "Country"): 3}))
+    table = exvo.read_clip_table(str(tmp_path), HUME_VB)
+    assert exvo.fit_classes(table, HUME_VB).classes == ("0", "2", "3")
+
+
+def test_paper_split_moves_whole_val_speakers_reproducibly(tiny_demo):
+    table = exvo.read_clip_table(tiny_demo, HUME_VB)
+    val_speakers = set(table.loc[table.Split == "Val", "Subject_ID"])
+    moved = exvo.paper_split(table, HUME_VB, num_speakers=2, seed=3)
+    again = exvo.paper_split(table, HUME_VB, num_speakers=2, seed=3)
+    assert moved.Split.tolist() == again.Split.tolist()
+    now_train = set(moved.loc[(table.Split == "Val") & (moved.Split == "Train"), "Subject_ID"])
+    assert len(now_train) == 2 and now_train <= val_speakers
+    # Whole speakers move: none of them keeps a Val clip.
+    assert not now_train & set(moved.loc[moved.Split == "Val", "Subject_ID"])
+    assert exvo.speakers_in_several_splits(moved, HUME_VB) == {}
+    with pytest.raises(UserInputError, match="--moved_val_speakers: 250 requested"):
+        exvo.paper_split(table, HUME_VB, num_speakers=250)
+
+
+def test_speaker_leak_check(tmp_path):
+    write_data_info(str(tmp_path), rows({(2, "Subject_ID"): "s1"}))
+    table = exvo.read_clip_table(str(tmp_path), HUME_VB)
+    assert exvo.speakers_in_several_splits(table, HUME_VB) == {"s1": ["Train", "Val"]}
+
+
+@requires_emodb
+def test_reads_real_emodb_with_its_own_schema():
+    schema = LabelSchema.from_flags(",".join(EMODB_EMOTIONS), "Sex", "Age")
+    table, schema = exvo.read_and_split(EMODB, schema)
+    assert len(table) == 535 and schema.classes == ("female", "male")
+    assert table.labelled.all() and all(os.path.isfile(p) for p in table.path)
+    assert set(table.Split) == {"Train", "Val", "Test"}
+    assert exvo.speakers_in_several_splits(table, schema) == {}
+    emotions = table[list(EMODB_EMOTIONS)].to_numpy()
+    assert np.all((emotions >= 0) & (emotions <= 1)) and np.all((emotions > 0).sum(axis=1) == 1)
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,215 @@
+"""HUME-VB (ExVo 2022) reader: `data_info.csv` plus `wav/<id>.wav`, validated, with the splits.
+
+`read_clip_table` returns one row per clip with the schema's label columns, the audio path and a
+`labelled` flag (Test rows of HUME-VB have empty labels). Every problem in the CSV raises
+`UserInputError` naming the file, row or column and the reason.
+"""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+
+from vb_keras.data.audio import AUDIO_EXTENSIONS
+from vb_keras.errors import UserInputError
+from vb_keras.schema import LabelSchema
+
+DATA_INFO = "data_info.csv"
+SPLITS = ("Train", "Val", "Test")
+# Columns added by the reader, next to the schema's own.
+PATH, LABELLED = "path", "labelled"
+
+
+def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=("wav",)) -> pd.DataFrame:
+    """Reads and checks `data_dir/data_info.csv`.
+
+    Returns:
+      A DataFrame with the id, split and speaker columns (ids without brackets), the emotion, class
+      (as strings) and age columns, `path` (the clip's audio file, whether or not it exists yet) and
+      `labelled`. Only Test rows may be unlabelled.
+
+    Raises:
+      UserInputError: missing file or column, duplicate ids, unknown split, missing or out-of-range
+        labels in a labelled row, or an unknown class value.
+    """
+    csv_path = os.path.join(data_dir, DATA_INFO)
+    if not os.path.isfile(csv_path):
+        raise UserInputError(f"{csv_path}: not found (a HUME-VB data directory holds {DATA_INFO})")
+    try:
+        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserInputError(f"{csv_path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    required = (schema.id_column, schema.split_column, schema.speaker_column,
+                *schema.emotion_columns, schema.class_column, schema.age_column)
+    for column in required:
+        if column not in raw.columns:
+            raise UserInputError(f"{csv_path}: missing column {column!r} "
+                                 f"(it has: {', '.join(raw.columns)})")
+    table = raw[list(required)].copy()
+    table[schema.id_column] = table[schema.id_column].str.strip().str.strip("[]")
+    _check_ids(table, schema, csv_path)
+    _check_splits(table, schema, csv_path)
+
+    label_columns = [*schema.emotion_columns, schema.class_column, schema.age_column]
+    blank = table[label_columns].apply(lambda column: column.str.strip() == "")
+    table[LABELLED] = ~blank.all(axis=1)
+    unlabelled_outside_test = ~table[LABELLED] & (table[schema.split_column] != "Test")
+    if unlabelled_outside_test.any():
+        _raise_at(csv_path, table, schema, unlabelled_outside_test, "has no labels outside Test")
+    partly_blank = blank.any(axis=1) & table[LABELLED]
+    if partly_blank.any():
+        row = int(np.flatnonzero(partly_blank)[0])
+        column = blank.columns[blank.iloc[row].to_numpy()][0]
+        _raise_at(csv_path, table, schema, partly_blank, f"{column} is empty")
+
+    labelled = table[LABELLED]
+    for column in (*schema.emotion_columns, schema.age_column):
+        values = pd.to_numeric(table[column].where(labelled, None), errors="coerce")
+        bad = labelled & values.isna()
+        if bad.any():
+            _raise_at(csv_path, table, schema, bad, f"{column} is not a number")
+        table[column] = values.astype(np.float32)
+    for column in schema.emotion_columns:
+        bad = labelled & ~table[column].between(0.0, 1.0)
+        if bad.any():
+            value = table.loc[bad, column].iloc[0]
+            _raise_at(csv_path, table, schema, bad, f"{column} = {value:g} lies outside [0, 1]")
+    bad_age = labelled & (table[schema.age_column] < 0)
+    if bad_age.any():
+        _raise_at(csv_path, table, schema, bad_age, f"{schema.age_column} is negative")
+
+    table[schema.class_column] = table[schema.class_column].str.strip()
+    _check_classes(table, schema, csv_path)
+    table[PATH] = [_audio_path(data_dir, clip_id, audio_dirs) for clip_id in table[schema.id_column]]
+    return table.reset_index(drop=True)
+
+
+def fit_classes(table: pd.DataFrame, schema: LabelSchema) -> LabelSchema:
+    """Returns the schema with its class list taken from the labelled rows (if not set yet).
+
+    Every labelled split counts, so a class seen only in Val still gets an output (and counts,
+    unrecalled, in UAR); a warning names it. Integer-like classes sort numerically (HUME-VB Country
+    0-3), others alphabetically.
+    """
+    if schema.classes is not None:
+        return schema
+    labelled = table[table[LABELLED]]
+    values = sorted(set(labelled[schema.class_column]), key=_class_sort_key)
+    if not values:
+        raise UserInputError(f"{schema.class_column}: no labelled rows to learn classes from")
+    in_train = set(labelled.loc[labelled[schema.split_column] == "Train", schema.class_column])
+    unseen = [value for value in values if value not in in_train]
+    if unseen:
+        logging.warning("%s value(s) %s never occur in Train: the model cannot learn them",
+                        schema.class_column, ", ".join(unseen))
+    return schema.with_classes(values)
+
+
+def select_split(table: pd.DataFrame, schema: LabelSchema, split: str) -> pd.DataFrame:
+    if split not in SPLITS:
+        raise UserInputError(f"--split: {split!r} is not one of {', '.join(SPLITS)}")
+    return table[table[schema.split_column] == split].reset_index(drop=True)
+
+
+def paper_split(table: pd.DataFrame, schema: LabelSchema, num_speakers: int = 250,
+                seed: int = 0) -> pd.DataFrame:
+    """The paper's own split (section 3.3): every clip of `num_speakers` random Val speakers -> Train."""
+    val_speakers = sorted(set(table.loc[table[schema.split_column] == "Val", schema.speaker_column]))
+    if not 0 <= num_speakers <= len(val_speakers):
+        raise UserInputError(f"--moved_val_speakers: {num_speakers} requested, but Val has "
+                             f"{len(val_speakers)} speakers")
+    moved = set(np.random.default_rng(seed).choice(val_speakers, size=num_speakers, replace=False))
+    table = table.copy()
+    move = (table[schema.split_column] == "Val") & table[schema.speaker_column].isin(moved)
+    table.loc[move, schema.split_column] = "Train"
+    return table
+
+
+def speakers_in_several_splits(table: pd.DataFrame, schema: LabelSchema) -> dict:
+    """{speaker: [splits]} for every speaker with clips in more than one split (a leak check)."""
+    splits = table.groupby(schema.speaker_column)[schema.split_column].unique()
+    return {speaker: sorted(values) for speaker, values in splits.items() if len(values) > 1}
+
+
+def _audio_path(data_dir, clip_id, audio_dirs):
+    """`wav/<id>.wav` in HUME-VB; the first existing file among the known folders and extensions."""
+    default = os.path.join(data_dir, audio_dirs[0], clip_id + ".wav")
+    for folder in audio_dirs:
+        for extension in AUDIO_EXTENSIONS:
+            candidate = os.path.join(data_dir, folder, clip_id + extension)
+            if os.path.exists(candidate):
+                return candidate
+    return default
+
+
+def _check_ids(table, schema, csv_path):
+    ids = table[schema.id_column]
+    if (ids == "").any():
+        _raise_at(csv_path, table, schema, ids == "", f"{schema.id_column} is empty")
+    counts = ids.value_counts()
+    duplicated = counts[counts > 1]
+    if len(duplicated):
+        clip_id, times = duplicated.index[0], int(duplicated.iloc[0])
+        rows = [int(i) + 2 for i in np.flatnonzero(ids == clip_id)[:5]]
+        raise UserInputError(f"{csv_path}: {schema.id_column} [{clip_id}] appears {times} times "
+                             f"(lines {', '.join(map(str, rows))})")
+
+
+def _check_splits(table, schema, csv_path):
+    unknown = ~table[schema.split_column].isin(SPLITS)
+    if unknown.any():
+        value = table.loc[unknown, schema.split_column].iloc[0]
+        _raise_at(csv_path, table, schema, unknown,
+                  f"{schema.split_column} {value!r} is not one of {', '.join(SPLITS)}")
+
+
+def _check_classes(table, schema, csv_path):
+    """Class values must be among a trained model's classes, when the schema carries them."""
+    if schema.classes is None:
+        return
+    unknown = table[LABELLED] & ~table[schema.class_column].isin(schema.classes)
+    if unknown.any():
+        value = table.loc[unknown, schema.class_column].iloc[0]
+        _raise_at(csv_path, table, schema, unknown,
+                  f"unknown {schema.class_column} value {value!r} (not among the model's classes: "
+                  f"{', '.join(schema.classes)})")
+
+
+def _class_sort_key(value):
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _raise_at(csv_path, table, schema, mask, reason):
+    row = int(np.flatnonzero(np.asarray(mask))[0])
+    clip_id = table[schema.id_column].iloc[row]
+    raise UserInputError(f"{csv_path}: line {row + 2} ({schema.id_column} [{clip_id}]): {reason}")
+
+
+SPLIT_SCHEMES = ("official", "paper")
+
+
+def read_and_split(data_dir, schema: LabelSchema, split_scheme: str = "official",
+                   moved_val_speakers: int = 250, split_seed: int = 0):
+    """`read_clip_table`, then the chosen split scheme, then the classes fitted on Train.
+
+    Logs a warning for every speaker found in more than one split.
+
+    Returns:
+      (table, schema with classes).
+    """
+    if split_scheme not in SPLIT_SCHEMES:
+        raise UserInputError(f"--split_scheme: {split_scheme!r} is not one of "
+                             f"{', '.join(SPLIT_SCHEMES)}")
+    table = read_clip_table(data_dir, schema)
+    if split_scheme == "paper":
+        table = paper_split(table, schema, moved_val_speakers, split_seed)
+    leaks = speakers_in_several_splits(table, schema)
+    if leaks:
+        example = next(iter(leaks.items()))
+        logging.warning("%d speaker(s) have clips in several splits, e.g. %s in %s: scores on "
+                        "held-out splits will be optimistic", len(leaks), example[0], example[1])
+    return table, fit_classes(table, schema)
