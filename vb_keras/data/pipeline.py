@@ -1,0 +1,149 @@
+"""tf.data pipeline: clips (from TFRecords or straight from audio files) -> model batches.
+
+A clip is a dict {file_id, speaker, audio (int16 [samples] at 16 kHz), emotion [E], class_value
+(string), age, labelled}. Batches are (features, labels):
+  features: {"waveform": float32 [batch, samples] in [-1, 1], "num_samples": int32 [batch]}
+  labels:   {"emotion": float32 [batch, E], "country": float32 one-hot [batch, C], "age": [batch, 1]}
+Training batches crop each clip at a random offset (or zero-pad it) to a fixed length; evaluation
+batches hold whole clips padded to the longest one, with their true lengths, so padding never biases
+a metric. Shuffling and cropping are reproducible from the seed.
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from vb_keras.data import exvo, loading, tfrecord
+from vb_keras.errors import UserInputError
+from vb_keras.params import PipelineParams
+from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
+
+WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
+
+
+def read_clips(data_dir, schema: LabelSchema, split: str, on_bad_audio="skip", report_dir=None,
+               table: pd.DataFrame | None = None) -> tf.data.Dataset:
+    """The clips of one split from a prepared TFRecord directory or a HUME-VB data directory.
+
+    From audio files, the split is decoded once, up front and in parallel, into memory (int16,
+    about 115 MB per hour of audio); unusable files are skipped and listed in
+    `report_dir/bad_audio.csv` (or fail, with on_bad_audio="fail"). For sets the size of HUME-VB,
+    run bin/prepare_data once and pass its output instead.
+
+    Args:
+      table: the already-read clip table of `data_dir` (e.g. after `exvo.paper_split`); read if None.
+    """
+    if tfrecord.is_prepared(data_dir):
+        return clips_from_tfrecords(data_dir, split, schema)
+    if table is None:
+        table = exvo.read_clip_table(data_dir, schema)
+    return clips_from_audio(exvo.select_split(table, schema, split), schema, on_bad_audio,
+                            report_dir or data_dir)
+
+
+def clips_from_tfrecords(directory, split: str, schema: LabelSchema) -> tf.data.Dataset:
+    info = tfrecord.read_info(directory)
+    stored = info["schema"]
+    if tuple(stored.emotion_columns) != tuple(schema.emotion_columns):
+        raise UserInputError(f"{directory}: prepared with emotion columns {stored.emotion_columns}, "
+                             f"not {schema.emotion_columns} (--emotion_columns)")
+    files = tfrecord.split_files(directory, split)
+    if not files:
+        raise UserInputError(f"{directory}: no {split} clips were prepared")
+    num_emotions = schema.num_emotions
+    return (tf.data.Dataset.from_tensor_slices(files)
+            .interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .map(lambda record: tfrecord.parse_example(record, num_emotions),
+                 num_parallel_calls=tf.data.AUTOTUNE))
+
+
+def clips_from_audio(split_table: pd.DataFrame, schema: LabelSchema, on_bad_audio="skip",
+                     report_dir=None) -> tf.data.Dataset:
+    """Decodes every clip of `split_table` into memory; see `read_clips`."""
+    waveforms, keep, bad = [], [], []
+    for position, result in loading.decode_clips(split_table, schema.id_column, on_bad_audio):
+        if isinstance(result, loading.BadClip):
+            bad.append(result)
+        else:
+            waveforms.append(result)
+            keep.append(position)
+    if report_dir is not None:
+        loading.write_bad_audio_report(bad, report_dir)
+    rows = split_table.iloc[keep]
+    if rows.empty:
+        raise UserInputError("no usable audio in the split (see bad_audio.csv)")
+    return clips_from_arrays(rows, waveforms, schema)
+
+
+def clips_from_arrays(rows: pd.DataFrame, waveforms, schema: LabelSchema) -> tf.data.Dataset:
+    """Clips from a clip table and its decoded int16 waveforms (one per row, in order)."""
+    labelled = rows[exvo.LABELLED].to_numpy()
+    emotion = rows[list(schema.emotion_columns)].to_numpy(np.float32)
+    age = rows[schema.age_column].to_numpy(np.float32)
+    return tf.data.Dataset.from_tensor_slices({
+        "file_id": rows[schema.id_column].to_numpy(str),
+        "speaker": rows[schema.speaker_column].to_numpy(str),
+        # from_row_lengths on one flat array: tf.ragged.constant walks Python lists and is slow.
+        "audio": tf.RaggedTensor.from_row_lengths(
+            np.concatenate(waveforms) if waveforms else np.zeros([0], np.int16),
+            [len(w) for w in waveforms]),
+        "emotion": np.where(labelled[:, None], emotion, 0.0).astype(np.float32),
+        "class_value": rows[schema.class_column].to_numpy(str),
+        "age": np.where(labelled, age, np.nan).astype(np.float32),
+        "labelled": labelled,
+    })
+
+
+def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams, training: bool,
+            keep_ids: bool = False) -> tf.data.Dataset:
+    """Turns clips into (features, labels) batches; see the module docstring.
+
+    Args:
+      keep_ids: add "file_id" to the features (for writing predictions; drop it before a model call).
+    """
+    class_index = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(schema.classes),
+                                            tf.range(schema.num_classes, dtype=tf.int64)),
+        default_value=-1)
+    num_classes = schema.num_classes
+
+    def labels_of(clip):
+        return {EMOTION: clip["emotion"],
+                COUNTRY: tf.one_hot(class_index.lookup(clip["class_value"]), num_classes),
+                AGE: clip["age"][tf.newaxis]}
+
+    def features_of(clip, audio):
+        features = {WAVEFORM: tf.cast(audio, tf.float32) / 32768.0,
+                    NUM_SAMPLES: tf.minimum(tf.shape(clip["audio"], tf.int32)[0], tf.shape(audio)[0])}
+        if keep_ids:
+            features["file_id"] = clip["file_id"]
+        return features
+
+    if training:
+        clip_samples = params.clip_samples
+        seed = params.seed
+
+        def crop(position, clip):
+            audio = clip["audio"]
+            length = tf.shape(audio, tf.int64)[0]
+            room = tf.maximum(length - clip_samples, 0)
+            offset = tf.random.stateless_uniform([], seed=[seed, position], maxval=room + 1,
+                                                 dtype=tf.int64)
+            audio = audio[offset:offset + clip_samples]
+            audio = tf.pad(audio, [[0, clip_samples - tf.shape(audio, tf.int64)[0]]])
+            audio = tf.ensure_shape(audio, [clip_samples])
+            return features_of(clip, audio), labels_of(clip)
+
+        dataset = (clips.shuffle(params.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+                   .enumerate()
+                   .map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+                   # A whole batch keeps the mean-CCC loss stable (section 2.1) and shapes static.
+                   .batch(params.batch_size, drop_remainder=True))
+    else:
+        dataset = (clips.map(lambda clip: (features_of(clip, clip["audio"]), labels_of(clip)),
+                             num_parallel_calls=tf.data.AUTOTUNE)
+                   .padded_batch(params.batch_size))
+    return dataset.prefetch(tf.data.AUTOTUNE)

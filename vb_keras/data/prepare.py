@@ -1,0 +1,81 @@
+"""Writing a data set once as sharded TFRecords (bin/prepare_data): decode, resample, store.
+
+The output appears whole or not at all (`atomic.atomic_directory`): an interrupted run leaves nothing
+that looks prepared, and running it again starts over.
+"""
+
+import logging
+import math
+import os
+import pandas as pd
+import tensorflow as tf
+
+from vb_keras.atomic import atomic_directory
+from vb_keras.data import exvo, loading, tfrecord
+from vb_keras.errors import UserInputError
+from vb_keras.schema import LabelSchema
+
+CLIPS_PER_SHARD = 1000
+
+
+def prepare(table: pd.DataFrame, schema: LabelSchema, out_dir, source: str,
+            splits=exvo.SPLITS, on_bad_audio="skip", workers=0, progress=True) -> dict:
+    """Writes the clips of `splits` under `out_dir`; returns {split: clips written}.
+
+    Raises:
+      UserInputError: `out_dir` already holds a prepared set, or a bad clip with on_bad_audio="fail".
+    """
+    if tfrecord.is_prepared(out_dir):
+        raise UserInputError(f"--out_dir: {out_dir} already holds a prepared data set")
+    counts, shards, bad = {}, {}, []
+    with atomic_directory(out_dir) as scratch:
+        for split in splits:
+            rows = exvo.select_split(table, schema, split)
+            shards[split] = max(1, math.ceil(len(rows) / CLIPS_PER_SHARD)) if len(rows) else 0
+            logging.info("%s: %d clips into %d shard(s)", split, len(rows), shards[split])
+            counts[split] = _write_split(rows, schema, scratch, split, shards[split], on_bad_audio,
+                                         workers, progress, bad)
+        loading.write_bad_audio_report(bad, scratch)
+        _write_label_table(table, schema, bad, splits, scratch)
+        tfrecord.write_info(scratch, schema, counts, source, shards)
+    return counts
+
+
+def _write_split(rows, schema, directory, split, num_shards, on_bad_audio, workers, progress, bad):
+    if not num_shards:
+        return 0
+    writers = [tf.io.TFRecordWriter(tfrecord.shard_path(directory, split, i, num_shards))
+               for i in range(num_shards)]
+    written = 0
+    try:
+        for position, result in loading.decode_clips(rows, schema.id_column, on_bad_audio,
+                                                     workers, progress):
+            if isinstance(result, loading.BadClip):
+                bad.append(result)
+                continue
+            row = rows.iloc[position]
+            labelled = bool(row[exvo.LABELLED])
+            writers[written % num_shards].write(tfrecord.serialize_example(
+                file_id=row[schema.id_column], speaker=str(row[schema.speaker_column]),
+                audio_int16=result,
+                emotion=[float(row[c]) if labelled else 0.0 for c in schema.emotion_columns],
+                class_value=str(row[schema.class_column]),
+                age=float(row[schema.age_column]) if labelled else float("nan"),
+                labelled=labelled))
+            written += 1
+    finally:
+        for writer in writers:
+            writer.close()
+    return written
+
+
+def _write_label_table(table, schema, bad, splits, directory):
+    """data_info.csv of the stored clips (splits as prepared), so label-only programs such as
+    bin/baseline read a prepared directory like a HUME-VB one."""
+    skipped = {clip.file_id for clip in bad}
+    kept = table[table[schema.split_column].isin(splits) & ~table[schema.id_column].isin(skipped)]
+    columns = [schema.id_column, schema.split_column, schema.speaker_column,
+               *schema.emotion_columns, schema.class_column, schema.age_column]
+    labels = kept[columns].copy()
+    labels[schema.id_column] = "[" + labels[schema.id_column] + "]"
+    labels.to_csv(os.path.join(directory, exvo.DATA_INFO), index=False, na_rep="")
