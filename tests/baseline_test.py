@@ -1,0 +1,40 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_main
+from vb_keras import baseline, evaluation
+from vb_keras.schema import LabelSchema
+
+SCHEMA = LabelSchema(emotion_columns=("A", "B"), class_column="C").with_classes(["x", "y", "z"])
+
+
+def train_table():
+    return pd.DataFrame({"A": [0.1, 0.3, 0.5, 0.9], "B": [0.0, 0.2, 0.2, 0.2],
+                         "C": ["y", "z", "y", "x"], "Age": [20.0, 22.0, 30.0, 50.0],
+                         "labelled": [True] * 4})
+
+
+def test_naive_fits_majority_median_and_means():
+    naive = baseline.fit_naive(train_table(), SCHEMA)
+    assert naive["country"] == 1 and naive["age"] == 26.0
+    np.testing.assert_allclose(naive["emotion"], [0.45, 0.15])
+
+
+def test_naive_scores_zero_ccc_chance_uar():
+    naive = baseline.fit_naive(train_table(), SCHEMA)
+    predictions = baseline.naive_predictions(naive, 3)
+    y_true = {"emotion": np.array([[0.1, 0.2], [0.5, 0.1], [0.9, 0.4]]),
+              "country": np.array([0, 1, 2]), "age": np.array([24.0, 26.0, 30.0])}
+    result = evaluation.evaluate(y_true, predictions, SCHEMA, "Val")
+    assert result.mean_ccc == 0.0 and result.hmean == 0.0
+    assert result.uar == pytest.approx(1 / 3) and result.mae == pytest.approx(2.0)
+
+
+def test_ties_go_to_the_first_class_in_schema_order():
+    table = train_table().assign(C=["z", "x", "z", "x"])
+    assert baseline.fit_naive(table, SCHEMA)["country"] == 0
+
+
+if __name__ == "__main__":
+    run_main()
