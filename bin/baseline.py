@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""The paper's naive baseline (Table 1, first row) on any split of a data set.
+
+Fits on Train (majority class, median age, mean emotion intensities), predicts the same for every clip
+of --split, prints a Table-1-style row and writes the evaluation JSON.
+
+  bin/baseline --split=Val --output_json=/tmp/naive_val.json
+  bin/baseline --data_dir=../shared/data/emodb --split=Test \
+      --emotion_columns=Anger,Boredom,Disgust,Fear,Happiness,Sadness,Neutral --class_column=Sex
+"""
+
+from absl import flags
+
+if __package__:  # installed: vb_baseline
+    from . import common_flags
+else:            # a checkout: bin/baseline
+    import common_flags
+
+from vb_keras import baseline, evaluation
+from vb_keras.data import exvo
+
+common_flags.define_data_flags()
+flags.DEFINE_string("split", "Val", "Split to evaluate on (Train, Val or Test; Test must be labelled).")
+flags.DEFINE_string("output_json", None, "Where to write the evaluation JSON (optional).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    schema = common_flags.schema_from_flags(FLAGS)
+    data_dir = common_flags.data_dir_from_flags(FLAGS)
+    table, schema = exvo.read_and_split(data_dir, schema, FLAGS.split_scheme,
+                                        FLAGS.moved_val_speakers, FLAGS.split_seed)
+    naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
+    split = exvo.select_split(table, schema, FLAGS.split)
+    y_true = evaluation.labels_from_table(split, schema)
+    result = evaluation.evaluate(y_true, baseline.naive_predictions(naive, len(split)), schema,
+                                 FLAGS.split)
+    print(f"naive baseline on {FLAGS.split} ({result.n_clips} clips): majority class "
+          f"{schema.classes[naive['country']]!r}, median age {naive['age']:.1f}")
+    print(evaluation.TABLE_HEADER)
+    print(evaluation.table_row("NAIVE", "—", result))
+    if FLAGS.output_json:
+        evaluation.write_json(result, FLAGS.output_json)
+        print(f"wrote {FLAGS.output_json}")
+
+
+def run():
+    common_flags.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,59 @@
+"""Flags and plumbing shared by the bin/ programs: data source, label schema, split, errors.
+
+Programs read these flags and pass plain values into the library, which never sees FLAGS.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from vb_keras.data import demo, exvo
+from vb_keras.errors import UserInputError
+from vb_keras.schema import HUME_VB, LabelSchema
+
+
+def define_data_flags():
+    """--data_dir and the label-schema and split flags, for programs that read a data set."""
+    # Where the data is.
+    flags.DEFINE_string("data_dir", None,
+                        "HUME-VB-layout directory (data_info.csv + wav/), or a directory written by "
+                        "bin/prepare_data. Default: the embedded demo data (generated once).")
+    # Which columns hold the labels.
+    flags.DEFINE_list("emotion_columns", list(HUME_VB.emotion_columns),
+                      "Columns with emotion intensities in [0, 1], in output order.")
+    flags.DEFINE_string("class_column", HUME_VB.class_column,
+                        "The categorical column (the `country` output), integers or strings.")
+    flags.DEFINE_string("age_column", HUME_VB.age_column, "The age column, in years.")
+    # Which clips form each split.
+    flags.DEFINE_enum("split_scheme", "official", exvo.SPLIT_SCHEMES,
+                      "official: the Split column; paper: also move every clip of "
+                      "--moved_val_speakers random Val speakers into Train (section 3.3).")
+    flags.DEFINE_integer("moved_val_speakers", 250, "Val speakers moved to Train by "
+                         "--split_scheme=paper.", lower_bound=0)
+    flags.DEFINE_integer("split_seed", 0, "Seed choosing the speakers --split_scheme=paper moves.")
+
+
+def schema_from_flags(values) -> LabelSchema:
+    return LabelSchema.from_flags(values.emotion_columns, values.class_column, values.age_column)
+
+
+def data_dir_from_flags(values) -> str:
+    """--data_dir, or the demo data (generated on first use) when it is not given."""
+    if values.data_dir:
+        return values.data_dir
+    directory = demo.ensure_demo_data()
+    logging.info("no --data_dir: using the embedded demo data at %s", directory)
+    return directory
+
+
+def run(main):
+    """absl's app.run, with bad user input reported as one line and exit status 1."""
+    def guarded(argv):
+        try:
+            return main(argv)
+        except UserInputError as error:
+            print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
+            sys.exit(1)
+    app.run(guarded)
