@@ -5,8 +5,9 @@ A clip is a dict {file_id, speaker, audio (int16 [samples] at 16 kHz), emotion [
   features: {"waveform": float32 [batch, samples] in [-1, 1], "num_samples": int32 [batch]}
   labels:   {"emotion": float32 [batch, E], "country": float32 one-hot [batch, C], "age": [batch, 1]}
 Training batches crop each clip at a random offset (or zero-pad it) to a fixed length; evaluation
-batches hold whole clips padded to the longest one, with their true lengths, so padding never biases
-a metric. Shuffling and cropping are reproducible from the seed.
+batches hold whole clips of similar length (0.5 s buckets, so they come out grouped by length) padded
+to the longest one, with their true lengths, so padding never biases a metric. Shuffling and cropping
+are reproducible from the seed.
 """
 
 import os
@@ -21,6 +22,8 @@ from vb_keras.params import PipelineParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
 WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
+EVAL_BUCKET_SAMPLES = 8000       # 0.5 s
+MAX_BUCKETED_SAMPLES = 160000    # 10 s, HUME-VB's longest clips; longer ones share the last bucket
 
 
 def read_clips(data_dir, schema: LabelSchema, split: str, on_bad_audio="skip", report_dir=None,
@@ -143,7 +146,12 @@ def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams,
                    # A whole batch keeps the mean-CCC loss stable (section 2.1) and shapes static.
                    .batch(params.batch_size, drop_remainder=True))
     else:
+        # Clips of similar length share a batch (0.5 s buckets): padding stays short, so a clip's
+        # prediction hardly depends on its batch-mates, and no work is spent on silence.
+        boundaries = list(range(EVAL_BUCKET_SAMPLES, MAX_BUCKETED_SAMPLES, EVAL_BUCKET_SAMPLES))
         dataset = (clips.map(lambda clip: (features_of(clip, clip["audio"]), labels_of(clip)),
                              num_parallel_calls=tf.data.AUTOTUNE)
-                   .padded_batch(params.batch_size))
+                   .bucket_by_sequence_length(
+                       lambda features, labels: features[NUM_SAMPLES], boundaries,
+                       [params.batch_size] * (len(boundaries) + 1)))
     return dataset.prefetch(tf.data.AUTOTUNE)
