@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_main
+from vb_keras import losses, metrics
+
+
+def test_loss_is_negative_batch_mean_ccc():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.random((64, 10)), rng.random((64, 10))
+    loss = losses.NegativeMeanCCC()(y_true, y_pred)
+    assert float(loss) == pytest.approx(-metrics.mean_ccc(y_true, y_pred), abs=1e-4)
+    assert float(losses.NegativeMeanCCC()(y_true, y_true)) == pytest.approx(-1.0, abs=1e-4)
+
+
+def test_constant_predictions_give_a_finite_loss_and_a_useful_gradient():
+    y_true = tf.constant(np.random.default_rng(1).random((32, 3)), tf.float32)
+    y_pred = tf.Variable(tf.fill([32, 3], 0.5))
+    with tf.GradientTape() as tape:
+        loss = losses.NegativeMeanCCC()(y_true, y_pred)
+    gradient = tape.gradient(loss, y_pred).numpy()
+    assert np.isfinite(float(loss)) and float(loss) == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 1e-3
+    # In every column the gradient points along the labels' deviations (a descent step raises CCC).
+    deviations = y_true.numpy() - y_true.numpy().mean(axis=0)
+    for column in range(3):
+        assert np.corrcoef(-gradient[:, column], deviations[:, column])[0, 1] > 0.999
+
+
+def test_constant_equal_labels_and_predictions_stay_finite():
+    y = tf.fill([8, 2], 0.2)
+    assert np.isfinite(float(losses.NegativeMeanCCC()(y, y)))
+
+
+def test_config_round_trip():
+    loss = losses.NegativeMeanCCC()
+    assert losses.NegativeMeanCCC.from_config(loss.get_config()).name == "negative_mean_ccc"
+
+
+if __name__ == "__main__":
+    run_main()
