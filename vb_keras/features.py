@@ -105,21 +105,8 @@ class WaveformNormalization(keras.layers.Layer):
         return {**super().get_config(), "method": self.method}
 
 
-@keras.saving.register_keras_serializable(package="vb_keras")
-class LogMelSpectrogram(keras.layers.Layer):
-    """Log-mel spectrogram as a Keras layer (section 2.1; YAMNet-style magnitude mel with a log offset).
-
-    Args:
-      **frontend: the fields of `FrontendParams` (sample_rate, window_seconds, hop_seconds,
-        num_mel_bins, lower_edge_hz, upper_edge_hz, log_offset, normalization); `normalization` is
-        kept only so the layer's config records the whole front end.
-
-    Call arguments:
-      waveform: float32 [batch, time] at `sample_rate`.
-
-    Returns:
-      float32 [batch, frames, num_mel_bins].
-    """
+class _FrontendLayer(keras.layers.Layer):
+    """Base of the layers configured by a whole `FrontendParams` (stored flat in the config)."""
 
     def __init__(self, sample_rate=16000, window_seconds=0.064, hop_seconds=0.024, num_mel_bins=128,
                  lower_edge_hz=0.0, upper_edge_hz=8000.0, log_offset=0.001, normalization="minmax",
@@ -134,6 +121,26 @@ class LogMelSpectrogram(keras.layers.Layer):
     def from_params(cls, params: FrontendParams, **kwargs):
         return cls(**dataclasses.asdict(params), **kwargs)
 
+    def get_config(self):
+        return {**super().get_config(), **dataclasses.asdict(self.params)}
+
+
+@keras.saving.register_keras_serializable(package="vb_keras")
+class LogMelSpectrogram(_FrontendLayer):
+    """Log-mel spectrogram as a Keras layer (section 2.1; YAMNet-style magnitude mel with a log offset).
+
+    Args:
+      **frontend: the fields of `FrontendParams` (sample_rate, window_seconds, hop_seconds,
+        num_mel_bins, lower_edge_hz, upper_edge_hz, log_offset, normalization); `normalization` is
+        kept only so the layer's config records the whole front end.
+
+    Call arguments:
+      waveform: float32 [batch, time] at `sample_rate`.
+
+    Returns:
+      float32 [batch, frames, num_mel_bins].
+    """
+
     def call(self, waveform):
         return log_mel_spectrogram(waveform, self.params)
 
@@ -142,5 +149,16 @@ class LogMelSpectrogram(keras.layers.Layer):
         frames = None if time is None else self.params.num_frames(time)
         return (input_shape[0], frames, self.params.num_mel_bins)
 
-    def get_config(self):
-        return {**super().get_config(), **dataclasses.asdict(self.params)}
+
+@keras.saving.register_keras_serializable(package="vb_keras")
+class FrameCounts(_FrontendLayer):
+    """Valid log-mel frames of each clip from its true length (see `num_frames`).
+
+    Args: as `LogMelSpectrogram`. Call argument: num_samples int [batch]. Returns int32 [batch].
+    """
+
+    def call(self, num_samples):
+        return num_frames(tf.cast(num_samples, tf.int32), self.params)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -1,0 +1,48 @@
+import keras
+import numpy as np
+import pytest
+
+from conftest import run_main
+from vb_keras.models import multitask
+from vb_keras.schema import HUME_VB
+
+SCHEMA = HUME_VB.with_classes(["0", "1", "2", "3"])
+
+
+def inputs(batch=2, samples=24000):
+    rng = np.random.default_rng(0)
+    return {"waveform": rng.uniform(-0.5, 0.5, (batch, samples)).astype(np.float32),
+            "num_samples": np.array([samples, samples // 2][:batch], np.int32)}
+
+
+def test_multitask_model_has_named_outputs_and_biases(tmp_path):
+    model = multitask.build_model("resnet18", SCHEMA, initial_biases={
+        "emotion": np.full(10, 0.3), "age": [26.0]})
+    outputs = model(inputs())
+    assert set(outputs) == {"emotion", "country", "age"}
+    assert outputs["emotion"].shape == (2, 10) and outputs["age"].shape == (2, 1)
+    np.testing.assert_allclose(outputs["country"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    assert model.get_layer("age").bias.numpy()[0] == 26.0
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    for task, value in reloaded(inputs()).items():
+        np.testing.assert_allclose(value, outputs[task], atol=1e-5)
+
+
+@pytest.mark.parametrize("tasks", [("emotion",), ("country",), ("age",), ("age", "emotion")])
+def test_single_task_models_have_only_their_outputs(tasks):
+    model = multitask.build_model("resnet18", SCHEMA, tasks)
+    assert set(model(inputs(1))) == set(tasks)
+
+
+def test_registry_and_task_errors_list_the_valid_names():
+    with pytest.raises(ValueError, match="resnet18, resnet34, resnet50"):
+        multitask.build_model("resnet101", SCHEMA)
+    with pytest.raises(ValueError, match="emotion, country, age"):
+        multitask.check_tasks(["emotion", "valence"])
+    assert multitask.check_tasks(["age", "emotion"]) == ("emotion", "age")
+
+
+if __name__ == "__main__":
+    run_main()

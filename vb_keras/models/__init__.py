@@ -1,0 +1,1 @@
+"""Models: trunks (ResNets; later the Conformer family) under named task outputs."""

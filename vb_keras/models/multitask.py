@@ -1,0 +1,92 @@
+"""The task model: waveform -> front end -> trunk -> pooling -> named task outputs.
+
+Outputs are always named `emotion` (linear, one unit per emotion column), `country` (softmax over the
+schema's classes) and `age` (linear, one unit), section 2.1; a single-task model (MTL "No" in Table 1)
+has only its own. Trunks come from a small registry that names the valid choices when asked for an
+unknown one.
+"""
+
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from vb_keras import features, params
+from vb_keras.models import resnet
+from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+
+WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
+
+
+def _resnet(depth):
+    def build(waveform, num_samples, frontend):
+        normalized = features.WaveformNormalization(frontend.normalization, name="normalize")(
+            waveform, num_samples)
+        log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel")(normalized)
+        image = keras.layers.Reshape((-1, frontend.num_mel_bins, 1), name="image")(log_mel)
+        feature_map = resnet.resnet_trunk(image, depth)
+        frames = features.FrameCounts.from_params(frontend, name="frames")(num_samples)
+        return resnet.MaskedGlobalAveragePooling(resnet.TIME_STRIDE, name="pool")(feature_map, frames)
+    return build
+
+
+# name -> (builder(waveform, num_samples, frontend) -> pooled embedding, front end)
+TRUNKS = {
+    "resnet18": (_resnet(18), params.RESNET_FRONTEND),
+    "resnet34": (_resnet(34), params.RESNET_FRONTEND),
+    "resnet50": (_resnet(50), params.RESNET_FRONTEND),
+}
+
+
+def check_model_name(name: str) -> str:
+    if name not in TRUNKS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(TRUNKS))}")
+    return name
+
+
+def check_tasks(tasks: Sequence[str]) -> tuple:
+    tasks = tuple(tasks)
+    unknown = [task for task in tasks if task not in TASKS]
+    if not tasks or unknown or len(set(tasks)) != len(tasks):
+        raise ValueError(f"tasks must be distinct names among {', '.join(TASKS)}, got {tasks}")
+    return tuple(task for task in TASKS if task in tasks)   # canonical order
+
+
+def build_model(name: str, schema: LabelSchema, tasks: Sequence[str] = TASKS, dropout: float = 0.3,
+                initial_biases: dict | None = None) -> keras.Model:
+    """Builds a task model (call inside `strategy.scope()` when distributing).
+
+    Args:
+      name: a key of TRUNKS.
+      schema: the label schema, with classes.
+      tasks: the outputs to build; all three is the multitask model with hard parameter sharing.
+      dropout: rate of the dropout between the pooled trunk output and the task layers (section 2.1;
+        the paper does not give the rate).
+      initial_biases: optional starting biases per task, e.g. the training means of the emotions and
+        the median training age, so training does not spend its first steps finding the label scale.
+
+    Returns:
+      A functional model on {"waveform": float32 [batch, samples] (16 kHz, [-1, 1]),
+      "num_samples": int32 [batch]} returning a dict keyed by task name.
+    """
+    build_trunk, frontend = TRUNKS[check_model_name(name)]
+    tasks = check_tasks(tasks)
+    initial_biases = initial_biases or {}
+    waveform = keras.Input((None,), name=WAVEFORM)
+    num_samples = keras.Input((), dtype="int32", name=NUM_SAMPLES)
+    embedding = build_trunk(waveform, num_samples, frontend)
+    embedding = keras.layers.Dropout(dropout, name="dropout")(embedding)
+
+    def bias(task):
+        value = initial_biases.get(task)
+        if value is None:
+            return "zeros"
+        return keras.initializers.Constant(np.asarray(value, np.float32).tolist())
+
+    units = {EMOTION: schema.num_emotions, COUNTRY: schema.num_classes, AGE: 1}
+    activation = {EMOTION: None, COUNTRY: "softmax", AGE: None}
+    outputs = {task: keras.layers.Dense(units[task], activation=activation[task],
+                                        bias_initializer=bias(task), name=task)(embedding)
+               for task in tasks}
+    return keras.Model({WAVEFORM: waveform, NUM_SAMPLES: num_samples}, outputs,
+                       name=f"{name}_{'_'.join(tasks)}")
