@@ -92,3 +92,46 @@ class PipelineParams:
     @property
     def clip_samples(self) -> int:
         return int(round(self.clip_seconds * SAMPLE_RATE))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingParams:
+    """Model and optimisation settings (section 2.1 defaults).
+
+    Attributes:
+      model: trunk name (resnet18, resnet34, resnet50).
+      tasks: outputs to train; all three is multitask (hard parameter sharing), one is single-task.
+      epochs: passes over the training split.
+      batch_size: global batch (split across replicas); 64 in section 2.1.
+      learning_rate, epsilon: Adam's (3e-4 and 1e-8 in section 2.1).
+      loss_weights: (emotion, country, age): 5.0 / 0.05 / 0.05 in section 2.1.
+      dropout: before the task layers; the paper does not give the rate.
+      clip_seconds: training crop length.
+      early_stopping_patience: epochs without a better validation score before stopping; 0 disables.
+      seed: seeds weights, shuffling and cropping.
+    """
+    model: str = "resnet18"
+    tasks: tuple = ("emotion", "country", "age")
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    epsilon: float = 1e-8
+    loss_weights: tuple = (5.0, 0.05, 0.05)
+    dropout: float = 0.3
+    clip_seconds: float = 4.0
+    early_stopping_patience: int = 0
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be positive, got {self.epochs}")
+        if len(self.loss_weights) != 3 or min(self.loss_weights) < 0:
+            raise ValueError(f"loss_weights must be three non-negative numbers, got {self.loss_weights}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+    def pipeline(self) -> PipelineParams:
+        return PipelineParams(batch_size=self.batch_size, clip_seconds=self.clip_seconds,
+                              seed=self.seed)

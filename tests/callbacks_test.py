@@ -1,0 +1,70 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_main
+from vb_keras import callbacks, metrics
+from vb_keras.schema import HUME_VB
+
+SCHEMA = HUME_VB.with_classes(["0", "1"])
+
+
+def emotion_only_model():
+    """A tiny model with the package's input names: emotion = mean |waveform| in every column."""
+    waveform = keras.Input((None,), name="waveform")
+    num_samples = keras.Input((), dtype="int32", name="num_samples")
+    level = keras.layers.Lambda(lambda w: tf.reduce_mean(tf.abs(w), axis=1, keepdims=True))(waveform)
+    emotion = keras.layers.Dense(10, name="emotion", kernel_initializer="ones")(level)
+    return keras.Model({"waveform": waveform, "num_samples": num_samples}, {"emotion": emotion})
+
+
+def batches():
+    rng = np.random.default_rng(0)
+    levels = rng.uniform(0.1, 0.9, 24).astype(np.float32)
+    waveform = levels[:, None] * np.sign(rng.standard_normal((24, 400))).astype(np.float32)
+    labels = {"emotion": np.repeat(levels[:, None], 10, axis=1),
+              "country": np.eye(2, dtype=np.float32)[rng.integers(0, 2, 24)],
+              "age": rng.uniform(20, 40, (24, 1)).astype(np.float32)}
+    features = {"waveform": waveform, "num_samples": np.full(24, 400, np.int32)}
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(5), labels
+
+
+def test_validation_score_is_exact_and_fills_missing_tasks_with_naive():
+    data, labels = batches()
+    naive = {"emotion": np.full(10, 0.5), "country": 1, "age": 30.0}
+    callback = callbacks.ValidationScore(data, SCHEMA, naive)
+    callback.set_model(emotion_only_model())
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    assert logs["val_mean_ccc"] == pytest.approx(1.0, abs=1e-5)      # prediction equals the label
+    truth = labels["country"].argmax(axis=1)
+    assert logs["val_uar"] == pytest.approx(metrics.unweighted_average_recall(truth, np.ones(24)))
+    assert logs["val_mae"] == pytest.approx(np.abs(labels["age"] - 30.0).mean(), rel=1e-5)
+    assert logs["val_ccc_Awe"] == pytest.approx(1.0, abs=1e-5) and "val_hmean" in logs
+
+
+def test_best_weights_saves_improvements_survives_restart_and_restores(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    path = str(tmp_path / "best.weights.h5")
+    best = callbacks.BestWeights(path, monitor="val_mae", mode="min")
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_mae": 5.0})
+    saved = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 1 for w in saved])
+    best.on_epoch_end(1, {"val_mae": 6.0})                          # worse: not saved
+    again = callbacks.BestWeights(path, monitor="val_mae", mode="min")   # a resumed run
+    assert (again.best, again.best_epoch) == (5.0, 1)
+    again.set_model(model)
+    again.on_train_end()
+    for restored, expected in zip(model.get_weights(), saved):
+        np.testing.assert_array_equal(restored, expected)
+    assert json.load(open(path + ".json"))["epoch"] == 1
+    assert not [f for f in os.listdir(tmp_path) if "tmp" in f]
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,97 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+from conftest import REPO_ROOT, run_main
+from vb_keras import training
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.params import TrainingParams
+from vb_keras.schema import HUME_VB
+
+TINY = dict(batch_size=8, clip_seconds=0.5)
+
+
+class RecordScores(keras.callbacks.Callback):
+    """A user callback: sees the package's validation logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.scores = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.scores.append((logs["val_hmean"], logs["val_ccc_Awe"]))
+
+
+def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    model_dir = str(tmp_path / "run")
+    recorder = RecordScores()
+    result = training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=2, **TINY),
+                            callbacks=[recorder])
+    assert len(recorder.scores) == 2
+    for name in ("model.keras", "config.json", "history.csv", "eval_Val.json", "best.weights.h5"):
+        assert os.path.isfile(os.path.join(model_dir, name)), name
+    assert not os.path.exists(os.path.join(model_dir, "backup"))     # removed once finished
+    with open(os.path.join(model_dir, "history.csv")) as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and "val_hmean" in rows[0]
+    model, config = training.load_trained(model_dir)
+    assert config["schema"] == schema and config["training"]["tasks"] == ["emotion", "country", "age"]
+    assert config["best_epoch"] in (1, 2)
+    saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
+    assert saved["hmean"] == pytest.approx(result.validation.hmean)
+    with pytest.raises(UserInputError, match="already holds a trained model"):
+        training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
+
+
+def test_monitored_metric_follows_the_tasks():
+    assert training.monitored_metric(("emotion", "country", "age")) == ("val_hmean", "max")
+    assert training.monitored_metric(("emotion",)) == ("val_mean_ccc", "max")
+    assert training.monitored_metric(("country",)) == ("val_uar", "max")
+    assert training.monitored_metric(("age",)) == ("val_mae", "min")
+
+
+def test_load_callback_by_name():
+    assert isinstance(training.load_callback("keras.callbacks.TerminateOnNaN"),
+                      keras.callbacks.TerminateOnNaN)
+    with pytest.raises(UserInputError, match="--callbacks: cannot import 'nowhere.Thing'"):
+        training.load_callback("nowhere.Thing")
+    with pytest.raises(UserInputError, match="is not a keras.callbacks.Callback"):
+        training.load_callback("collections.OrderedDict")
+
+
+def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_path):
+    model_dir = tmp_path / "run"
+    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), f"--data_dir={tiny_demo}",
+               f"--model_dir={model_dir}", "--epochs=3", "--batch_size=8", "--clip_seconds=0.5"]
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    history = model_dir / "history.csv"
+    deadline = time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 2 and (
+                model_dir / "backup").exists():
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (model_dir / "model.keras").exists()
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    epochs = [int(row["epoch"]) for row in csv.DictReader(open(history))]
+    assert epochs[0] == 0 and epochs[-1] == 2 and set(epochs) == {0, 1, 2}
+    assert len(epochs) <= 4          # at most the epoch that was cut short is logged twice
+    assert (model_dir / "model.keras").exists()
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,181 @@
+"""Keras callbacks for vb_keras training; public, so users can reuse them in their own loops.
+
+- `ValidationScore`: the exact challenge metrics on a whole evaluation split after each epoch, added
+  to the epoch logs as `val_mean_ccc`, `val_uar`, `val_mae`, `val_hmean` and `val_ccc_<emotion>` (so
+  CSVLogger, TensorBoard, EarlyStopping and your own callbacks see them). Put it first in the list.
+- `BestWeights`: keeps the weights of the best epoch by a logged value, survives a restart (its best
+  score is stored beside the weights), and restores them when training ends.
+- `ResumableBackup`: Keras's BackupAndRestore with a second, older checkpoint, which starts over
+  cleanly if a kill interrupted the very first backup.
+
+Your own callback receives those logs in `on_epoch_end(epoch, logs)`, e.g.
+
+    class PrintHmean(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            print(epoch, logs["val_hmean"])
+"""
+
+import glob
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vb_keras import baseline, evaluation
+from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
+
+
+def inference_function(model):
+    """model(features, training=False) as one tf.function for batches of any length."""
+    return tf.function(lambda features: model(features, training=False), reduce_retracing=True)
+
+
+def predict_batches(model, batches, tasks=None, forward=None):
+    """Runs `model` over (features, labels) batches; returns (y_true, y_pred, file_ids) as numpy.
+
+    y_true holds every task's labels; y_pred the model's own outputs (restricted to `tasks`).
+    Pass `forward=inference_function(model)` when calling repeatedly, so it is traced once.
+    """
+    forward = forward or inference_function(model)
+    truths, predictions, ids = {}, {}, []
+    for features, labels in batches:
+        if "file_id" in features:
+            ids.extend(x.decode() for x in features["file_id"].numpy())
+        inputs = {key: value for key, value in features.items() if key != "file_id"}
+        outputs = forward(inputs)
+        for task, value in labels.items():
+            truths.setdefault(task, []).append(value.numpy())
+        for task, value in outputs.items():
+            if tasks is None or task in tasks:
+                predictions.setdefault(task, []).append(value.numpy())
+    y_true = {task: np.concatenate(parts) for task, parts in truths.items()}
+    y_true[COUNTRY] = y_true[COUNTRY].argmax(axis=-1)
+    y_true[AGE] = y_true[AGE].reshape(-1)
+    y_pred = {task: np.concatenate(parts) for task, parts in predictions.items()}
+    if AGE in y_pred:
+        y_pred[AGE] = y_pred[AGE].reshape(-1)
+    return y_true, y_pred, ids
+
+
+class ValidationScore(keras.callbacks.Callback):
+    """Exact challenge metrics on a whole evaluation split after every epoch.
+
+    Tasks the model does not predict take the naive prediction (section 3.3's age fallback), so
+    `val_hmean` is defined for single-task models too.
+
+    Args:
+      batches: evaluation (features, labels) batches (pipeline.batches(..., training=False)).
+      schema: the label schema, with classes.
+      naive: `baseline.fit_naive(...)` of the training split.
+      split: name used in log lines.
+    """
+
+    def __init__(self, batches, schema: LabelSchema, naive: dict, split: str = "Val"):
+        super().__init__()
+        self.batches = batches
+        self.schema = schema
+        self.naive = naive
+        self.split = split
+        self.last_result = None
+        self._forward = self._forward_model = None
+
+    def evaluate(self):
+        if self._forward is None or self._forward_model is not self.model:
+            self._forward, self._forward_model = inference_function(self.model), self.model
+        y_true, y_pred, _ = predict_batches(self.model, self.batches, forward=self._forward)
+        fallback = baseline.naive_predictions(self.naive, len(y_true[AGE]))
+        y_pred = {task: y_pred.get(task, fallback[task]) for task in (EMOTION, COUNTRY, AGE)}
+        return evaluation.evaluate(y_true, y_pred, self.schema, self.split)
+
+    def on_epoch_end(self, epoch, logs=None):
+        result = self.last_result = self.evaluate()
+        if logs is not None:
+            logs.update({"val_mean_ccc": result.mean_ccc, "val_uar": result.uar,
+                         "val_mae": result.mae, "val_hmean": result.hmean})
+            logs.update({f"val_ccc_{name}": value for name, value in result.ccc_per_emotion.items()})
+        print(f"\n{self.split} after epoch {epoch + 1}: mean CCC {result.mean_ccc:.3f} | "
+              f"UAR {result.uar:.3f} | MAE {result.mae:.3f} | harmonic mean {result.hmean:.3f}",
+              flush=True)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Saves the weights of the best epoch by `monitor` and restores them when training ends.
+
+    The best value is stored in `<weights_path>.json`, so a run resumed by BackupAndRestore keeps
+    comparing against the best epoch before the interruption.
+
+    Args:
+      weights_path: file ending in ".weights.h5".
+      monitor: a key of the epoch logs, e.g. "val_hmean".
+      mode: "max" or "min".
+      restore: load the best weights in `on_train_end`.
+    """
+
+    def __init__(self, weights_path, monitor="val_hmean", mode="max", restore=True):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.weights_path = weights_path
+        self.monitor = monitor
+        self.mode = mode
+        self.restore = restore
+        self.best, self.best_epoch = self._load_state()
+
+    def _state_path(self):
+        return self.weights_path + ".json"
+
+    def _load_state(self):
+        if os.path.isfile(self._state_path()) and os.path.isfile(self.weights_path):
+            with open(self._state_path()) as stream:
+                state = json.load(stream)
+            return state["best"], state["epoch"]
+        return None, None
+
+    def _better(self, value):
+        return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            logging.warning("BestWeights: %r is not in the epoch logs; nothing saved", self.monitor)
+            return
+        if self._better(float(value)):
+            self.best, self.best_epoch = float(value), epoch + 1
+            temporary = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
+            self.model.save_weights(temporary)
+            os.replace(temporary, self.weights_path)
+            with open(self._state_path() + ".tmp", "w") as stream:
+                json.dump({"best": self.best, "epoch": self.best_epoch, "monitor": self.monitor},
+                          stream)
+            os.replace(self._state_path() + ".tmp", self._state_path())
+
+    def on_train_end(self, logs=None):
+        if self.restore and os.path.isfile(self.weights_path):
+            self.model.load_weights(self.weights_path)
+            print(f"restored the weights of epoch {self.best_epoch} ({self.monitor} = "
+                  f"{self.best:.4f})", flush=True)
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that survives a kill at any moment.
+
+    A kill during a backup write leaves an unreadable file: the previous backup (double checkpoint)
+    is used then, and if the kill hit the very first backup, training starts over from epoch 0,
+    since no epoch had been saved.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=True,
+                         double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except OSError as error:
+            logging.warning("the backup in %s is unreadable (%s): no finished epoch to resume, "
+                            "starting over", self.backup_dir, error)
+            for path in glob.glob(os.path.join(self.backup_dir, "*")):
+                os.remove(path)

@@ -1,0 +1,194 @@
+"""Training a task model (section 2.1): data -> model in strategy.scope() -> fit with callbacks.
+
+`train` is the Python API behind bin/train. A model directory ends up holding:
+  model.keras         the model with the weights of the best validation epoch
+  config.json         the settings actually used (training params, schema with classes, data)
+  history.csv         per-epoch losses and validation metrics (appended across restarts)
+  eval_Val.json       the evaluation of model.keras on the validation split
+  best.weights.h5(+.json)  the best epoch so far; tensorboard/ logs; backup/ while a run is unfinished
+  bad_audio.csv       clips left out, if any
+A run killed at any point and started again with the same arguments resumes from its last finished
+epoch (BackupAndRestore) and ends with the requested number of epochs.
+"""
+
+import dataclasses
+import importlib
+import json
+import logging
+import os
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from vb_keras import baseline, callbacks as vb_callbacks, evaluation, losses
+from vb_keras.data import exvo, pipeline
+from vb_keras.distribute import is_chief
+from vb_keras.errors import UserInputError
+from vb_keras.models import multitask
+from vb_keras.params import TrainingParams
+from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: keras.Model
+    history: dict
+    validation: evaluation.EvaluationResult
+
+
+def monitored_metric(tasks) -> tuple:
+    """The validation value that picks the best epoch: the challenge score for multitask models,
+    the task's own metric for single-task ones."""
+    tasks = tuple(tasks)
+    if len(tasks) == 1:
+        return {EMOTION: ("val_mean_ccc", "max"), COUNTRY: ("val_uar", "max"),
+                AGE: ("val_mae", "min")}[tasks[0]]
+    return "val_hmean", "max"
+
+
+def load_callback(spec: str) -> keras.callbacks.Callback:
+    """Instantiates a callback named "package.module.Class" (with no arguments)."""
+    module_name, _, class_name = spec.rpartition(".")
+    try:
+        callback_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise UserInputError(f"--callbacks: cannot import {spec!r} ({error})") from None
+    callback = callback_class()
+    if not isinstance(callback, keras.callbacks.Callback):
+        raise UserInputError(f"--callbacks: {spec} is not a keras.callbacks.Callback")
+    return callback
+
+
+def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
+          params: TrainingParams = TrainingParams(), strategy: tf.distribute.Strategy | None = None,
+          callbacks=(), on_bad_audio: str = "skip", settings: dict | None = None) -> TrainResult:
+    """Trains `params.model` on the Train split of `table` and validates on its Val split.
+
+    Args:
+      data_dir: the data directory (raw HUME-VB layout or prepared TFRecords).
+      model_dir: output directory (see the module docstring); a finished one is refused.
+      table, schema: from `exvo.read_and_split` (the split scheme already applied).
+      params: model and optimisation settings.
+      strategy: a tf.distribute strategy (default: the current one).
+      callbacks: extra Keras callbacks, run after the package's own (they see the val_* logs).
+      on_bad_audio: "skip" or "fail" for unusable audio files.
+      settings: extra values to record in config.json (e.g. the command line).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    tasks = multitask.check_tasks(params.tasks)
+    multitask.check_model_name(params.model)
+    if os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
+        raise UserInputError(f"--model_dir: {model_dir} already holds a trained model")
+    if params.batch_size % strategy.num_replicas_in_sync:
+        raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
+                             f"{strategy.num_replicas_in_sync} replicas")
+    os.makedirs(model_dir, exist_ok=True)
+    config = _write_config(model_dir, params, schema, data_dir, settings)
+
+    keras.utils.set_random_seed(params.seed)
+    train_rows = exvo.select_split(table, schema, "Train")
+    naive = baseline.fit_naive(train_rows, schema)
+    pipeline_params = params.pipeline()
+    train_batches = pipeline.batches(
+        pipeline.read_clips(data_dir, schema, "Train", on_bad_audio, model_dir, table=table),
+        schema, pipeline_params, training=True).map(lambda f, l: (f, {t: l[t] for t in tasks}))
+    val_batches = pipeline.batches(
+        pipeline.read_clips(data_dir, schema, "Val", on_bad_audio, model_dir, table=table),
+        schema, pipeline_params, training=False)
+
+    with strategy.scope():
+        model = multitask.build_model(
+            params.model, schema, tasks, params.dropout,
+            initial_biases={EMOTION: naive[EMOTION], AGE: [naive[AGE]]})
+        task_losses = {EMOTION: losses.NegativeMeanCCC(),
+                       COUNTRY: keras.losses.CategoricalCrossentropy(),
+                       AGE: keras.losses.MeanSquaredError()}
+        weights = dict(zip(TASKS, params.loss_weights))
+        model.compile(
+            optimizer=keras.optimizers.Adam(params.learning_rate, epsilon=params.epsilon),
+            loss={task: task_losses[task] for task in tasks},
+            loss_weights={task: weights[task] for task in tasks})
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3's fit builds a model created under a strategy from a data batch it reduces
+            # across replicas, which fails for this strategy (keras-team/keras#20585). Without the
+            # cached strategy it builds while tracing instead, and fit below runs in the scope.
+            model._distribute_strategy = None  # pylint: disable=protected-access
+
+    monitor, mode = monitored_metric(tasks)
+    validation = vb_callbacks.ValidationScore(val_batches, schema, naive)
+    chief = is_chief()
+    package_callbacks = [
+        validation,
+        vb_callbacks.BestWeights(os.path.join(model_dir, "best.weights.h5"), monitor, mode),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard")),
+        vb_callbacks.ResumableBackup(os.path.join(model_dir, "backup")),
+    ]
+    if params.early_stopping_patience:
+        package_callbacks.insert(2, keras.callbacks.EarlyStopping(
+            monitor, mode=mode, patience=params.early_stopping_patience))
+    if not chief:   # other workers train but write nothing shared
+        package_callbacks = [validation, package_callbacks[-1]]
+    logging.info("training %s (%s) on %d clips; best epoch by %s; settings in %s", params.model,
+                 "+".join(tasks), len(train_rows), monitor, os.path.join(model_dir, CONFIG_FILE))
+    with strategy.scope():
+        history = model.fit(train_batches, epochs=params.epochs,
+                            callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
+
+    result = validation.evaluate()
+    if chief:
+        _save_model(model, model_dir)
+        evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
+        config["best_epoch"] = package_callbacks[1].best_epoch
+        _write_json(os.path.join(model_dir, CONFIG_FILE), config)
+    return TrainResult(model=model, history=history.history, validation=result)
+
+
+def load_trained(model_dir):
+    """(model, config) of a finished model directory."""
+    path = os.path.join(model_dir, MODEL_FILE)
+    if not os.path.isfile(path):
+        raise UserInputError(f"--model_dir: {model_dir} holds no trained model ({MODEL_FILE} missing)")
+    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
+        config = json.load(stream)
+    config["schema"] = LabelSchema(**config["schema"])
+    return keras.models.load_model(path), config
+
+
+def _write_config(model_dir, params, schema, data_dir, settings):
+    config = {"training": dataclasses.asdict(params), "schema": json.loads(schema.to_json()),
+              "data_dir": os.path.abspath(data_dir), "settings": settings or {},
+              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                           "python": sys.version.split()[0]}}
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if os.path.isfile(path):
+        with open(path) as stream:
+            previous = json.load(stream)
+        for key in ("training", "schema"):
+            if previous.get(key) != json.loads(json.dumps(config[key])):   # tuples became lists
+                raise UserInputError(f"--model_dir: {model_dir} holds an unfinished run with other "
+                                     f"{key} settings; resume it with the same flags or pick "
+                                     "another --model_dir")
+        logging.info("resuming the unfinished run in %s", model_dir)
+    _write_json(path, config)
+    return config
+
+
+def _write_json(path, value):
+    temporary = path + ".tmp"
+    with open(temporary, "w") as stream:
+        json.dump(value, stream, indent=2, default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x))
+    os.replace(temporary, path)
+
+
+def _save_model(model, model_dir):
+    """Saves model.keras atomically (a killed save leaves no half file)."""
+    temporary = os.path.join(model_dir, ".partial." + MODEL_FILE)
+    model.save(temporary)
+    os.replace(temporary, os.path.join(model_dir, MODEL_FILE))
