@@ -1,0 +1,64 @@
+"""Predicting a split with one model per task (the paper's submission, section 3.3).
+
+Each task is taken from the first model trained for it; a task no model covers falls back to the
+naive prediction (majority class, median training age, mean training emotions). One multitask model
+is the special case of a single entry.
+"""
+
+from typing import List, Tuple
+
+import keras
+import numpy as np
+
+from vb_keras import baseline
+from vb_keras.callbacks import predict_batches
+from vb_keras.errors import UserInputError
+from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+
+
+def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
+    """{task: index of the first entry that predicts it}; checks the models agree on the labels.
+
+    Args:
+      entries: (model, schema, tasks) per model, e.g. from `training.load_trained`.
+    """
+    owners = {}
+    first_schema = entries[0][1]
+    for index, (_, schema, tasks) in enumerate(entries):
+        if (schema.emotion_columns, schema.classes) != (first_schema.emotion_columns,
+                                                        first_schema.classes):
+            raise UserInputError("--model_dir: the models were trained on different label schemas "
+                                 f"({first_schema.emotion_columns}/{first_schema.classes} vs "
+                                 f"{schema.emotion_columns}/{schema.classes})")
+        for task in tasks:
+            owners.setdefault(task, index)
+    return {task: owners[task] for task in TASKS if task in owners}
+
+
+def predict(entries, batches, naive: dict):
+    """(y_true, y_pred, owners) over `batches` (which must carry file ids: keep_ids=True).
+
+    owners maps each task to the index of its entry, or "naive".
+    """
+    owners = assign_tasks(entries)
+    truth, predictions, reference_ids = None, {}, None
+    for index, (model, _, _) in enumerate(entries):
+        wanted = [task for task, owner in owners.items() if owner == index]
+        if not wanted:
+            continue
+        y_true, y_pred, ids = predict_batches(model, batches, tasks=wanted)
+        order = np.argsort(ids)
+        if reference_ids is None:
+            reference_ids = np.asarray(ids)[order]
+            truth = {task: value[order] for task, value in y_true.items()}
+        elif not np.array_equal(np.asarray(ids)[order], reference_ids):
+            raise RuntimeError("models saw different clips of the same split")
+        predictions.update({task: y_pred[task][order] for task in wanted})
+    if truth is None:
+        raise UserInputError("--model_dir: none of the models predicts emotion, country or age")
+    fallback = baseline.naive_predictions(naive, len(truth[AGE]))
+    for task in (EMOTION, COUNTRY, AGE):
+        if task not in predictions:
+            predictions[task] = fallback[task]
+            owners[task] = "naive"
+    return truth, predictions, owners
