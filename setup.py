@@ -4,7 +4,7 @@ import os
 
 import setuptools
 
-PROGRAMS = ("baseline", "make_demo_data", "prepare_data")
+PROGRAMS = ("baseline", "evaluate", "make_demo_data", "prepare_data", "train")
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "README.md"), encoding="utf-8") as readme:
@@ -27,6 +27,8 @@ setuptools.setup(
         "numpy",
         "pandas",
         "absl-py",
+        "tensorboard",  # TF >= 2.20 no longer installs it; the TensorBoard callback needs it
+        "matplotlib",   # the evaluation plots (PNG)
         # libsndfile: 24-bit and float WAV, FLAC, OGG and MP3 (tf.audio.decode_wav reads 16-bit only).
         "soundfile>=0.12",
     ],

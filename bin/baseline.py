@@ -28,9 +28,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     schema = common_flags.schema_from_flags(FLAGS)
-    data_dir = common_flags.data_dir_from_flags(FLAGS)
-    table, schema = exvo.read_and_split(data_dir, schema, FLAGS.split_scheme,
-                                        FLAGS.moved_val_speakers, FLAGS.split_seed)
+    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split = exvo.select_split(table, schema, FLAGS.split)
     y_true = evaluation.labels_from_table(split, schema)

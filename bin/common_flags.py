@@ -9,23 +9,21 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from vb_keras import evaluation
 from vb_keras.data import demo, exvo
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB, LabelSchema
 
 
-def define_data_flags():
-    """--data_dir and the label-schema and split flags, for programs that read a data set."""
+def define_data_flags(schema_flags=True):
+    """--data_dir and the split flags, for programs that read a data set, and unless the schema
+    comes from a trained model, the label-schema flags."""
     # Where the data is.
     flags.DEFINE_string("data_dir", None,
                         "HUME-VB-layout directory (data_info.csv + wav/), or a directory written by "
                         "bin/prepare_data. Default: the embedded demo data (generated once).")
-    # Which columns hold the labels.
-    flags.DEFINE_list("emotion_columns", list(HUME_VB.emotion_columns),
-                      "Columns with emotion intensities in [0, 1], in output order.")
-    flags.DEFINE_string("class_column", HUME_VB.class_column,
-                        "The categorical column (the `country` output), integers or strings.")
-    flags.DEFINE_string("age_column", HUME_VB.age_column, "The age column, in years.")
+    if schema_flags:
+        define_schema_flags()
     # Which clips form each split.
     flags.DEFINE_enum("split_scheme", "official", exvo.SPLIT_SCHEMES,
                       "official: the Split column; paper: also move every clip of "
@@ -33,6 +31,15 @@ def define_data_flags():
     flags.DEFINE_integer("moved_val_speakers", 250, "Val speakers moved to Train by "
                          "--split_scheme=paper.", lower_bound=0)
     flags.DEFINE_integer("split_seed", 0, "Seed choosing the speakers --split_scheme=paper moves.")
+
+
+def define_schema_flags():
+    """Which columns hold the labels."""
+    flags.DEFINE_list("emotion_columns", list(HUME_VB.emotion_columns),
+                      "Columns with emotion intensities in [0, 1], in output order.")
+    flags.DEFINE_string("class_column", HUME_VB.class_column,
+                        "The categorical column (the `country` output), integers or strings.")
+    flags.DEFINE_string("age_column", HUME_VB.age_column, "The age column, in years.")
 
 
 def schema_from_flags(values) -> LabelSchema:
@@ -57,3 +64,17 @@ def run(main):
             print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
             sys.exit(1)
     app.run(guarded)
+
+
+def read_data(values, schema):
+    """(data_dir, table, schema with classes) from the data and split flags."""
+    data_dir = data_dir_from_flags(values)
+    table, schema = exvo.read_and_split(data_dir, schema, values.split_scheme,
+                                        values.moved_val_speakers, values.split_seed)
+    return data_dir, table, schema
+
+
+def table_row(model_name, tasks, result):
+    """A Table-1 row: 'YES' in the MTL column for multitask models, 'NO' for single-task ones."""
+    mtl = "YES" if len(tasks) > 1 else "NO"
+    return evaluation.table_row(f"{model_name} ({'+'.join(tasks)})", mtl, result)

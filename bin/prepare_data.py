@@ -32,9 +32,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     schema = common_flags.schema_from_flags(FLAGS)
-    data_dir = common_flags.data_dir_from_flags(FLAGS)
-    table, schema = exvo.read_and_split(data_dir, schema, FLAGS.split_scheme,
-                                        FLAGS.moved_val_speakers, FLAGS.split_seed)
+    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     counts = prepare.prepare(table, schema, FLAGS.out_dir, source=f"{data_dir} "
                              f"(split scheme {FLAGS.split_scheme})", splits=FLAGS.splits,
                              on_bad_audio=FLAGS.on_bad_audio, workers=FLAGS.workers)

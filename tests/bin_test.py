@@ -87,6 +87,34 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
     assert "| NAIVE |" in from_prepared and from_raw.splitlines()[-1] == from_prepared.splitlines()[-1]
 
 
+def test_train_then_evaluate_with_naive_fallback(small_demo, tmp_path):
+    model_dir = str(tmp_path / "emotion")
+    process = program("train", f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
+                      "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion")
+    assert "| resnet18 (emotion) | NO |" in process.stdout
+    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={small_demo}")
+    assert "country: naive prediction" in process.stdout and "emotion: resnet18 (emotion)" in process.stdout
+    for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
+        assert os.path.isfile(os.path.join(model_dir, name)), name
+    assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--model=resnet101"], ["flag --model=resnet101"]),
+    (["--tasks=valence"], ["--tasks must be distinct names"]),
+    (["--batch_size=0"], ["--batch_size"]),
+])
+def test_train_flag_validation(args, fragments):
+    process = program("train", *args, check=False)
+    assert process.returncode != 0 and "Traceback" not in process.stderr
+    assert all(f in process.stderr for f in fragments), process.stderr[-500:]
+
+
+def test_evaluate_refuses_a_directory_without_a_model(small_demo, tmp_path):
+    assert_one_line_error(program("evaluate", f"--model_dir={tmp_path}", f"--data_dir={small_demo}",
+                                  check=False), "holds no trained model")
+
+
 @requires_emodb
 def test_baseline_on_real_emodb():
     process = program("baseline", f"--data_dir={EMODB}", "--split=Test",

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Evaluates trained models on a split: a Table-1 row, the evaluation JSON and PNG figures.
+
+  bin/evaluate --model_dir=runs/resnet18_emotion_country_age --split=Val
+  # The paper's submission (section 3.3): each task from the model trained for it, naive age.
+  bin/evaluate --model_dir=runs/resnet34_emotion,runs/resnet34_country --output_dir=runs/submission
+
+The label schema (columns and classes) comes from the models; a task no model predicts takes the
+naive prediction (majority class, median training age, mean training emotions).
+"""
+
+import os
+
+from absl import flags
+
+if __package__:  # installed: vb_evaluate
+    from . import common_flags
+else:            # a checkout: bin/evaluate
+    import common_flags
+
+from vb_keras import baseline, ensemble, evaluation, plots, training
+from vb_keras.data import exvo, pipeline
+from vb_keras.errors import UserInputError
+from vb_keras.params import PipelineParams
+
+flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
+common_flags.define_data_flags(schema_flags=False)
+flags.DEFINE_string("split", "Val", "Split to evaluate (Train, Val, or a labelled Test).")
+flags.DEFINE_string("output_dir", None, "Where eval_<split>.json and the PNGs go. Default: the "
+                    "model directory (required with several).")
+flags.DEFINE_integer("batch_size", 64, "Clips per evaluation batch.", lower_bound=1)
+flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
+                  "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
+flags.mark_flag_as_required("model_dir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    if len(FLAGS.model_dir) > 1 and not FLAGS.output_dir:
+        raise UserInputError("--output_dir is required with several --model_dir")
+    output_dir = FLAGS.output_dir or FLAGS.model_dir[0]
+    entries, names = [], []
+    for model_dir in FLAGS.model_dir:
+        model, config = training.load_trained(model_dir)
+        tasks = tuple(config["training"]["tasks"])
+        entries.append((model, config["schema"], tasks))
+        names.append(f"{config['training']['model']} ({'+'.join(tasks)})")
+    schema = entries[0][1]
+    data_dir, table, _ = common_flags.read_data(FLAGS, schema)
+    naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
+    split_rows = exvo.select_split(table, schema, FLAGS.split)
+    evaluation.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
+    batches = pipeline.batches(
+        pipeline.read_clips(data_dir, schema, FLAGS.split, FLAGS.on_bad_audio, output_dir,
+                            table=table),
+        schema, PipelineParams(batch_size=FLAGS.batch_size), training=False, keep_ids=True)
+    y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
+    result = evaluation.evaluate(y_true, y_pred, schema, FLAGS.split)
+
+    json_path = os.path.join(output_dir, f"eval_{FLAGS.split}.json")
+    evaluation.write_json(result, json_path)
+    figures = plots.write_evaluation_plots(result, y_true, y_pred, schema.classes, output_dir,
+                                           title=" + ".join(names))
+    for task, owner in owners.items():
+        print(f"{task}: {names[owner] if owner != 'naive' else 'naive prediction'}")
+    print(evaluation.TABLE_HEADER)
+    multitask = len(entries) == 1 and len(entries[0][2]) > 1
+    print(evaluation.table_row(" + ".join(names), "YES" if multitask else "NO", result))
+    print("per emotion: " + ", ".join(f"{k} {v:.3f}" for k, v in result.ccc_per_emotion.items()))
+    print(f"wrote {json_path} and {', '.join(os.path.basename(f) for f in figures)}")
+
+
+def run():
+    common_flags.run(main)
+
+
+if __name__ == "__main__":
+    run()
