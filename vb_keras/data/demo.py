@@ -11,8 +11,8 @@ amplitude envelope and a formant filter):
       Fear: tremor (7 Hz pitch wobble)      Horror: breathy, noisy voice
       Distress: "ee" vowel (F1 down, F2 up) Triumph: raised pitch
       Sadness: pitch falling over the clip  Surprise: fast rising glide at the onset
-  - country: a fixed timbre trait, a resonance near a country-specific frequency (4.2-6.6 kHz,
-    +-6% per speaker);
+  - country: fixed voice-quality traits, a spectral ripple whose spacing (330 Hz to 1.6 kHz) and a
+    vocal flutter whose rate (9-18 Hz) are country-specific (+-5% per speaker);
   - age: lower pitch and longer vocal tract (lower formants) with age;
   - speakers: persistent pitch, vocal-tract size and expressiveness (how strongly cues show).
 Realism: labels carry rater noise (the perceived, not the expressed, intensity), recordings carry
@@ -33,7 +33,12 @@ from vb_keras.schema import HUME_VB_EMOTIONS
 COUNTRIES = ("China", "South Africa", "United States", "Venezuela")
 # HUME-VB's majority country is the United States (the paper's naive baseline predicts it).
 COUNTRY_SHARES = (0.2, 0.15, 0.45, 0.2)
-COUNTRY_RESONANCE_HZ = (4200.0, 5000.0, 5800.0, 6600.0)
+# Country timbre: a spectral ripple (comb-like colouring) whose spacing depends on the country. A
+# pattern, not a position: a CNN that averages over frequency (section 2.1's pooling) can see it.
+COUNTRY_RIPPLE_HZ = (330.0, 560.0, 950.0, 1600.0)
+# ... and a vocal flutter (rough, trill-like amplitude modulation) at a country-specific rate, above
+# Amusement's 4.5 Hz pulses and Fear's 7 Hz tremor and below the 20.8 Hz frame-rate limit.
+COUNTRY_FLUTTER_HZ = (9.0, 12.0, 15.0, 18.0)
 CLIPS_PER_SPEAKER = 8
 SPLIT_SHARES = {"Train": 0.6, "Val": 0.2, "Test": 0.2}
 # Emotions that tend to co-occur in a burst (second-strongest intensity).
@@ -42,7 +47,7 @@ _RELATED = {"Awe": "Surprise", "Excitement": "Amusement", "Amusement": "Exciteme
             "Triumph": "Excitement", "Sadness": "Distress", "Surprise": "Awe"}
 RATER_NOISE = 0.08           # standard deviation of perceived around expressed intensity
 BACKGROUND_SNR_DB = (10, 35)  # recordings come from many rooms and microphones
-DEMO_VERSION = 2  # bump when the generator changes, so cached demo data is rebuilt
+DEMO_VERSION = 5  # bump when the generator changes, so cached demo data is rebuilt
 
 
 def write_demo_data(out_dir, num_clips: int = 2000, sample_rate: int = 16000, seed: int = 0) -> str:
@@ -125,8 +130,10 @@ def _speakers(rng, count):
                              * rng.uniform(0.97, 1.03),
             "expressiveness": rng.uniform(0.75, 1.25),
         })
-        speakers[-1]["country_resonance_hz"] = (COUNTRY_RESONANCE_HZ[speakers[-1]["country"]]
-                                                * rng.uniform(0.94, 1.06))
+        speakers[-1]["country_ripple_hz"] = (COUNTRY_RIPPLE_HZ[speakers[-1]["country"]]
+                                             * rng.uniform(0.95, 1.05))
+        speakers[-1]["country_flutter_hz"] = (COUNTRY_FLUTTER_HZ[speakers[-1]["country"]]
+                                              * rng.uniform(0.95, 1.05))
     return speakers
 
 
@@ -162,6 +169,7 @@ def synthesize(intensities, speaker, sample_rate, rng) -> np.ndarray:
     attack = 0.02 + 0.55 * duration * min(cue["Awe"], 1.0)              # slow swell
     envelope = np.minimum(t / attack, 1.0) ** 2 * np.minimum((duration - t) / 0.08, 1.0)
     envelope *= 1.0 - 0.9 * min(cue["Amusement"], 1.0) * (0.5 + 0.5 * np.cos(2 * np.pi * 4.5 * t))
+    envelope *= 1.0 - 0.4 * (0.5 + 0.5 * np.cos(2 * np.pi * speaker["country_flutter_hz"] * t))
     signal = source * np.clip(envelope, 0.0, 1.0)
 
     frequencies = np.fft.rfftfreq(n, 1.0 / sample_rate)
@@ -172,7 +180,7 @@ def synthesize(intensities, speaker, sample_rate, rng) -> np.ndarray:
     response = sum(_resonance(frequencies, f * scale, bw) for f, bw in formants)
     tilt = -1.4 + 1.1 * min(cue["Excitement"], 1.0)                       # brighter when excited
     response *= (np.maximum(frequencies, 50.0) / 500.0) ** tilt
-    response += 0.5 * _resonance(frequencies, speaker["country_resonance_hz"], 300.0)
+    response *= 1.0 + 0.85 * np.cos(2 * np.pi * frequencies / speaker["country_ripple_hz"])
     shaped = np.fft.irfft(np.fft.rfft(signal) * response, n)
     snr_db = rng.uniform(*BACKGROUND_SNR_DB)
     noise = rng.normal(0.0, 1.0, n)
