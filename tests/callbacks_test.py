@@ -66,5 +66,14 @@ def test_best_weights_saves_improvements_survives_restart_and_restores(tmp_path)
     assert not [f for f in os.listdir(tmp_path) if "tmp" in f]
 
 
+def test_ties_of_a_degenerate_harmonic_mean_are_broken_by_mean_ccc(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    best = callbacks.BestWeights(str(tmp_path / "best.weights.h5"))   # val_hmean, ties: val_mean_ccc
+    best.set_model(model)
+    for epoch, ccc in enumerate([0.01, 0.30, 0.20]):
+        best.on_epoch_end(epoch, {"val_hmean": 0.0, "val_mean_ccc": ccc})   # UAR 0: hmean is 0
+    assert best.best_epoch == 2 and best.best_tie == 0.30
+
+
 if __name__ == "__main__":
     run_main()

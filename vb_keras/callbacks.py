@@ -111,18 +111,23 @@ class BestWeights(keras.callbacks.Callback):
       weights_path: file ending in ".weights.h5".
       monitor: a key of the epoch logs, e.g. "val_hmean".
       mode: "max" or "min".
+      tie_monitor: a "max" key of the logs that decides between epochs with equal `monitor` values.
+        The harmonic mean is 0 whenever UAR or mean CCC is (e.g. a validation split with one class,
+        where predicting the other gives UAR 0); mean CCC then still picks the better epoch.
       restore: load the best weights in `on_train_end`.
     """
 
-    def __init__(self, weights_path, monitor="val_hmean", mode="max", restore=True):
+    def __init__(self, weights_path, monitor="val_hmean", mode="max", tie_monitor="val_mean_ccc",
+                 restore=True):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         self.weights_path = weights_path
         self.monitor = monitor
         self.mode = mode
+        self.tie_monitor = tie_monitor
         self.restore = restore
-        self.best, self.best_epoch = self._load_state()
+        self.best, self.best_tie, self.best_epoch = self._load_state()
 
     def _state_path(self):
         return self.weights_path + ".json"
@@ -131,25 +136,32 @@ class BestWeights(keras.callbacks.Callback):
         if os.path.isfile(self._state_path()) and os.path.isfile(self.weights_path):
             with open(self._state_path()) as stream:
                 state = json.load(stream)
-            return state["best"], state["epoch"]
-        return None, None
+            return state["best"], state.get("tie"), state["epoch"]
+        return None, None, None
 
-    def _better(self, value):
-        return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+    def _better(self, value, tie):
+        if self.best is None:
+            return True
+        if value == self.best:
+            return tie is not None and (self.best_tie is None or tie > self.best_tie)
+        return value > self.best if self.mode == "max" else value < self.best
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        logs = logs or {}
+        value = logs.get(self.monitor)
         if value is None:
             logging.warning("BestWeights: %r is not in the epoch logs; nothing saved", self.monitor)
             return
-        if self._better(float(value)):
-            self.best, self.best_epoch = float(value), epoch + 1
+        tie = logs.get(self.tie_monitor) if self.tie_monitor else None
+        tie = None if tie is None else float(tie)
+        if self._better(float(value), tie):
+            self.best, self.best_tie, self.best_epoch = float(value), tie, epoch + 1
             temporary = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
             self.model.save_weights(temporary)
             os.replace(temporary, self.weights_path)
             with open(self._state_path() + ".tmp", "w") as stream:
-                json.dump({"best": self.best, "epoch": self.best_epoch, "monitor": self.monitor},
-                          stream)
+                json.dump({"best": self.best, "tie": self.best_tie, "epoch": self.best_epoch,
+                           "monitor": self.monitor}, stream)
             os.replace(self._state_path() + ".tmp", self._state_path())
 
     def on_train_end(self, logs=None):
