@@ -36,6 +36,18 @@ def test_single_task_models_have_only_their_outputs(tasks):
     assert set(model(inputs(1))) == set(tasks)
 
 
+def test_mixed_bfloat16_keeps_front_end_and_outputs_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = multitask.build_model("resnet18", SCHEMA)
+        outputs = model(inputs(1))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert all(value.dtype == "float32" for value in outputs.values())
+    assert model.get_layer("log_mel").compute_dtype == "float32"
+    assert model.get_layer("resnet18_stem_conv").compute_dtype == "bfloat16"
+
+
 def test_registry_and_task_errors_list_the_valid_names():
     with pytest.raises(ValueError, match="resnet18, resnet34, resnet50"):
         multitask.build_model("resnet101", SCHEMA)

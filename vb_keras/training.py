@@ -102,10 +102,16 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
         pipeline.read_clips(data_dir, schema, "Val", on_bad_audio, model_dir, table=table),
         schema, pipeline_params, training=False)
 
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
+    try:
+        with strategy.scope():
+            model = multitask.build_model(
+                params.model, schema, tasks, params.dropout,
+                initial_biases={EMOTION: naive[EMOTION], AGE: [naive[AGE]]})
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     with strategy.scope():
-        model = multitask.build_model(
-            params.model, schema, tasks, params.dropout,
-            initial_biases={EMOTION: naive[EMOTION], AGE: [naive[AGE]]})
         task_losses = {EMOTION: losses.NegativeMeanCCC(),
                        COUNTRY: keras.losses.CategoricalCrossentropy(),
                        AGE: keras.losses.MeanSquaredError()}

@@ -18,14 +18,21 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
 WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
 
 
+# Under a mixed precision policy (e.g. mixed_bfloat16) the front end and the task layers stay float32:
+# FFTs and logs need the range, and the losses the precision.
+_FLOAT32 = "float32"
+
+
 def _resnet(depth):
     def build(waveform, num_samples, frontend):
-        normalized = features.WaveformNormalization(frontend.normalization, name="normalize")(
-            waveform, num_samples)
-        log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel")(normalized)
+        normalized = features.WaveformNormalization(frontend.normalization, name="normalize",
+                                                    dtype=_FLOAT32)(waveform, num_samples)
+        log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel",
+                                                         dtype=_FLOAT32)(normalized)
         image = keras.layers.Reshape((-1, frontend.num_mel_bins, 1), name="image")(log_mel)
         feature_map = resnet.resnet_trunk(image, depth)
-        frames = features.FrameCounts.from_params(frontend, name="frames")(num_samples)
+        frames = features.FrameCounts.from_params(frontend, name="frames", dtype=_FLOAT32)(
+            num_samples)
         return resnet.MaskedGlobalAveragePooling(resnet.TIME_STRIDE, name="pool")(feature_map, frames)
     return build
 
@@ -86,7 +93,8 @@ def build_model(name: str, schema: LabelSchema, tasks: Sequence[str] = TASKS, dr
     units = {EMOTION: schema.num_emotions, COUNTRY: schema.num_classes, AGE: 1}
     activation = {EMOTION: None, COUNTRY: "softmax", AGE: None}
     outputs = {task: keras.layers.Dense(units[task], activation=activation[task],
-                                        bias_initializer=bias(task), name=task)(embedding)
+                                        bias_initializer=bias(task), name=task,
+                                        dtype=_FLOAT32)(embedding)
                for task in tasks}
     return keras.Model({WAVEFORM: waveform, NUM_SAMPLES: num_samples}, outputs,
                        name=f"{name}_{'_'.join(tasks)}")
