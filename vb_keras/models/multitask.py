@@ -78,11 +78,27 @@ def build_model(name: str, schema: LabelSchema, tasks: Sequence[str] = TASKS, dr
     """
     build_trunk, frontend = TRUNKS[check_model_name(name)]
     tasks = check_tasks(tasks)
-    initial_biases = initial_biases or {}
     waveform = keras.Input((None,), name=WAVEFORM)
     num_samples = keras.Input((), dtype="int32", name=NUM_SAMPLES)
     embedding = build_trunk(waveform, num_samples, frontend)
     embedding = keras.layers.Dropout(dropout, name="dropout")(embedding)
+    outputs = task_outputs(embedding, schema, tasks, initial_biases)
+    return keras.Model({WAVEFORM: waveform, NUM_SAMPLES: num_samples}, outputs,
+                       name=f"{name}_{'_'.join(tasks)}")
+
+
+def task_outputs(embedding, schema: LabelSchema, tasks: Sequence[str],
+                 initial_biases: dict | None = None) -> dict:
+    """The task layers on a shared embedding [batch, D]: one float32 dense layer per task, named by
+    the task (section 2.1; the conformer heads of section 2.2 use the same ones).
+
+    Args:
+      embedding: a Keras tensor [batch, D].
+      schema: the label schema (emotion columns and classes size the layers).
+      tasks: the tasks to build, in any order; outputs come back in canonical order.
+      initial_biases: optional starting biases per task (see `build_model`).
+    """
+    initial_biases = initial_biases or {}
 
     def bias(task):
         value = initial_biases.get(task)
@@ -92,9 +108,7 @@ def build_model(name: str, schema: LabelSchema, tasks: Sequence[str] = TASKS, dr
 
     units = {EMOTION: schema.num_emotions, COUNTRY: schema.num_classes, AGE: 1}
     activation = {EMOTION: None, COUNTRY: "softmax", AGE: None}
-    outputs = {task: keras.layers.Dense(units[task], activation=activation[task],
-                                        bias_initializer=bias(task), name=task,
-                                        dtype=_FLOAT32)(embedding)
-               for task in tasks}
-    return keras.Model({WAVEFORM: waveform, NUM_SAMPLES: num_samples}, outputs,
-                       name=f"{name}_{'_'.join(tasks)}")
+    return {task: keras.layers.Dense(units[task], activation=activation[task],
+                                     bias_initializer=bias(task), name=task,
+                                     dtype=_FLOAT32)(embedding)
+            for task in check_tasks(tasks)}
