@@ -28,6 +28,7 @@ import pandas as pd
 import soundfile
 
 from vb_keras.atomic import atomic_directory
+from vb_keras.cache import cache_root
 from vb_keras.schema import HUME_VB_EMOTIONS
 
 COUNTRIES = ("China", "South Africa", "United States", "Venezuela")
@@ -88,9 +89,7 @@ def write_demo_data(out_dir, num_clips: int = 2000, sample_rate: int = 16000, se
 
 def default_demo_dir() -> str:
     """Where the embedded demo data is cached: $VB_KERAS_CACHE or ~/.cache/vb_keras."""
-    root = os.environ.get("VB_KERAS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                            "vb_keras")
-    return os.path.join(root, f"demo-v{DEMO_VERSION}")
+    return os.path.join(cache_root(), f"demo-v{DEMO_VERSION}")
 
 
 def ensure_demo_data(directory: str | None = None) -> str:

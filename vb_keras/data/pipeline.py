@@ -83,30 +83,31 @@ def clips_from_audio(split_table: pd.DataFrame, schema: LabelSchema, on_bad_audi
 
 def clips_from_arrays(rows: pd.DataFrame, waveforms, schema: LabelSchema) -> tf.data.Dataset:
     """Clips from a clip table and its decoded int16 waveforms (one per row, in order)."""
+    clips = clip_labels(rows, schema)
+    # from_row_lengths on one flat array: tf.ragged.constant walks Python lists and is slow.
+    clips["audio"] = tf.RaggedTensor.from_row_lengths(
+        np.concatenate(waveforms) if waveforms else np.zeros([0], np.int16),
+        [len(w) for w in waveforms])
+    return tf.data.Dataset.from_tensor_slices(clips)
+
+
+def clip_labels(rows: pd.DataFrame, schema: LabelSchema) -> dict:
+    """The clip dict's bookkeeping and label columns for `rows`, as arrays (no audio)."""
     labelled = rows[exvo.LABELLED].to_numpy()
     emotion = rows[list(schema.emotion_columns)].to_numpy(np.float32)
     age = rows[schema.age_column].to_numpy(np.float32)
-    return tf.data.Dataset.from_tensor_slices({
+    return {
         "file_id": rows[schema.id_column].to_numpy(str),
         "speaker": rows[schema.speaker_column].to_numpy(str),
-        # from_row_lengths on one flat array: tf.ragged.constant walks Python lists and is slow.
-        "audio": tf.RaggedTensor.from_row_lengths(
-            np.concatenate(waveforms) if waveforms else np.zeros([0], np.int16),
-            [len(w) for w in waveforms]),
         "emotion": np.where(labelled[:, None], emotion, 0.0).astype(np.float32),
         "class_value": rows[schema.class_column].to_numpy(str),
         "age": np.where(labelled, age, np.nan).astype(np.float32),
         "labelled": labelled,
-    })
+    }
 
 
-def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams, training: bool,
-            keep_ids: bool = False) -> tf.data.Dataset:
-    """Turns clips into (features, labels) batches; see the module docstring.
-
-    Args:
-      keep_ids: add "file_id" to the features (for writing predictions; drop it before a model call).
-    """
+def label_encoder(schema: LabelSchema):
+    """A function from a clip dict to its labels {"emotion", "country" (one-hot), "age" [1]}."""
     class_index = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(schema.classes),
                                             tf.range(schema.num_classes, dtype=tf.int64)),
@@ -117,6 +118,17 @@ def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams,
         return {EMOTION: clip["emotion"],
                 COUNTRY: tf.one_hot(class_index.lookup(clip["class_value"]), num_classes),
                 AGE: clip["age"][tf.newaxis]}
+    return labels_of
+
+
+def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams, training: bool,
+            keep_ids: bool = False) -> tf.data.Dataset:
+    """Turns clips into (features, labels) batches; see the module docstring.
+
+    Args:
+      keep_ids: add "file_id" to the features (for writing predictions; drop it before a model call).
+    """
+    labels_of = label_encoder(schema)
 
     def features_of(clip, audio):
         features = {WAVEFORM: tf.cast(audio, tf.float32) / 32768.0,
