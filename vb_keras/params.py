@@ -111,6 +111,9 @@ class TrainingParams:
       seed: seeds weights, shuffling and cropping.
       mixed_bfloat16: compute the trunk in bfloat16 (variables, front end and outputs stay float32);
         1.3-1.7x faster for ResNet18/34 on this AVX512_BF16 CPU (benchmarks/train_throughput.py).
+      embedder: conformer heads only: path of the TF-Hub-style SavedModel embedder; "" is the
+        built-in small Conformer with random weights.
+      window_seconds, min_tail_seconds: conformer heads only: see WindowParams.
     """
     model: str = "resnet18"
     tasks: tuple = ("emotion", "country", "age")
@@ -124,6 +127,9 @@ class TrainingParams:
     early_stopping_patience: int = 0
     seed: int = 0
     mixed_bfloat16: bool = False
+    embedder: str = ""
+    window_seconds: float = 2.5
+    min_tail_seconds: float = 0.5
 
     def __post_init__(self):
         object.__setattr__(self, "tasks", tuple(self.tasks))
@@ -135,6 +141,45 @@ class TrainingParams:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
+        self.window()  # validates the window settings
+
     def pipeline(self) -> PipelineParams:
         return PipelineParams(batch_size=self.batch_size, clip_seconds=self.clip_seconds,
                               seed=self.seed)
+
+    def window(self) -> "WindowParams":
+        return WindowParams(window_seconds=self.window_seconds,
+                            min_tail_seconds=self.min_tail_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowParams:
+    """How a clip becomes a sequence of embeddings for the frozen embedders (section 2.2).
+
+    Attributes:
+      window_seconds: length of the non-overlapping windows ("approximately 2.5 s" in section 2.2).
+      min_tail_seconds: the last, partial window is zero-padded to full length and kept if it holds
+        at least this much audio, so a short remainder does not yield an embedding of near-silence.
+        (The paper does not say; a clip shorter than this still gets its one window.)
+    """
+    window_seconds: float = 2.5
+    min_tail_seconds: float = 0.5
+
+    def __post_init__(self):
+        if self.window_seconds <= 0:
+            raise ValueError(f"window_seconds must be positive, got {self.window_seconds}")
+        if not 0 <= self.min_tail_seconds <= self.window_seconds:
+            raise ValueError(f"min_tail_seconds must lie in [0, window_seconds], got "
+                             f"{self.min_tail_seconds}")
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * SAMPLE_RATE))
+
+    @property
+    def min_tail_samples(self) -> int:
+        return int(round(self.min_tail_seconds * SAMPLE_RATE))
+
+    def num_windows(self, num_samples: int) -> int:
+        full, tail = divmod(int(num_samples), self.window_samples)
+        return max(1, full + int(tail > 0 and tail >= self.min_tail_samples))
