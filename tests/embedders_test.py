@@ -1,0 +1,72 @@
+"""TF-Hub-style embedders: one loading path for the project's exported Conformer and for any
+SavedModel of the TRILLsson convention (the real pre-trained YAMNet export in ../shared)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import YAMNET, requires_yamnet, run_main
+from vb_keras import embedders
+from vb_keras.errors import UserInputError
+
+
+@pytest.fixture(scope="module")
+def builtin(tmp_path_factory):
+    return embedders.builtin_embedder_dir(root=str(tmp_path_factory.mktemp("cache")))
+
+
+def test_exported_conformer_reproduces_the_keras_model(builtin):
+    embedder = embedders.SavedModelEmbedder(builtin)
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, [3, 20000]).astype(np.float32)
+    keras_model = embedders.build_conformer_embedder("small", seed=0)
+    np.testing.assert_allclose(embedder(audio).numpy(), keras_model(audio).numpy(), atol=1e-4)
+    assert embedder.dimension == 144
+    assert "RANDOM weights" in embedder.description
+    assert embedder.identity.startswith("saved_model:")
+
+
+def test_the_builtin_export_is_made_once(builtin, tmp_path):
+    stamp = os.path.getmtime(os.path.join(builtin, "saved_model.pb"))
+    again = embedders.builtin_embedder_dir(root=os.path.dirname(os.path.dirname(builtin)))
+    assert again == builtin and os.path.getmtime(os.path.join(builtin, "saved_model.pb")) == stamp
+
+
+def test_identity_changes_with_the_weights(tmp_path):
+    paths = []
+    for seed in (1, 2):
+        model = embedders.build_conformer_embedder("small", seed=seed)
+        paths.append(embedders.export_conformer_embedder(model, str(tmp_path / f"s{seed}"), "t"))
+    identities = {embedders.SavedModelEmbedder(path).identity for path in paths}
+    assert len(identities) == 2
+
+
+def test_not_a_saved_model_is_a_one_line_error(tmp_path):
+    with pytest.raises(UserInputError, match="not a SavedModel directory"):
+        embedders.SavedModelEmbedder(str(tmp_path))
+
+
+def test_a_saved_model_of_another_convention_is_refused(tmp_path):
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"logits": x * 2.0},
+                           input_signature=[tf.TensorSpec([None, None], tf.float32, name="x")])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.f})
+    with pytest.raises(UserInputError, match="must map 'audio_samples'"):
+        embedders.SavedModelEmbedder(str(tmp_path))
+
+
+@requires_yamnet
+def test_real_pretrained_embedder_loads_and_embeds():
+    embedder = embedders.SavedModelEmbedder(YAMNET)
+    assert embedder.dimension == 1024
+    t = np.arange(40000) / 16000
+    laugh_like = (0.3 * np.sin(2 * np.pi * 300 * t) * (np.sin(2 * np.pi * 5 * t) > 0))
+    silence = np.zeros_like(t)
+    result = embedder(np.stack([laugh_like, silence]).astype(np.float32)).numpy()
+    assert result.shape == (2, 1024) and np.isfinite(result).all()
+    assert not np.allclose(result[0], result[1])
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,159 @@
+"""Frozen audio embedders (section 2.2): one loading path for any TF-Hub-style SavedModel.
+
+The convention is TRILLsson's on TF Hub: a SavedModel whose `serving_default` signature maps
+`audio_samples` float32 [batch, time] (16 kHz, in [-1, 1]) to `{"embedding": float32 [batch, D]}`.
+CAP12, TRILLsson, the YAMNet export in `shared/models/yamnet_hub`, and the project's own Conformer
+(`export_conformer_embedder`, bin/export_embedder) all load through `SavedModelEmbedder`.
+
+`hub.KerasLayer` is a tf_keras (Keras 2) layer and fails inside Keras 3 models, so the SavedModel is
+loaded with `tf.saved_model.load` and called as a concrete signature.
+"""
+
+import hashlib
+import json
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+from vb_keras import features, params
+from vb_keras.atomic import atomic_directory
+from vb_keras.cache import cache_root
+from vb_keras.errors import UserInputError
+from vb_keras.models import conformer, heads
+
+AUDIO_SAMPLES, EMBEDDING = "audio_samples", "embedding"
+SIGNATURE = "serving_default"
+# Written next to an exported embedder: what it is, so identities and logs can say so.
+EMBEDDER_INFO = "vb_keras_embedder.json"
+
+
+class SavedModelEmbedder:
+    """A TF-Hub-style audio embedder loaded from a local SavedModel directory.
+
+    Attributes:
+      path: the directory.
+      dimension: D, the embedding size.
+      identity: a string that changes whenever the model does (the SavedModel fingerprint), used in
+        embedding cache keys so a changed embedder never reuses stale embeddings.
+      description: one line for logs (e.g. that an embedder is untrained).
+    """
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
+            raise UserInputError(f"--embedder: {path} is not a SavedModel directory "
+                                 "(saved_model.pb missing)")
+        try:
+            loaded = tf.saved_model.load(self.path)
+        except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)
+            raise UserInputError(f"--embedder: cannot load the SavedModel {path}: "
+                                 f"{str(error).splitlines()[0]}") from None
+        signature = loaded.signatures.get(SIGNATURE)
+        if signature is None:
+            raise UserInputError(f"--embedder: {path} has no {SIGNATURE!r} signature "
+                                 f"(it has {sorted(loaded.signatures)})")
+        inputs = signature.structured_input_signature[1]
+        outputs = signature.structured_outputs
+        if AUDIO_SAMPLES not in inputs or EMBEDDING not in outputs:
+            raise UserInputError(
+                f"--embedder: {path}: {SIGNATURE} must map {AUDIO_SAMPLES!r} to {{{EMBEDDING!r}: "
+                f"...}} (TF-Hub/TRILLsson convention); it maps {sorted(inputs)} to {sorted(outputs)}")
+        dimension = outputs[EMBEDDING].shape[-1]
+        if dimension is None:
+            dimension = int(signature(**{AUDIO_SAMPLES: tf.zeros([1, 16000])})[EMBEDDING].shape[-1])
+        self._loaded = loaded   # keeps the variables alive
+        self._signature = signature
+        self.dimension = int(dimension)
+        self.identity = _fingerprint(self.path)
+        self.description = _description(self.path)
+
+    def __call__(self, audio_samples) -> tf.Tensor:
+        """float32 [batch, time] at 16 kHz in [-1, 1] -> float32 [batch, D]."""
+        return self._signature(**{AUDIO_SAMPLES: tf.convert_to_tensor(audio_samples, tf.float32)}
+                               )[EMBEDDING]
+
+
+def _fingerprint(path) -> str:
+    try:
+        return "saved_model:" + tf.saved_model.experimental.read_fingerprint(path).singleprint()
+    except Exception:  # pylint: disable=broad-except  (SavedModels from before TF 2.12 have none)
+        digest = hashlib.sha256()
+        for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
+            file_path = os.path.join(path, name)
+            if os.path.isfile(file_path):
+                with open(file_path, "rb") as stream:
+                    digest.update(stream.read())
+        return "sha256:" + digest.hexdigest()
+
+
+def _description(path) -> str:
+    info_path = os.path.join(path, EMBEDDER_INFO)
+    if os.path.isfile(info_path):
+        with open(info_path) as stream:
+            return json.load(stream).get("description", path)
+    return path
+
+
+def build_conformer_embedder(config_name: str = "small", seed: int = 0) -> keras.Model:
+    """The project's Conformer as an embedder: waveform -> int16 scaling -> 80-band log-mel ->
+    Conformer encoder -> mean over the output steps of the embedding layer (section 2.2).
+
+    Weights are random (seeded); there is no pre-trained checkpoint to download here.
+
+    Returns:
+      A model on `audio_samples` float32 [batch, time] (16 kHz, [-1, 1], every sample valid)
+      returning float32 [batch, model_dim].
+    """
+    if config_name not in conformer.CONFORMER_CONFIGS:
+        raise UserInputError(f"unknown Conformer configuration {config_name!r}; choose one of "
+                             f"{', '.join(sorted(conformer.CONFORMER_CONFIGS))}")
+    config = conformer.CONFORMER_CONFIGS[config_name]
+    frontend = params.CONFORMER_FRONTEND
+    keras.utils.set_random_seed(seed)
+    audio = keras.Input((None,), name=AUDIO_SAMPLES)
+    num_samples = keras.layers.Lambda(
+        lambda x: tf.fill(tf.shape(x)[:1], tf.shape(x)[1]), name="num_samples")(audio)
+    normalized = features.WaveformNormalization(frontend.normalization, name="normalize")(
+        audio, num_samples)
+    log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel")(normalized)
+    frames = features.FrameCounts.from_params(frontend, name="frames")(num_samples)
+    encoded = conformer.build_conformer_encoder(config)({"log_mel": log_mel, "num_frames": frames})
+    embedding = heads.MaskedMean(name="mean")(encoded["sequence"], encoded["lengths"])
+    return keras.Model(audio, embedding, name=f"conformer_{config_name}_embedder")
+
+
+def export_conformer_embedder(model: keras.Model, export_dir: str, description: str) -> str:
+    """Writes `model` (see `build_conformer_embedder`) as a TF-Hub-style SavedModel, atomically.
+
+    The result has the TRILLsson signature, so `SavedModelEmbedder` (and TF Hub) load it like any
+    other embedder.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SIGNATURE,
+        fn=lambda audio_samples: {EMBEDDING: model(audio_samples, training=False)},
+        input_signature=[tf.TensorSpec([None, None], tf.float32, name=AUDIO_SAMPLES)])
+    with atomic_directory(export_dir) as scratch:
+        archive.write_out(scratch, verbose=False)
+        with open(os.path.join(scratch, EMBEDDER_INFO), "w") as stream:
+            json.dump({"name": model.name, "dimension": int(model.output.shape[-1]),
+                       "description": description}, stream, indent=2)
+    return export_dir
+
+
+def builtin_embedder_dir(config_name: str = "small", seed: int = 0, root: str | None = None) -> str:
+    """The project's untrained Conformer, exported once into the cache (`cache.cache_root()`)."""
+    directory = os.path.join(root or cache_root(), "embedders",
+                             f"conformer_{config_name}_seed{seed}_random")
+    if not os.path.isfile(os.path.join(directory, "saved_model.pb")):
+        logging.info("exporting the built-in %s Conformer (random weights) to %s", config_name,
+                     directory)
+        model = build_conformer_embedder(config_name, seed)
+        export_conformer_embedder(
+            model, directory, f"vb_keras {config_name} Conformer with RANDOM weights (seed {seed}): "
+            "untrained, a stand-in until you pass --embedder=/path/to/CAP12_or_TRILLsson")
+    return directory
+
