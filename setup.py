@@ -4,7 +4,8 @@ import os
 
 import setuptools
 
-PROGRAMS = ("baseline", "evaluate", "make_demo_data", "prepare_data", "train")
+PROGRAMS = ("baseline", "evaluate", "export_embedder", "extract_embeddings", "make_demo_data",
+            "prepare_data", "train")
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "README.md"), encoding="utf-8") as readme:

@@ -18,10 +18,10 @@ if __package__:  # installed: vb_evaluate
 else:            # a checkout: bin/evaluate
     import common_flags
 
-from vb_keras import baseline, ensemble, evaluation, plots, training
-from vb_keras.data import exvo, pipeline
+from vb_keras import baseline, ensemble, evaluation, inputs, plots, training
+from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
-from vb_keras.params import PipelineParams
+from vb_keras.params import TrainingParams
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
 common_flags.define_data_flags(schema_flags=False)
@@ -29,6 +29,8 @@ flags.DEFINE_string("split", "Val", "Split to evaluate (Train, Val, or a labelle
 flags.DEFINE_string("output_dir", None, "Where eval_<split>.json and the PNGs go. Default: the "
                     "model directory (required with several).")
 flags.DEFINE_integer("batch_size", 64, "Clips per evaluation batch.", lower_bound=1)
+flags.DEFINE_string("embedding_cache", None, "Conformer heads: root of the embedding caches "
+                    "(default: $VB_KERAS_CACHE/embeddings or ~/.cache/vb_keras/embeddings).")
 flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                   "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
 flags.mark_flag_as_required("model_dir")
@@ -40,21 +42,23 @@ def main(argv):
     if len(FLAGS.model_dir) > 1 and not FLAGS.output_dir:
         raise UserInputError("--output_dir is required with several --model_dir")
     output_dir = FLAGS.output_dir or FLAGS.model_dir[0]
-    entries, names = [], []
+    entries, names, settings = [], [], []
     for model_dir in FLAGS.model_dir:
         model, config = training.load_trained(model_dir)
         tasks = tuple(config["training"]["tasks"])
         entries.append((model, config["schema"], tasks))
         names.append(f"{config['training']['model']} ({'+'.join(tasks)})")
+        settings.append(TrainingParams(**config["training"]))
     schema = entries[0][1]
     data_dir, table, _ = common_flags.read_data(FLAGS, schema)
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split_rows = exvo.select_split(table, schema, FLAGS.split)
     evaluation.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
-    batches = pipeline.batches(
-        pipeline.read_clips(data_dir, schema, FLAGS.split, FLAGS.on_bad_audio, output_dir,
-                            table=table),
-        schema, PipelineParams(batch_size=FLAGS.batch_size), training=False, keep_ids=True)
+    # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences).
+    batches = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
+                                  FLAGS.embedding_cache).batches(
+                   FLAGS.split, training=False, batch_size=FLAGS.batch_size, keep_ids=True)
+               for params in settings]
     y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
     result = evaluation.evaluate(y_true, y_pred, schema, FLAGS.split)
 

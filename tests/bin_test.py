@@ -123,5 +123,42 @@ def test_baseline_on_real_emodb():
     assert "| NAIVE | — | 0.000 | 0.500 |" in process.stdout
 
 
+
+def test_train_conformer_autopool_extracts_trains_and_evaluates(small_demo, tmp_path):
+    cache = str(tmp_path / "embeddings")
+    exported = str(tmp_path / "embedder")
+    process = program("export_embedder", f"--export_dir={exported}", "--seed=3")
+    assert "RANDOM weights" in process.stdout and "144-d" in process.stdout
+    process = program("extract_embeddings", f"--data_dir={small_demo}", f"--embedder={exported}",
+                      f"--embedding_cache={cache}", "--window_seconds=1.0")
+    assert "40 clips" in process.stdout and "144-d embeddings (0 unusable)" in process.stdout
+    model_dir = str(tmp_path / "autopool")
+    process = program("train", "--model=conformer_autopool", f"--data_dir={small_demo}",
+                      f"--embedder={exported}", f"--embedding_cache={cache}",
+                      "--window_seconds=1.0", f"--model_dir={model_dir}", "--epochs=2",
+                      "--batch_size=8")
+    assert "reusing the embedding cache" in process.stderr
+    assert "| conformer_autopool (emotion+country+age) | YES |" in process.stdout
+    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={small_demo}",
+                      f"--embedding_cache={cache}")
+    assert "| conformer_autopool (emotion+country+age) | YES |" in process.stdout
+    assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
+
+
+@pytest.mark.parametrize("program_name, args, fragments", [
+    ("train", ["--model=conformer_autopool", "--embedder=/nonexistent"],
+     ["--embedder: /nonexistent is not a directory"]),
+    ("extract_embeddings", ["--embedder=/tmp"], ["--embedder: /tmp is not a SavedModel directory"]),
+    ("extract_embeddings", ["--window_seconds=1", "--min_tail_seconds=2"],
+     ["--window_seconds/--min_tail_seconds: min_tail_seconds must lie in"]),
+    ("export_embedder", ["--export_dir=/tmp", "--weights=/nonexistent.weights.h5"],
+     ["--export_dir: /tmp already exists"]),
+])
+def test_embedder_programs_give_one_line_errors(small_demo, program_name, args, fragments):
+    process = program(program_name, f"--data_dir={small_demo}", *args, check=False) \
+        if program_name != "export_embedder" else program(program_name, *args, check=False)
+    assert_one_line_error(process, *fragments)
+
+
 if __name__ == "__main__":
     run_main()

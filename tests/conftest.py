@@ -20,6 +20,9 @@ EMODB_EMOTIONS = ("Anger", "Boredom", "Disgust", "Fear", "Happiness", "Sadness",
 requires_emodb = pytest.mark.skipif(
     not os.path.isfile(os.path.join(EMODB, "data_info.csv")),
     reason=f"real-audio test: {EMODB} is absent (it ships only beside the project, in ../shared)")
+requires_yamnet = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(YAMNET, "saved_model.pb")),
+    reason=f"real embedder test: {YAMNET} is absent (it ships only beside the project, in ../shared)")
 
 
 @pytest.fixture(scope="session", autouse=True)

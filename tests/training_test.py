@@ -9,12 +9,13 @@ import time
 import keras
 import pytest
 
-from conftest import REPO_ROOT, run_main
-from vb_keras import training
+from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, requires_yamnet, run_main
+from vb_keras import baseline, evaluation, inputs, training
+from vb_keras.callbacks import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
-from vb_keras.schema import HUME_VB
+from vb_keras.schema import HUME_VB, LabelSchema
 
 TINY = dict(batch_size=8, clip_seconds=0.5)
 
@@ -50,6 +51,49 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     assert saved["hmean"] == pytest.approx(result.validation.hmean)
     with pytest.raises(UserInputError, match="already holds a trained model"):
         training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
+
+
+def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    model_dir = str(tmp_path / "head")
+    cache_root = str(tmp_path / "embeddings")
+    params = TrainingParams(model="conformer_autopool", epochs=3, batch_size=8)
+    result = training.train(tiny_demo, model_dir, table, schema, params,
+                            embedding_cache_root=cache_root)
+    model, config = training.load_trained(model_dir)
+    assert set(model.input) == {"embeddings", "num_windows"}
+    assert model.get_layer("autopool") is not None
+    cache = config["embedding_cache"]
+    assert cache["directory"].startswith(cache_root) and cache["dimension"] == 144
+    assert "RANDOM weights" in cache["embedder_description"]
+    assert len(result.history["loss"]) == 3
+    # A second model on the same embedder, window and data reuses the cache.
+    stamp = os.path.getmtime(os.path.join(cache["directory"], "cache_info.json"))
+    training.train(tiny_demo, str(tmp_path / "head2"), table, schema,
+                   TrainingParams(model="conformer", tasks=("emotion",), epochs=1, batch_size=8),
+                   embedding_cache_root=cache_root)
+    assert os.path.getmtime(os.path.join(cache["directory"], "cache_info.json")) == stamp
+
+
+@requires_emodb
+@requires_yamnet
+def test_real_emodb_autopool_on_the_pretrained_embedder_beats_naive_on_test(tmp_path):
+    """Real audio, real pre-trained embedder (YAMNet, AudioSet): section 2.2's recipe end to end."""
+    schema = LabelSchema.from_flags(EMODB_EMOTIONS, "Sex", "Age")
+    table, schema = exvo.read_and_split(EMODB, schema)
+    params = TrainingParams(model="conformer_autopool", epochs=150, batch_size=128, embedder=YAMNET)
+    result = training.train(EMODB, str(tmp_path / "run"), table, schema, params,
+                            embedding_cache_root=str(tmp_path / "embeddings"))
+    reader = inputs.SplitReader(params, EMODB, table, schema,
+                                cache_root=str(tmp_path / "embeddings"))
+    y_true, y_pred, _ = predict_batches(result.model, reader.batches("Test", training=False))
+    test = evaluation.evaluate(y_true, y_pred, schema, "Test")
+    naive = baseline.naive_predictions(
+        baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema), len(y_true["age"]))
+    naive_test = evaluation.evaluate(y_true, naive, schema, "Test")
+    assert test.mean_ccc > 0.2 > naive_test.mean_ccc          # naive: 0
+    assert test.uar > naive_test.uar                           # naive: 0.5
+    assert test.hmean > naive_test.hmean
 
 
 def test_monitored_metric_follows_the_tasks():

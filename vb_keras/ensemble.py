@@ -38,7 +38,9 @@ def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
 def predict(entries, batches, naive: dict):
     """(y_true, y_pred, owners) over `batches` (which must carry file ids: keep_ids=True).
 
-    owners maps each task to the index of its entry, or "naive".
+    `batches` is one dataset for every entry, or a list with one per entry (models of different
+    families read different inputs: waveforms, embedding sequences). owners maps each task to the
+    index of its entry, or "naive".
     """
     owners = assign_tasks(entries)
     truth, predictions, reference_ids = None, {}, None
@@ -46,7 +48,8 @@ def predict(entries, batches, naive: dict):
         wanted = [task for task, owner in owners.items() if owner == index]
         if not wanted:
             continue
-        y_true, y_pred, ids = predict_batches(model, batches, tasks=wanted)
+        entry_batches = batches[index] if isinstance(batches, (list, tuple)) else batches
+        y_true, y_pred, ids = predict_batches(model, entry_batches, tasks=wanted)
         order = np.argsort(ids)
         if reference_ids is None:
             reference_ids = np.asarray(ids)[order]

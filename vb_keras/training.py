@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import baseline, callbacks as vb_callbacks, evaluation, losses
-from vb_keras.data import exvo, pipeline
+from vb_keras import baseline, callbacks as vb_callbacks, evaluation, inputs, losses
+from vb_keras.data import exvo
 from vb_keras.distribute import is_chief
 from vb_keras.errors import UserInputError
-from vb_keras.models import multitask
+from vb_keras.models import heads, multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
 
@@ -67,7 +67,8 @@ def load_callback(spec: str) -> keras.callbacks.Callback:
 
 def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
           params: TrainingParams = TrainingParams(), strategy: tf.distribute.Strategy | None = None,
-          callbacks=(), on_bad_audio: str = "skip", settings: dict | None = None) -> TrainResult:
+          callbacks=(), on_bad_audio: str = "skip", settings: dict | None = None,
+          embedding_cache_root: str | None = None) -> TrainResult:
     """Trains `params.model` on the Train split of `table` and validates on its Val split.
 
     Args:
@@ -79,10 +80,12 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
       callbacks: extra Keras callbacks, run after the package's own (they see the val_* logs).
       on_bad_audio: "skip" or "fail" for unusable audio files.
       settings: extra values to record in config.json (e.g. the command line).
+      embedding_cache_root: conformer heads: where embedding caches live (default
+        `embedding_cache.default_cache_root()`); a missing cache is extracted first.
     """
     strategy = strategy or tf.distribute.get_strategy()
     tasks = multitask.check_tasks(params.tasks)
-    multitask.check_model_name(params.model)
+    inputs.check_model_name(params.model)
     if os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
         raise UserInputError(f"--model_dir: {model_dir} already holds a trained model")
     if params.batch_size % strategy.num_replicas_in_sync:
@@ -94,21 +97,25 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     keras.utils.set_random_seed(params.seed)
     train_rows = exvo.select_split(table, schema, "Train")
     naive = baseline.fit_naive(train_rows, schema)
-    pipeline_params = params.pipeline()
-    train_batches = pipeline.batches(
-        pipeline.read_clips(data_dir, schema, "Train", on_bad_audio, model_dir, table=table),
-        schema, pipeline_params, training=True).map(lambda f, l: (f, {t: l[t] for t in tasks}))
-    val_batches = pipeline.batches(
-        pipeline.read_clips(data_dir, schema, "Val", on_bad_audio, model_dir, table=table),
-        schema, pipeline_params, training=False)
+    reader = inputs.SplitReader(params, data_dir, table, schema, on_bad_audio, model_dir,
+                                embedding_cache_root)
+    if reader.cache_info is not None:
+        config["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
+    train_batches = reader.batches("Train", training=True).map(
+        lambda f, l: (f, {t: l[t] for t in tasks}))
+    val_batches = reader.batches("Val", training=False)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
+    initial_biases = {EMOTION: naive[EMOTION], AGE: [naive[AGE]]}
     try:
         with strategy.scope():
-            model = multitask.build_model(
-                params.model, schema, tasks, params.dropout,
-                initial_biases={EMOTION: naive[EMOTION], AGE: [naive[AGE]]})
+            if reader.embedding_model:
+                model = heads.build_head_model(params.model, reader.embedding_dim, schema, tasks,
+                                               initial_biases, dropout=params.dropout)
+            else:
+                model = multitask.build_model(params.model, schema, tasks, params.dropout,
+                                              initial_biases=initial_biases)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     with strategy.scope():

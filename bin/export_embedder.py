@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Exports the project's Conformer (section 2.2) as a TF-Hub-style embedder SavedModel.
+
+  bin/export_embedder --config=small --export_dir=saved_models/embedders/conformer_small
+  bin/export_embedder --config=cap12 --weights=cap12.weights.h5 --export_dir=/models/cap12
+
+The SavedModel's `serving_default` maps `audio_samples` float32 [batch, time] (16 kHz, [-1, 1]) to
+{"embedding": [batch, D]} (the TRILLsson convention), so --embedder loads it like any other. Without
+--weights the weights are random (seeded): an untrained stand-in, and the export says so. The export
+appears whole or not at all.
+"""
+
+import os
+
+from absl import flags
+
+if __package__:  # installed: vb_export_embedder
+    from . import common_flags
+else:            # a checkout: bin/export_embedder
+    import common_flags
+
+from vb_keras import embedders
+from vb_keras.errors import UserInputError
+from vb_keras.models import conformer
+
+flags.DEFINE_enum("config", "small", sorted(conformer.CONFORMER_CONFIGS),
+                  "Conformer configuration (cap12: section 2.2's 24 x 1024, embedding of layer 12).")
+flags.DEFINE_string("weights", None, "A Keras .weights.h5 file of the embedder model built by "
+                    "vb_keras.embedders.build_conformer_embedder(config). Default: random weights.")
+flags.DEFINE_integer("seed", 0, "Seeds the random weights.")
+flags.DEFINE_string("export_dir", None, "Directory to write (must not exist).")
+flags.mark_flag_as_required("export_dir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    if os.path.exists(FLAGS.export_dir) and os.listdir(FLAGS.export_dir):
+        raise UserInputError(f"--export_dir: {FLAGS.export_dir} already exists and is not empty")
+    model = embedders.build_conformer_embedder(FLAGS.config, FLAGS.seed)
+    if FLAGS.weights:
+        if not os.path.isfile(FLAGS.weights):
+            raise UserInputError(f"--weights: {FLAGS.weights} does not exist")
+        try:
+            model.load_weights(FLAGS.weights)
+        except ValueError as error:
+            raise UserInputError(f"--weights: {FLAGS.weights} does not fit the {FLAGS.config} "
+                                 f"embedder: {str(error).splitlines()[0]}") from None
+        description = f"vb_keras {FLAGS.config} Conformer, weights from {FLAGS.weights}"
+    else:
+        description = (f"vb_keras {FLAGS.config} Conformer with RANDOM weights (seed {FLAGS.seed}):"
+                       " untrained")
+    embedders.export_conformer_embedder(model, FLAGS.export_dir, description)
+    print(f"exported {description} ({model.output.shape[-1]}-d, {model.count_params():,} "
+          f"parameters) to {FLAGS.export_dir}")
+
+
+def run():
+    common_flags.run(main)
+
+
+if __name__ == "__main__":
+    run()

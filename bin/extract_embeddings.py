@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Embeds every clip of a data set with a frozen embedder, once, into the embedding cache.
+
+  bin/extract_embeddings --embedder=/models/trillsson --data_dir=/data/hume_vb_prepared
+  bin/extract_embeddings --embedder=../shared/models/yamnet_hub --data_dir=../shared/data/emodb \
+      --class_column=Sex --emotion_columns=Anger,Boredom,Disgust,Fear,Happiness,Sadness,Neutral
+
+One embedding per --window_seconds window of each clip (section 2.2). The cache key covers the
+embedder, the window settings and the data, so bin/train --model=conformer_* with the same flags finds
+it, and a changed embedder or window never reuses it. A killed run resumes at its first missing shard.
+"""
+
+from absl import flags
+
+if __package__:  # installed: vb_extract_embeddings
+    from . import common_flags
+else:            # a checkout: bin/extract_embeddings
+    import common_flags
+
+from vb_keras import inputs
+
+common_flags.define_data_flags()
+common_flags.define_embedder_flags()
+flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
+                  "skip: record unusable clips (listed in the cache's bad_audio.csv); fail: stop.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    schema = common_flags.schema_from_flags(FLAGS)
+    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+    embedder = inputs.load_embedder(FLAGS.embedder)
+    sequences, info, directory = inputs.embedding_sequences(
+        embedder, common_flags.window_from_flags(FLAGS), data_dir, table, schema,
+        FLAGS.on_bad_audio, FLAGS.embedding_cache)
+    windows = sum(len(sequence) for sequence in sequences.values())
+    print(f"{len(sequences)} clips, {windows} windows of {info['window_seconds']} s, "
+          f"{info['dimension']}-d embeddings ({info['unusable']} unusable) in {directory}")
+
+
+def run():
+    common_flags.run(main)
+
+
+if __name__ == "__main__":
+    run()

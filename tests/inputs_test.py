@@ -1,0 +1,62 @@
+"""Each model family reads its own inputs with the same labels: waveforms or embedding sequences."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import run_main
+from vb_keras import inputs
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.params import TrainingParams
+from vb_keras.schema import HUME_VB
+
+
+def test_model_names_cover_both_families():
+    assert {"resnet18", "resnet34", "resnet50", "conformer", "conformer_fc", "conformer_lstm",
+            "conformer_netvlad", "conformer_autopool"} == set(inputs.MODEL_NAMES)
+    assert inputs.is_embedding_model("conformer_autopool")
+    assert not inputs.is_embedding_model("resnet18")
+    with pytest.raises(UserInputError, match="unknown model 'vgg'; choose one of"):
+        inputs.check_model_name("vgg")
+
+
+def test_missing_embedder_directory_is_a_one_line_error(tmp_path):
+    with pytest.raises(UserInputError, match="--embedder: .*nowhere is not a directory"):
+        inputs.load_embedder(str(tmp_path / "nowhere"))
+
+
+def test_without_an_embedder_the_builtin_one_is_used_and_called_untrained(caplog):
+    with caplog.at_level(logging.WARNING):
+        embedder = inputs.load_embedder("")
+    assert "RANDOM, UNTRAINED weights" in caplog.text
+    assert embedder.dimension == 144
+
+
+def test_both_families_give_the_same_labels_for_a_split(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    resnet = inputs.SplitReader(TrainingParams(model="resnet18"), tiny_demo, table, schema)
+    heads = inputs.SplitReader(TrainingParams(model="conformer_autopool"), tiny_demo, table, schema,
+                               cache_root=str(tmp_path / "embeddings"))
+    assert heads.embedding_dim == 144 and heads.cache_dir.startswith(str(tmp_path))
+
+    def collect(reader):
+        ids, emotions, inputs_seen = [], [], set()
+        for features, labels in reader.batches("Val", training=False, batch_size=4, keep_ids=True):
+            ids.extend(features["file_id"].numpy())
+            emotions.append(labels["emotion"].numpy())
+            inputs_seen |= set(features) - {"file_id"}
+        order = np.argsort(ids)
+        return np.asarray(ids)[order], np.concatenate(emotions)[order], inputs_seen
+
+    resnet_ids, resnet_emotions, resnet_inputs = collect(resnet)
+    head_ids, head_emotions, head_inputs = collect(heads)
+    assert resnet_inputs == {"waveform", "num_samples"}
+    assert head_inputs == {"embeddings", "num_windows"}
+    np.testing.assert_array_equal(resnet_ids, head_ids)
+    np.testing.assert_array_equal(resnet_emotions, head_emotions)
+
+
+if __name__ == "__main__":
+    run_main()
