@@ -56,5 +56,22 @@ def test_registry_and_task_errors_list_the_valid_names():
     assert multitask.check_tasks(["age", "emotion"]) == ("emotion", "age")
 
 
+def test_a_clip_gives_the_same_outputs_alone_and_in_any_padded_batch():
+    """Exact padding: a server or evaluation batch mixes clips of any length (0.6 to 3.1 s here)."""
+    schema = HUME_VB.with_classes(["a", "b", "c"])
+    model = multitask.build_model("resnet18", schema)
+    rng = np.random.default_rng(0)
+    clips = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (9600, 23999, 49600, 17000)]
+    longest = max(len(c) for c in clips)
+    batch = {"waveform": np.stack([np.pad(c, (0, longest - len(c))) for c in clips]),
+             "num_samples": np.array([len(c) for c in clips], np.int32)}
+    together = model(batch, training=False)
+    for row, clip in enumerate(clips):
+        alone = model({"waveform": clip[None], "num_samples": np.array([len(clip)], np.int32)},
+                      training=False)
+        for task in ("emotion", "country", "age"):
+            np.testing.assert_allclose(together[task][row], alone[task][0], atol=2e-4, rtol=1e-4)
+
+
 if __name__ == "__main__":
     run_main()

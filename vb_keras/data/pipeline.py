@@ -158,8 +158,8 @@ def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams,
                    # A whole batch keeps the mean-CCC loss stable (section 2.1) and shapes static.
                    .batch(params.batch_size, drop_remainder=True))
     else:
-        # Clips of similar length share a batch (0.5 s buckets): padding stays short, so a clip's
-        # prediction hardly depends on its batch-mates, and no work is spent on silence.
+        # Clips of similar length share a batch (0.5 s buckets): padding stays short, so little work
+        # is spent on it. (The models are padding-exact: batch-mates never change a prediction.)
         boundaries = list(range(EVAL_BUCKET_SAMPLES, MAX_BUCKETED_SAMPLES, EVAL_BUCKET_SAMPLES))
         dataset = (clips.map(lambda clip: (features_of(clip, clip["audio"]), labels_of(clip)),
                              num_parallel_calls=tf.data.AUTOTUNE)

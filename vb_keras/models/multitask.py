@@ -30,9 +30,9 @@ def _resnet(depth):
         log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel",
                                                          dtype=_FLOAT32)(normalized)
         image = keras.layers.Reshape((-1, frontend.num_mel_bins, 1), name="image")(log_mel)
-        feature_map = resnet.resnet_trunk(image, depth)
         frames = features.FrameCounts.from_params(frontend, name="frames", dtype=_FLOAT32)(
             num_samples)
+        feature_map = resnet.resnet_trunk(image, depth, num_frames=frames)
         return resnet.MaskedGlobalAveragePooling(resnet.TIME_STRIDE, name="pool")(feature_map, frames)
     return build
 
