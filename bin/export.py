@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Exports trained models as a SavedModel for TF Serving (raw audio in, emotion/country/age out).
+
+  bin/export --model_dir=runs/resnet18_emotion_country_age            # -> saved_models/resnet18_.../1
+  # The paper's submission (section 3.3) as one servable: two single-task models + median age.
+  bin/export --model_dir=runs/resnet34_emotion,runs/resnet34_country --export_dir=saved_models/exvo
+
+Writes `<export_dir>/<version>/` (TF Serving's layout; the next version by default), atomically, and
+only after a fresh process has reloaded it and reproduced the Keras models on sample audio. Tasks no
+model covers answer with the naive prediction of the models' training data (--median_age overrides
+the age).
+"""
+
+import os
+
+from absl import flags
+
+if __package__:  # installed: vb_export
+    from . import common_flags
+else:            # a checkout: bin/export
+    import common_flags
+
+from vb_keras import baseline, export, training
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.params import TrainingParams
+from vb_keras.schema import AGE
+
+flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
+flags.DEFINE_string("export_dir", None, "Export root; versions go below it. Default: "
+                    "saved_models/<name of the (first) model directory>.")
+flags.DEFINE_integer("version", None, "Version number (default: the next one).", lower_bound=1)
+flags.DEFINE_string("data_dir", None, "Data the naive fallback is fitted on (its Train split). "
+                    "Default: the data the (first) model was trained on.")
+flags.DEFINE_float("median_age", None, "Age answered when no model predicts age (default: the "
+                   "median training age; the paper's submission used 26.0).")
+flags.mark_flag_as_required("model_dir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    members, schema, config = [], None, None
+    for model_dir in FLAGS.model_dir:
+        model, model_config = training.load_trained(model_dir)
+        if schema is None:
+            schema, config = model_config["schema"], model_config
+        elif (model_config["schema"].emotion_columns, model_config["schema"].classes) != (
+                schema.emotion_columns, schema.classes):
+            raise UserInputError(f"--model_dir: {model_dir} was trained on another label schema")
+        members.append(export.Member(model, TrainingParams(**model_config["training"])))
+    data_dir = FLAGS.data_dir or config["data_dir"]
+    if not os.path.isdir(data_dir):
+        raise UserInputError(f"--data_dir: {data_dir} (needed for the naive fallback) does not "
+                             "exist; pass the training data's directory")
+    split_scheme = config["settings"].get("split_scheme", "official")
+    table, _ = exvo.read_and_split(data_dir, schema, split_scheme)
+    naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
+    if FLAGS.median_age is not None:
+        naive[AGE] = FLAGS.median_age
+    export_root = FLAGS.export_dir or os.path.join(
+        "saved_models", os.path.basename(os.path.normpath(FLAGS.model_dir[0])))
+    servable = export.Servable(members, schema, naive)
+    path = export.export(servable, export_root, FLAGS.version,
+                         description=" + ".join(member.name for member in members))
+    for task, owner in sorted(servable.owners.items()):
+        print(f"{task}: {members[owner].name}")
+    for task in sorted(set(("emotion", "country", "age")) - set(servable.owners)):
+        print(f"{task}: naive prediction")
+    print(f"exported and verified in a fresh process: {path}")
+
+
+def run():
+    common_flags.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,158 @@
+"""SavedModel export for TF Serving: layout, assets, signature, atomicity, fresh-process check."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO_ROOT, run_main
+from vb_keras import export, training
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.models import heads, multitask
+from vb_keras.params import TrainingParams
+from vb_keras.schema import HUME_VB
+
+SCHEMA = HUME_VB.with_classes(["China", "South Africa", "United States", "Venezuela"])
+NAIVE = {"emotion": np.linspace(0.1, 0.5, 10), "country": 2, "age": 26.0}
+
+
+def resnet_member(tasks=("emotion", "country", "age")):
+    model = multitask.build_model("resnet18", SCHEMA, tasks)
+    return export.Member(model, TrainingParams(model="resnet18", tasks=tasks))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("saved_models") / "resnet18")
+    servable = export.Servable([resnet_member()], SCHEMA, NAIVE)
+    return export.export(servable, root, description="test")
+
+
+def test_tf_serving_layout_with_names_as_assets(exported):
+    root = os.path.dirname(exported)
+    assert os.path.basename(exported) == "1" and os.listdir(root) == ["1"]
+    assert os.path.isfile(os.path.join(exported, "saved_model.pb"))
+    emotions, classes = export.load_names(exported)
+    assert emotions == HUME_VB.emotion_columns and classes == SCHEMA.classes
+    assert export.next_version(root) == 2
+    assert export.latest_version(root) == exported
+    with pytest.raises(UserInputError, match="exists already"):
+        export.export(export.Servable([resnet_member()], SCHEMA, NAIVE), root, version=1)
+
+
+def test_saved_model_cli_lists_the_signature(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    process = subprocess.run([cli, "show", "--dir", exported, "--all"], capture_output=True,
+                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert process.returncode == 0, process.stderr
+    text = process.stdout
+    signature = text[text.index("signature_def['serving_default']"):]
+    for fragment in ("inputs['waveform']", "inputs['num_samples']", "outputs['emotion']",
+                     "outputs['country']", "outputs['age']", "DT_FLOAT", "DT_INT32"):
+        assert fragment in signature, fragment
+
+
+def test_a_tf_serving_predict_request_built_from_the_signature_runs(exported):
+    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
+    from tensorflow.python.tools import saved_model_utils
+    signature = saved_model_utils.get_meta_graph_def(exported, "serve").signature_def[
+        "serving_default"]
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "resnet18"
+    request.model_spec.signature_name = "serving_default"
+    values = {"waveform": np.zeros([2, 16000], np.float32),
+              "num_samples": np.array([16000, 8000], np.int32)}
+    for name, info in signature.inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values[name], dtype=info.dtype))
+    assert set(request.inputs) == set(signature.inputs) == {"waveform", "num_samples"}
+    # What TF Serving does with it: the request's tensors, by name, into the signature.
+    served = tf.saved_model.load(exported).signatures["serving_default"]
+    outputs = served(**{name: tf.constant(tf.make_ndarray(tensor))
+                        for name, tensor in request.inputs.items()})
+    assert {name: tuple(value.shape) for name, value in outputs.items()} == {
+        "emotion": (2, 10), "country": (2, 4), "age": (2, 1)}
+    assert set(outputs) == set(signature.outputs)
+
+
+def test_what_a_client_puts_beyond_num_samples_is_ignored(exported):
+    served = tf.saved_model.load(exported).signatures["serving_default"]
+    clip = export.sample_clips()[1]
+    length = np.array([len(clip)], np.int32)
+    zeros = served(waveform=np.pad(clip, (0, 8000))[None], num_samples=length)
+    junk = served(waveform=np.concatenate([clip, np.full(8000, 0.7, np.float32)])[None],
+                  num_samples=length)
+    for task in ("emotion", "country", "age"):
+        np.testing.assert_allclose(junk[task], zeros[task], atol=1e-6)
+
+
+def test_the_submission_ensemble_answers_each_task_from_its_model(tmp_path):
+    emotion, country = resnet_member(("emotion",)), resnet_member(("country",))
+    servable = export.Servable([emotion, country], SCHEMA, NAIVE)
+    path = export.export(servable, str(tmp_path / "exvo"))
+    served = tf.saved_model.load(path).signatures["serving_default"]
+    clips = export.sample_clips()
+    lengths = np.array([len(c) for c in clips], np.int32)
+    padded = np.stack([np.pad(c, (0, lengths.max() - len(c))) for c in clips])
+    outputs = served(waveform=padded, num_samples=lengths)
+    features = {"waveform": padded, "num_samples": lengths}
+    np.testing.assert_allclose(outputs["emotion"], emotion.model(features)["emotion"], atol=1e-4)
+    np.testing.assert_allclose(outputs["country"], country.model(features)["country"], atol=1e-4)
+    np.testing.assert_array_equal(outputs["age"], np.full((3, 1), 26.0, np.float32))
+
+
+def test_a_conformer_head_exports_with_its_embedder_and_windows_inside(tmp_path):
+    params = TrainingParams(model="conformer_autopool", window_seconds=1.0, min_tail_seconds=0.5)
+    model = heads.build_head_model("conformer_autopool", 144, SCHEMA)
+    # export() itself checks the SavedModel against the Keras head on embeddings computed as the
+    # cache computes them (clips of 1.3, 2.7 and 5.6 s: dropped and kept tail windows).
+    path = export.export(export.Servable([export.Member(model, params)], SCHEMA, NAIVE),
+                         str(tmp_path / "head"))
+    assert export.load_names(path)[1] == SCHEMA.classes
+
+
+def test_a_mismatching_export_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    real = export.reference_outputs
+    monkeypatch.setattr(export, "reference_outputs", lambda *args: {
+        task: value + 1.0 for task, value in real(*args).items()})
+    root = str(tmp_path / "bad")
+    with pytest.raises(RuntimeError, match="differs from the Keras model's"):
+        export.export(export.Servable([resnet_member()], SCHEMA, NAIVE), root)
+    assert os.listdir(root) == []
+
+
+def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    model_dir = str(tmp_path / "run")
+    training.train(tiny_demo, model_dir, table, schema,
+                   TrainingParams(epochs=1, batch_size=8, clip_seconds=0.5))
+    root = tmp_path / "saved_models" / "run"
+    command = [sys.executable, os.path.join(REPO_ROOT, "bin", "export.py"),
+               f"--model_dir={model_dir}", f"--export_dir={root}"]
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if root.is_dir() and any(name.startswith(".1.partial") for name in os.listdir(root)):
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the export finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not [name for name in os.listdir(root) if name.isdigit()]   # nothing TF Serving loads
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "exported and verified in a fresh process" in finished.stdout
+    assert export.latest_version(str(root)) == str(root / "1")
+    shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    run_main()

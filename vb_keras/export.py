@@ -1,0 +1,277 @@
+"""SavedModel export for TF Serving: raw audio in, the three task outputs out.
+
+The `serving_default` signature takes
+  waveform     float32 [batch, samples]: 16 kHz audio in [-1, 1], rows zero-padded to the longest
+  num_samples  int32 [batch]: the true length of each row
+and returns
+  emotion  float32 [batch, n_emotions]: perceived intensities, in the order of assets/emotions.txt
+  country  float32 [batch, n_classes]: class probabilities, in the order of assets/classes.txt
+  age      float32 [batch, 1]: years
+Everything a client would otherwise have to reproduce is inside the graph: normalisation and log-mel
+(ResNets), or windowing, the frozen embedder and the head (conformer family).
+
+One servable may combine several trained models, each answering the tasks it was trained for, with
+the naive prediction for tasks no model covers: the paper's submission (section 3.3) is a
+single-task emotion ResNet34, a single-task country ResNet34 and the median training age.
+
+Exports use TF Serving's layout, `<export root>/<integer version>/`, and appear whole or not at all:
+a version is written and checked in a scratch directory beside it (named so that TF Serving, which
+only loads integer names, never sees it) and renamed into place only after a fresh Python process has
+reloaded it and reproduced the Keras models' outputs on sample audio.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from vb_keras import inputs
+from vb_keras.atomic import atomic_directory
+from vb_keras.data import windows
+from vb_keras.errors import UserInputError
+from vb_keras.params import TrainingParams
+from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+
+SIGNATURE = "serving_default"
+WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
+EMOTIONS_ASSET, CLASSES_ASSET = "emotions.txt", "classes.txt"
+EXPORT_INFO = "vb_keras_export.json"
+# Outputs of the reloaded SavedModel must match the Keras models' to this (float32 arithmetic in
+# another graph order; the embedders' FFTs dominate).
+VERIFY_TOLERANCE = 1e-3
+
+
+class Member:
+    """One trained model inside a servable: the model, the tasks it answers, and for the conformer
+    heads their frozen embedder and windows."""
+
+    def __init__(self, model, params: TrainingParams, tasks=None):
+        self.model = model
+        self.params = params
+        self.tasks = tuple(tasks or params.tasks)
+        self.embedding_model = inputs.is_embedding_model(params.model)
+        self.embedder = inputs.load_embedder(params.embedder) if self.embedding_model else None
+        self.window = params.window()
+
+    @property
+    def name(self) -> str:
+        return f"{self.params.model} ({'+'.join(self.params.tasks)})"
+
+
+class Servable(tf.Module):
+    """The exported graph (see the module docstring).
+
+    Args:
+      members: `Member`s; each task comes from the first member trained for it.
+      schema: the label schema (emotion names and classes become assets).
+      naive: `baseline.fit_naive(...)` of the training split, for tasks no member covers.
+    """
+
+    def __init__(self, members, schema: LabelSchema, naive: dict):
+        super().__init__(name="vb_keras_servable")
+        self.members = list(members)
+        owners = {}
+        for index, member in enumerate(self.members):
+            for task in member.tasks:
+                owners.setdefault(task, index)
+        self.owners = owners   # assigned whole: tf.Module tracks attribute dicts
+        self.schema = schema
+        self.naive = naive
+        self.naive_rows = naive_rows(naive, schema)
+        self._naive = {task: tf.constant(row) for task, row in self.naive_rows.items()}
+        # Tracked, so their variables are saved: the Keras models and the embedders' SavedModels.
+        self.models = [member.model for member in self.members]
+        self.embedder_objects = [member.embedder._loaded for member in self.members
+                                 if member.embedder is not None]
+        self._assets = tempfile.mkdtemp(prefix="vb_keras_assets_")
+        for name, values in ((EMOTIONS_ASSET, schema.emotion_columns),
+                             (CLASSES_ASSET, schema.classes)):
+            with open(os.path.join(self._assets, name), "w") as stream:
+                stream.write("\n".join(values) + "\n")
+        self.emotions_file = tf.saved_model.Asset(os.path.join(self._assets, EMOTIONS_ASSET))
+        self.classes_file = tf.saved_model.Asset(os.path.join(self._assets, CLASSES_ASSET))
+        self.serve = tf.function(self._serve, input_signature=[
+            tf.TensorSpec([None, None], tf.float32, name=WAVEFORM),
+            tf.TensorSpec([None], tf.int32, name=NUM_SAMPLES)])
+
+    def _serve(self, waveform, num_samples):
+        batch = tf.shape(waveform)[0]
+        # Whatever a client put beyond a row's true length is ignored: it becomes zero padding.
+        waveform *= tf.sequence_mask(num_samples, tf.shape(waveform)[1], dtype=waveform.dtype)
+        outputs = {}
+        for index, member in enumerate(self.members):
+            tasks = [task for task, owner in self.owners.items() if owner == index]
+            if not tasks:
+                continue
+            if member.embedding_model:
+                features = _embed_in_graph(member.embedder, member.window, waveform, num_samples)
+            else:
+                features = {WAVEFORM: waveform, NUM_SAMPLES: num_samples}
+            result = member.model(features, training=False)
+            outputs.update({task: tf.cast(result[task], tf.float32) for task in tasks})
+        for task in TASKS:
+            if task not in outputs:
+                outputs[task] = tf.tile(self._naive[task][tf.newaxis], [batch, 1])
+        return {task: outputs[task] for task in TASKS}
+
+
+def _embed_in_graph(embedder, window, waveform, num_samples):
+    """Padded batch -> {"embeddings": [batch, max windows, D], "num_windows": [batch]}, windowed
+    exactly as the embedding cache windows one clip (`windows.clip_windows`)."""
+    size = window.window_samples
+    batch = tf.shape(waveform)[0]
+    counts = windows.num_windows(num_samples, window)
+    most = tf.reduce_max(counts)
+    total = most * size
+    # The waveform is zero beyond each row's length (see Servable._serve): the last window's padding.
+    audio = tf.pad(waveform, [[0, 0], [0, tf.maximum(total - tf.shape(waveform)[1], 0)]])[:, :total]
+    embedded = embedder(tf.reshape(audio, [batch * most, size]))
+    return {"embeddings": tf.reshape(embedded, [batch, most, embedder.dimension]),
+            "num_windows": counts}
+
+
+def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
+    """The Keras models' own outputs for a list of float32 clips, computed the way training and
+    evaluation compute them (not through the servable), for checking an export."""
+    lengths = np.array([len(clip) for clip in clips], np.int32)
+    padded = np.stack([np.pad(clip, (0, lengths.max() - len(clip))) for clip in clips])
+    owners = {}
+    for index, member in enumerate(members):
+        for task in member.tasks:
+            owners.setdefault(task, index)
+    outputs = {}
+    for index, member in enumerate(members):
+        tasks = [task for task, owner in owners.items() if owner == index]
+        if not tasks:
+            continue
+        if member.embedding_model:
+            sequences = [np.asarray(member.embedder(windows.clip_windows(clip, member.window)))
+                         for clip in clips]
+            most = max(len(s) for s in sequences)
+            features = {"embeddings": np.stack([np.pad(s, ((0, most - len(s)), (0, 0)))
+                                                for s in sequences]),
+                        "num_windows": np.array([len(s) for s in sequences], np.int32)}
+        else:
+            features = {WAVEFORM: padded, NUM_SAMPLES: lengths}
+        result = member.model(features, training=False)
+        outputs.update({task: np.asarray(result[task], np.float32) for task in tasks})
+    rows = naive_rows(naive, schema)
+    return {task: outputs[task] if task in outputs else np.tile(rows[task], (len(clips), 1))
+            for task in TASKS}
+
+
+def naive_rows(naive: dict, schema: LabelSchema) -> dict:
+    """One output row per task of the naive prediction (`baseline.fit_naive`): the training-mean
+    emotions, the majority class as probability 1, the median training age."""
+    return {EMOTION: np.asarray(naive[EMOTION], np.float32),
+            COUNTRY: np.eye(schema.num_classes, dtype=np.float32)[int(naive[COUNTRY])],
+            AGE: np.asarray([naive[AGE]], np.float32)}
+
+
+def sample_clips(seed: int = 0):
+    """Deterministic sample audio for checking an export: clips of 1.3, 2.7 and 5.6 s (a short
+    clip, one with a tail window and one with several windows), tones in noise."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for seconds, frequency in ((1.3, 220.0), (2.7, 440.0), (5.6, 330.0)):
+        t = np.arange(int(seconds * 16000)) / 16000
+        clip = 0.3 * np.sin(2 * np.pi * frequency * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        clips.append((clip + rng.normal(0, 0.02, len(t))).astype(np.float32))
+    return clips
+
+
+def next_version(export_root) -> int:
+    """1 + the highest integer version under `export_root` (1 for a new one)."""
+    if not os.path.isdir(export_root):
+        return 1
+    versions = [int(name) for name in os.listdir(export_root) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def latest_version(model_path) -> str:
+    """`model_path` if it is a SavedModel, else its highest integer version directory."""
+    if os.path.isfile(os.path.join(model_path, "saved_model.pb")):
+        return model_path
+    versions = sorted((int(name) for name in os.listdir(model_path) if name.isdigit()),
+                      reverse=True) if os.path.isdir(model_path) else []
+    for version in versions:
+        candidate = os.path.join(model_path, str(version))
+        if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
+            return candidate
+    raise UserInputError(f"--model: {model_path} is neither a SavedModel nor a directory of "
+                         "integer versions holding one (TF Serving's layout)")
+
+
+def export(servable: Servable, export_root, version: int | None = None,
+           description: str = "", verify: bool = True) -> str:
+    """Writes `servable` to `export_root/<version>` (default: the next version); returns the path.
+
+    Raises:
+      UserInputError: the version exists already.
+      RuntimeError: the reloaded SavedModel does not reproduce the Keras models (nothing is left).
+    """
+    version = next_version(export_root) if version is None else int(version)
+    target = os.path.join(export_root, str(version))
+    if os.path.exists(target):
+        raise UserInputError(f"--version: {target} exists already; TF Serving versions are "
+                             "immutable, pick another")
+    clips = sample_clips()
+    expected = reference_outputs(servable.members, servable.schema, servable.naive, clips)
+    with atomic_directory(target) as scratch:
+        tf.saved_model.save(servable, scratch, signatures={SIGNATURE: servable.serve})
+        info = {"members": [member.name for member in servable.members],
+                "tasks": {task: (servable.members[owner].name if owner is not None else "naive")
+                          for task, owner in ((t, servable.owners.get(t)) for t in TASKS)},
+                "schema": json.loads(servable.schema.to_json()),
+                "description": description, "version": version}
+        with open(os.path.join(scratch, EXPORT_INFO), "w") as stream:
+            json.dump(info, stream, indent=2)
+        if verify:
+            _verify_in_fresh_process(scratch, clips, expected)
+    return target
+
+
+def _verify_in_fresh_process(path, clips, expected):
+    lengths = np.array([len(clip) for clip in clips], np.int32)
+    padded = np.stack([np.pad(clip, (0, lengths.max() - len(clip))) for clip in clips])
+    with tempfile.TemporaryDirectory() as scratch:
+        sample = os.path.join(scratch, "sample.npz")
+        result_path = os.path.join(scratch, "result.npz")
+        np.savez(sample, waveform=padded, num_samples=lengths)
+        process = subprocess.run(
+            [sys.executable, "-m", "vb_keras.export", path, sample, result_path],
+            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if process.returncode != 0:
+            raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
+                               f"{process.stderr[-2000:]}")
+        reloaded = np.load(result_path)
+        for task in TASKS:
+            error = float(np.max(np.abs(reloaded[task] - expected[task])))
+            if not error <= VERIFY_TOLERANCE:
+                raise RuntimeError(f"the exported SavedModel's {task} output differs from the "
+                                   f"Keras model's by {error:.2e} on sample audio")
+
+
+def load_names(path) -> tuple:
+    """(emotion names, class names) from an export's assets."""
+    def read(name):
+        with open(os.path.join(path, "assets", name)) as stream:
+            return tuple(line.rstrip("\n") for line in stream if line.strip())
+    return read(EMOTIONS_ASSET), read(CLASSES_ASSET)
+
+
+def _reload_and_run(path, sample, result_path):
+    """Runs in the fresh process of `_verify_in_fresh_process`."""
+    signature = tf.saved_model.load(path).signatures[SIGNATURE]
+    data = np.load(sample)
+    outputs = signature(waveform=tf.constant(data["waveform"]),
+                        num_samples=tf.constant(data["num_samples"]))
+    np.savez(result_path, **{task: value.numpy() for task, value in outputs.items()})
+
+
+if __name__ == "__main__":
+    _reload_and_run(*sys.argv[1:4])
