@@ -4,8 +4,8 @@ import os
 
 import setuptools
 
-PROGRAMS = ("baseline", "evaluate", "export_embedder", "extract_embeddings", "make_demo_data",
-            "prepare_data", "train")
+PROGRAMS = ("baseline", "evaluate", "export", "export_embedder", "extract_embeddings",
+            "make_demo_data", "predict", "prepare_data", "train")
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "README.md"), encoding="utf-8") as readme:
@@ -34,7 +34,7 @@ setuptools.setup(
         "soundfile>=0.12",
     ],
     extras_require={
-        "test": ["pytest", "librosa"],
+        "test": ["pytest", "librosa", "tensorflow-serving-api"],
         # tensorflow-io's kernels load only on the TF 2.16 line (see README).
         "tfio": ["tensorflow==2.16.2", "tensorflow-io==0.37.1"],
     },

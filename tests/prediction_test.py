@@ -1,0 +1,77 @@
+"""Predictions of an exported model in the ExVo submission layout."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_main, tone, write_wav
+from vb_keras import export, prediction
+from vb_keras.errors import UserInputError
+from vb_keras.models import multitask
+from vb_keras.params import TrainingParams
+from vb_keras.schema import HUME_VB
+
+SCHEMA = HUME_VB.with_classes(["China", "South Africa", "United States", "Venezuela"])
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("saved_models") / "r18")
+    member = export.Member(multitask.build_model("resnet18", SCHEMA),
+                           TrainingParams(model="resnet18"))
+    export.export(export.Servable([member], SCHEMA, {"emotion": np.full(10, 0.2), "country": 2,
+                                                     "age": 26.0}), root)
+    return prediction.ExportedModel(root)
+
+
+def test_the_export_root_resolves_to_its_latest_version(model):
+    assert model.path.endswith(os.sep + "1")
+    assert model.emotions == HUME_VB.emotion_columns and model.classes == SCHEMA.classes
+    assert model.schema.class_column == "Country"
+
+
+def test_predictions_do_not_depend_on_batching_order(model):
+    clips = [(f"c{i}", tone(seconds, frequency=200 + 50 * i))
+             for i, seconds in enumerate((0.6, 2.0, 1.1, 3.0))]
+    one_batch = prediction.predict_clips(model, clips, batch_size=4)
+    singles = prediction.predict_clips(model, clips, batch_size=1)
+    assert sorted(one_batch) == ["c0", "c1", "c2", "c3"]
+    for file_id in one_batch:
+        for task in ("emotion", "country", "age"):
+            np.testing.assert_allclose(one_batch[file_id][task], singles[file_id][task],
+                                       atol=2e-3)
+
+
+def test_submission_layout_and_json(model, tmp_path):
+    results = prediction.predict_clips(model, [("10001", tone(1.0)), ("10002", tone(2.0))])
+    table = prediction.submission_table(model, results, "Country", "[{}]")
+    assert list(table.columns) == ["File_ID", "Country", "Age", *HUME_VB.emotion_columns]
+    assert list(table.File_ID) == ["[10001]", "[10002]"]
+    assert set(table.Country) <= set(SCHEMA.classes)
+    csv_path, json_path = str(tmp_path / "out" / "p.csv"), str(tmp_path / "out" / "p.json")
+    prediction.write_outputs(table, results, model, csv_path, json_path)
+    assert pd.read_csv(csv_path).shape == (2, 13)
+    assert not [f for f in os.listdir(tmp_path / "out") if f.endswith(".partial")]
+    import json
+    saved = json.load(open(json_path))["predictions"]["10001"]
+    assert sum(saved["country"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_audio_files_from_folders_and_files(tmp_path):
+    write_wav(str(tmp_path / "a" / "x.wav"), tone(0.5))
+    write_wav(str(tmp_path / "a" / "deep" / "y.wav"), tone(0.5))
+    (tmp_path / "a" / "notes.txt").write_text("not audio")
+    single = write_wav(str(tmp_path / "z.wav"), tone(0.5))
+    table = prediction.audio_files([str(tmp_path / "a"), single])
+    assert list(table.File_ID) == [os.path.join("deep", "y"), "x", "z"] or \
+        sorted(table.File_ID) == sorted([os.path.join("deep", "y"), "x", "z"])
+    with pytest.raises(UserInputError, match="--audio: .*nowhere does not exist"):
+        prediction.audio_files([str(tmp_path / "nowhere")])
+    with pytest.raises(UserInputError, match="two files give the id 'z'"):
+        prediction.audio_files([single, single])
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,121 @@
+"""Predictions of an exported SavedModel for many clips, written in the ExVo submission format.
+
+The CSV has `File_ID,<class column>,Age,` then one column per emotion (the ExVo MultiTask submission
+layout: `File_ID,Country,Age,Awe,...` for HUME-VB). Clips are sent to the model's `serving_default`
+signature in batches of similar length; whatever cannot be decoded is reported by name and skipped.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from vb_keras import export
+from vb_keras.errors import UserInputError
+from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
+
+
+class ExportedModel:
+    """An exported vb_keras SavedModel: its signature, emotion and class names, and schema."""
+
+    def __init__(self, path):
+        self.path = export.latest_version(path)
+        self.emotions, self.classes = export.load_names(self.path)
+        info_path = os.path.join(self.path, export.EXPORT_INFO)
+        self.schema = None
+        if os.path.isfile(info_path):
+            with open(info_path) as stream:
+                self.schema = LabelSchema(**json.load(stream)["schema"])
+        self._signature = tf.saved_model.load(self.path).signatures[export.SIGNATURE]
+
+    def __call__(self, clips) -> dict:
+        """float32 clips (16 kHz, [-1, 1]) -> {task: numpy outputs}, one padded batch."""
+        lengths = np.array([len(clip) for clip in clips], np.int32)
+        padded = np.zeros([len(clips), max(lengths.max(), 1)], np.float32)
+        for row, clip in enumerate(clips):
+            padded[row, :len(clip)] = clip
+        outputs = self._signature(waveform=tf.constant(padded), num_samples=tf.constant(lengths))
+        return {task: value.numpy() for task, value in outputs.items()}
+
+
+def predict_clips(model: ExportedModel, clips, batch_size: int = 16) -> dict:
+    """{file_id: {task: output row}} for an iterable of (file_id, float32 audio).
+
+    Clips are sorted by length before batching, so little of each batch is padding.
+    """
+    clips = sorted(clips, key=lambda item: len(item[1]))
+    results = {}
+    for start in range(0, len(clips), batch_size):
+        group = clips[start:start + batch_size]
+        outputs = model([audio for _, audio in group])
+        for row, (file_id, _) in enumerate(group):
+            results[file_id] = {task: value[row] for task, value in outputs.items()}
+    return results
+
+
+def submission_table(model: ExportedModel, results: dict, class_column: str = "Country",
+                     id_format: str = "{}") -> pd.DataFrame:
+    """The ExVo submission rows: File_ID, the most probable class, age, then the emotions."""
+    rows = []
+    for file_id in sorted(results):
+        outputs = results[file_id]
+        row = {"File_ID": id_format.format(file_id),
+               class_column: model.classes[int(np.argmax(outputs[COUNTRY]))],
+               "Age": round(float(outputs[AGE][0]), 4)}
+        row.update({name: round(float(value), 4)
+                    for name, value in zip(model.emotions, outputs[EMOTION])})
+        rows.append(row)
+    columns = ["File_ID", class_column, "Age", *model.emotions]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_outputs(table: pd.DataFrame, results: dict, model: ExportedModel, csv_path,
+                  json_path=None):
+    """Writes the CSV (and optionally a JSON with the class probabilities too), atomically."""
+    for path in (csv_path, json_path):
+        if path and os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = csv_path + ".partial"
+    table.to_csv(temporary, index=False)
+    os.replace(temporary, csv_path)
+    if json_path:
+        records = {file_id: {EMOTION: dict(zip(model.emotions, map(float, out[EMOTION]))),
+                             COUNTRY: dict(zip(model.classes, map(float, out[COUNTRY]))),
+                             AGE: float(out[AGE][0])}
+                   for file_id, out in sorted(results.items())}
+        temporary = json_path + ".partial"
+        with open(temporary, "w") as stream:
+            json.dump({"model": model.path, "predictions": records}, stream, indent=1)
+        os.replace(temporary, json_path)
+    logging.info("wrote predictions for %d clips to %s", len(table), csv_path)
+
+
+def audio_files(paths) -> pd.DataFrame:
+    """A clip table (File_ID, path) of the audio files named by `paths` (files or folders, searched
+    recursively). File_ID is the path below the folder without its extension (the file stem for a
+    file given directly)."""
+    from vb_keras.data.audio import AUDIO_EXTENSIONS
+    from vb_keras.data.exvo import PATH
+    rows = []
+    for given in paths:
+        if os.path.isdir(given):
+            for folder, _, names in sorted(os.walk(given)):
+                for name in sorted(names):
+                    if name.lower().endswith(AUDIO_EXTENSIONS):
+                        full = os.path.join(folder, name)
+                        rows.append((os.path.splitext(os.path.relpath(full, given))[0], full))
+        elif os.path.isfile(given):
+            rows.append((os.path.splitext(os.path.basename(given))[0], given))
+        else:
+            raise UserInputError(f"--audio: {given} does not exist")
+    if not rows:
+        raise UserInputError(f"--audio: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in "
+                             f"{', '.join(paths)}")
+    table = pd.DataFrame(rows, columns=["File_ID", PATH])
+    duplicated = table["File_ID"].duplicated()
+    if duplicated.any():
+        raise UserInputError(f"--audio: two files give the id {table['File_ID'][duplicated].iloc[0]!r}")
+    return table
