@@ -5,9 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, requires_emodb, run_main
+from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, run_main
 
 
 def program(name, *args, check=True):
@@ -87,7 +88,7 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
     assert "| NAIVE |" in from_prepared and from_raw.splitlines()[-1] == from_prepared.splitlines()[-1]
 
 
-def test_train_then_evaluate_with_naive_fallback(small_demo, tmp_path):
+def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path):
     model_dir = str(tmp_path / "emotion")
     process = program("train", f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
                       "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion")
@@ -97,6 +98,30 @@ def test_train_then_evaluate_with_naive_fallback(small_demo, tmp_path):
     for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
+
+    export_root = str(tmp_path / "saved_models" / "emotion")
+    process = program("export", f"--model_dir={model_dir}", f"--export_dir={export_root}",
+                      "--median_age=30")
+    assert "age: naive prediction" in process.stdout
+    assert "exported and verified in a fresh process" in process.stdout
+    output = str(tmp_path / "predictions" / "test.csv")
+    program("predict", f"--model={export_root}", f"--data_dir={small_demo}", "--split=Test",
+            f"--output={output}", f"--output_json={output[:-4]}.json")
+    import pandas as pd
+    predicted = pd.read_csv(output)
+    info = pd.read_csv(os.path.join(small_demo, "data_info.csv"))
+    assert sorted(predicted.File_ID) == sorted(info.File_ID[info.Split == "Test"])
+    assert list(predicted.columns[:3]) == ["File_ID", "Country", "Age"]
+    assert (predicted.Age == 30.0).all()          # the naive age asked for at export
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    first = info.File_ID.iloc[0].strip("[]")
+    subprocess.run(["cp", os.path.join(small_demo, "wav", first + ".wav"), str(audio)], check=True)
+    (audio / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    process = program("predict", f"--model={export_root}/1", f"--audio={audio}",
+                      f"--output={tmp_path / 'audio.csv'}")
+    assert "broken.wav" in process.stderr and "predicted 1 clips" in process.stdout
+    assert list(pd.read_csv(tmp_path / "audio.csv").File_ID) == [int(first)]
 
 
 @pytest.mark.parametrize("args, fragments", [
@@ -145,6 +170,36 @@ def test_train_conformer_autopool_extracts_trains_and_evaluates(small_demo, tmp_
     assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
 
 
+@requires_emodb
+@pytest.mark.skipif(not os.path.isfile(os.path.join(YAMNET, "saved_model.pb")),
+                    reason=f"{YAMNET} is absent")
+def test_real_emodb_head_export_and_predict_reproduce_the_evaluation(tmp_path):
+    """Real audio through every program: extract (pre-trained YAMNet), train, evaluate on Test,
+    export, predict Test from the SavedModel; the CSV's mean CCC equals bin/evaluate's."""
+    import pandas as pd
+    from vb_keras import metrics
+    schema_flags = [f"--emotion_columns={','.join(EMODB_EMOTIONS)}", "--class_column=Sex"]
+    model_dir = str(tmp_path / "autopool")
+    program("train", "--model=conformer_autopool", f"--data_dir={EMODB}", *schema_flags,
+            f"--embedder={YAMNET}", "--epochs=20", f"--model_dir={model_dir}")
+    program("evaluate", f"--model_dir={model_dir}", f"--data_dir={EMODB}", "--split=Test")
+    evaluated = json.load(open(os.path.join(model_dir, "eval_Test.json")))
+    export_root = str(tmp_path / "saved_models" / "autopool")
+    program("export", f"--model_dir={model_dir}", f"--export_dir={export_root}")
+    output = str(tmp_path / "test.csv")
+    program("predict", f"--model={export_root}", f"--data_dir={EMODB}", "--split=Test",
+            f"--output={output}")
+    predicted = pd.read_csv(output).set_index("File_ID")
+    info = pd.read_csv(os.path.join(EMODB, "data_info.csv")).set_index("File_ID")
+    test = info[info.Split == "Test"].loc[predicted.index]
+    ccc = metrics.mean_ccc(test[list(EMODB_EMOTIONS)].to_numpy(),
+                           predicted[list(EMODB_EMOTIONS)].to_numpy())
+    assert ccc == pytest.approx(evaluated["mean_ccc"], abs=2e-3)
+    recalls = [(predicted.Sex[test.Sex == sex] == sex).mean() for sex in sorted(set(test.Sex))]
+    assert np.mean(recalls) == pytest.approx(evaluated["uar"], abs=1e-6)
+    assert np.abs(predicted.Age - test.Age).mean() == pytest.approx(evaluated["mae"], abs=1e-3)
+
+
 @pytest.mark.parametrize("program_name, args, fragments", [
     ("train", ["--model=conformer_autopool", "--embedder=/nonexistent"],
      ["--embedder: /nonexistent is not a directory"]),
@@ -153,10 +208,14 @@ def test_train_conformer_autopool_extracts_trains_and_evaluates(small_demo, tmp_
      ["--window_seconds/--min_tail_seconds: min_tail_seconds must lie in"]),
     ("export_embedder", ["--export_dir=/tmp", "--weights=/nonexistent.weights.h5"],
      ["--export_dir: /tmp already exists"]),
+    ("export", ["--model_dir=/tmp"], ["holds no trained model"]),
+    ("predict", ["--model=/tmp", "--output=/tmp/x.csv"],
+     ["--model: /tmp is neither a SavedModel nor a directory of integer versions"]),
 ])
 def test_embedder_programs_give_one_line_errors(small_demo, program_name, args, fragments):
-    process = program(program_name, f"--data_dir={small_demo}", *args, check=False) \
-        if program_name != "export_embedder" else program(program_name, *args, check=False)
+    with_data = program_name in ("train", "extract_embeddings", "predict")
+    process = program(program_name, *([f"--data_dir={small_demo}"] if with_data else []), *args,
+                      check=False)
     assert_one_line_error(process, *fragments)
 
 
