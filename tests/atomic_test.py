@@ -3,11 +3,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from conftest import REPO_ROOT, run_main
+from vb_keras import atomic
 from vb_keras.atomic import atomic_directory
 
 
@@ -46,6 +46,20 @@ def test_sigkill_midway_leaves_no_target(tmp_path):
     process.wait()
     assert not target.exists()  # only a hidden .out.partial-* scratch directory may remain
     assert all(p.name.startswith(".out.partial-") for p in tmp_path.iterdir())
+
+
+def test_write_json_replaces_whole_files_and_leaves_no_scratch(tmp_path):
+    import json
+    import numpy as np
+    path = str(tmp_path / "sub" / "info.json")
+    atomic.write_json(path, {"a": np.float32(1.5), "b": np.arange(3)})
+    assert json.load(open(path)) == {"a": 1.5, "b": [0, 1, 2]}
+    loop = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        atomic.write_json(path, {"bad": loop})           # fails halfway through writing
+    assert json.load(open(path))["a"] == 1.5                # the old file is intact
+    assert os.listdir(tmp_path / "sub") == ["info.json"]
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ leaves no partial result that a later run (or TF Serving) would mistake for a fi
 """
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -31,3 +32,23 @@ def atomic_directory(target):
         os.replace(scratch, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_json(path, value, indent: int | None = 2) -> str:
+    """Writes `value` as JSON to `path` through a scratch file and a rename, so a reader (or a run
+    resumed after a kill) never sees half a file. NumPy values are written as lists and numbers."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, prefix=".", suffix=".tmp",
+                                     delete=False) as stream:
+        try:
+            json.dump(value, stream, indent=indent, default=_jsonable)
+        except BaseException:
+            os.unlink(stream.name)
+            raise
+    os.replace(stream.name, path)
+    return path
+
+
+def _jsonable(value):
+    return value.tolist() if hasattr(value, "tolist") else str(value)

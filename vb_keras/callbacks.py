@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vb_keras import baseline, evaluation
+from vb_keras import atomic, baseline, evaluation
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
 
@@ -159,10 +159,9 @@ class BestWeights(keras.callbacks.Callback):
             temporary = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
             self.model.save_weights(temporary)
             os.replace(temporary, self.weights_path)
-            with open(self._state_path() + ".tmp", "w") as stream:
-                json.dump({"best": self.best, "tie": self.best_tie, "epoch": self.best_epoch,
-                           "monitor": self.monitor}, stream)
-            os.replace(self._state_path() + ".tmp", self._state_path())
+            atomic.write_json(self._state_path(), {"best": self.best, "tie": self.best_tie,
+                                                   "epoch": self.best_epoch,
+                                                   "monitor": self.monitor})
 
     def on_train_end(self, logs=None):
         if self.restore and os.path.isfile(self.weights_path):

@@ -17,7 +17,7 @@ import os
 import keras
 import tensorflow as tf
 
-from vb_keras import features, params
+from vb_keras import atomic, features, params
 from vb_keras.atomic import atomic_directory
 from vb_keras.cache import cache_root
 from vb_keras.errors import UserInputError
@@ -138,9 +138,9 @@ def export_conformer_embedder(model: keras.Model, export_dir: str, description: 
         input_signature=[tf.TensorSpec([None, None], tf.float32, name=AUDIO_SAMPLES)])
     with atomic_directory(export_dir) as scratch:
         archive.write_out(scratch, verbose=False)
-        with open(os.path.join(scratch, EMBEDDER_INFO), "w") as stream:
-            json.dump({"name": model.name, "dimension": int(model.output.shape[-1]),
-                       "description": description}, stream, indent=2)
+        atomic.write_json(os.path.join(scratch, EMBEDDER_INFO),
+                          {"name": model.name, "dimension": int(model.output.shape[-1]),
+                           "description": description})
     return export_dir
 
 

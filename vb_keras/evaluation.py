@@ -4,15 +4,12 @@ JSON keys: mean_ccc, uar, mae, hmean, ccc_per_emotion (name -> value), n_clips, 
 """
 
 import dataclasses
-import json
-import os
-import tempfile
 from typing import Dict
 
 import numpy as np
 import pandas as pd
 
-from vb_keras import metrics
+from vb_keras import atomic, metrics
 from vb_keras.data.exvo import LABELLED
 from vb_keras.errors import UserInputError
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
@@ -73,8 +70,4 @@ def table_row(model: str, mtl: str, result: EvaluationResult) -> str:
 
 def write_json(result: EvaluationResult, path) -> None:
     """Writes the result as JSON, atomically (a reader never sees half a file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as stream:
-        json.dump(result.to_dict(), stream, indent=2)
-    os.replace(stream.name, path)
+    atomic.write_json(path, result.to_dict())

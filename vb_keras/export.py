@@ -29,7 +29,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from vb_keras import inputs
+from vb_keras import atomic, inputs
 from vb_keras.atomic import atomic_directory
 from vb_keras.data import windows
 from vb_keras.errors import UserInputError
@@ -228,8 +228,7 @@ def export(servable: Servable, export_root, version: int | None = None,
                           for task, owner in ((t, servable.owners.get(t)) for t in TASKS)},
                 "schema": json.loads(servable.schema.to_json()),
                 "description": description, "version": version}
-        with open(os.path.join(scratch, EXPORT_INFO), "w") as stream:
-            json.dump(info, stream, indent=2)
+        atomic.write_json(os.path.join(scratch, EXPORT_INFO), info)
         if verify:
             _verify_in_fresh_process(scratch, clips, expected)
     return target

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import export
+from vb_keras import atomic, export
 from vb_keras.errors import UserInputError
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
@@ -86,10 +86,7 @@ def write_outputs(table: pd.DataFrame, results: dict, model: ExportedModel, csv_
                              COUNTRY: dict(zip(model.classes, map(float, out[COUNTRY]))),
                              AGE: float(out[AGE][0])}
                    for file_id, out in sorted(results.items())}
-        temporary = json_path + ".partial"
-        with open(temporary, "w") as stream:
-            json.dump({"model": model.path, "predictions": records}, stream, indent=1)
-        os.replace(temporary, json_path)
+        atomic.write_json(json_path, {"model": model.path, "predictions": records}, indent=1)
     logging.info("wrote predictions for %d clips to %s", len(table), csv_path)
 
 

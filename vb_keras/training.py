@@ -19,11 +19,10 @@ import os
 import sys
 
 import keras
-import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import baseline, callbacks as vb_callbacks, evaluation, inputs, losses
+from vb_keras import atomic, baseline, callbacks as vb_callbacks, evaluation, inputs, losses
 from vb_keras.data import exvo
 from vb_keras.distribute import is_chief
 from vb_keras.errors import UserInputError
@@ -159,7 +158,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
         _save_model(model, model_dir)
         evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
         config["best_epoch"] = package_callbacks[1].best_epoch
-        _write_json(os.path.join(model_dir, CONFIG_FILE), config)
+        atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
     return TrainResult(model=model, history=history.history, validation=result)
 
 
@@ -189,15 +188,8 @@ def _write_config(model_dir, params, schema, data_dir, settings):
                                      f"{key} settings; resume it with the same flags or pick "
                                      "another --model_dir")
         logging.info("resuming the unfinished run in %s", model_dir)
-    _write_json(path, config)
+    atomic.write_json(path, config)
     return config
-
-
-def _write_json(path, value):
-    temporary = path + ".tmp"
-    with open(temporary, "w") as stream:
-        json.dump(value, stream, indent=2, default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x))
-    os.replace(temporary, path)
 
 
 def _save_model(model, model_dir):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from vb_keras import atomic
 from vb_keras.cache import cache_root
 from vb_keras.data import exvo, loading, pipeline, tfrecord, windows
 from vb_keras.errors import UserInputError
@@ -119,10 +120,7 @@ def extract(embedder, data_dir, table: pd.DataFrame, schema: LabelSchema, direct
             "window_seconds": window.window_seconds, "min_tail_seconds": window.min_tail_seconds,
             "data_dir": os.path.abspath(data_dir), "clips": total, "unusable": len(bad),
             "num_shards": num_shards}
-    temporary = os.path.join(directory, CACHE_INFO + ".tmp")
-    with open(temporary, "w") as stream:
-        json.dump(info, stream, indent=2)
-    os.replace(temporary, os.path.join(directory, CACHE_INFO))
+    atomic.write_json(os.path.join(directory, CACHE_INFO), info)
     return directory
 
 

@@ -14,6 +14,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from vb_keras import atomic
 from vb_keras.errors import UserInputError
 from vb_keras.params import SAMPLE_RATE
 from vb_keras.schema import LabelSchema
@@ -62,10 +63,7 @@ def parse_example(serialized, num_emotions: int):
 def write_info(directory, schema: LabelSchema, counts: dict, source: str, num_shards: dict):
     info = {"schema": json.loads(schema.to_json()), "counts": counts, "num_shards": num_shards,
             "sample_rate": SAMPLE_RATE, "source": source}
-    temporary = os.path.join(directory, DATASET_INFO + ".tmp")
-    with open(temporary, "w") as stream:
-        json.dump(info, stream, indent=2)
-    os.replace(temporary, os.path.join(directory, DATASET_INFO))
+    atomic.write_json(os.path.join(directory, DATASET_INFO), info)
 
 
 def read_info(directory) -> dict:
