@@ -4,7 +4,6 @@ import os
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile
 

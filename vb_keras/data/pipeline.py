@@ -10,7 +10,6 @@ to the longest one, with their true lengths, so padding never biases a metric. S
 are reproducible from the seed.
 """
 
-import os
 
 import numpy as np
 import pandas as pd
