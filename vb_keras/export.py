@@ -22,9 +22,11 @@ reloaded it and reproduced the Keras models' outputs on sample audio.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -88,6 +90,7 @@ class Servable(tf.Module):
         self.embedder_objects = [member.embedder._loaded for member in self.members
                                  if member.embedder is not None]
         self._assets = tempfile.mkdtemp(prefix="vb_keras_assets_")
+        weakref.finalize(self, shutil.rmtree, self._assets, True)   # tf.saved_model.save copies them
         for name, values in ((EMOTIONS_ASSET, schema.emotion_columns),
                              (CLASSES_ASSET, schema.classes)):
             with open(os.path.join(self._assets, name), "w") as stream:
@@ -241,9 +244,13 @@ def _verify_in_fresh_process(path, clips, expected):
         sample = os.path.join(scratch, "sample.npz")
         result_path = os.path.join(scratch, "result.npz")
         np.savez(sample, waveform=padded, num_samples=lengths)
+        # The fresh process imports this very vb_keras, installed or not.
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         process = subprocess.run(
             [sys.executable, "-m", "vb_keras.export", path, sample, result_path],
-            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            capture_output=True, text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path})
         if process.returncode != 0:
             raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
                                f"{process.stderr[-2000:]}")

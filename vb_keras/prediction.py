@@ -14,6 +14,8 @@ import pandas as pd
 import tensorflow as tf
 
 from vb_keras import atomic, export
+from vb_keras.data.audio import AUDIO_EXTENSIONS
+from vb_keras.data.exvo import PATH
 from vb_keras.errors import UserInputError
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
@@ -94,8 +96,6 @@ def audio_files(paths) -> pd.DataFrame:
     """A clip table (File_ID, path) of the audio files named by `paths` (files or folders, searched
     recursively). File_ID is the path below the folder without its extension (the file stem for a
     file given directly)."""
-    from vb_keras.data.audio import AUDIO_EXTENSIONS
-    from vb_keras.data.exvo import PATH
     rows = []
     for given in paths:
         if os.path.isdir(given):
