@@ -110,7 +110,8 @@ class TrainingParams:
       early_stopping_patience: epochs without a better validation score before stopping; 0 disables.
       seed: seeds weights, shuffling and cropping.
       mixed_bfloat16: compute the trunk in bfloat16 (variables, front end and outputs stay float32);
-        1.3-1.7x faster for ResNet18/34 on this AVX512_BF16 CPU (benchmarks/train_throughput.py).
+        1.5-1.8x faster for ResNet34/50 on this AVX512_BF16 CPU, not for ResNet18
+        (benchmarks/train_throughput.py).
       embedder: conformer heads only: path of the TF-Hub-style SavedModel embedder; "" is the
         built-in small Conformer with random weights.
       window_seconds, min_tail_seconds: conformer heads only: see WindowParams.

@@ -1,4 +1,4 @@
-"""Training a task model (section 2.1): data -> model in strategy.scope() -> fit with callbacks.
+"""Training a task model (sections 2.1 and 2.2): data -> model in strategy.scope() -> fit.
 
 `train` is the Python API behind bin/train. A model directory ends up holding:
   model.keras         the model with the weights of the best validation epoch
