@@ -50,6 +50,12 @@ def test_ccc_limiting_cases():
     assert columns.shape == (2,) and columns[0] == pytest.approx(1.0) and columns[1] < 1.0
 
 
+def test_ccc_of_equal_constants_is_one_even_when_their_float_variance_is_not_zero():
+    constant = np.full(3, 0.1)
+    assert constant.var() > 0          # float rounding: the reason for the exact-zero rule
+    assert metrics.concordance_cc(constant, constant) == 1.0
+
+
 def test_ccc_against_the_formula():
     rng = np.random.default_rng(0)
     t, p = rng.random(200), rng.random(200)

@@ -25,11 +25,13 @@ def concordance_cc(y_true, y_pred):
     if y_true.shape != y_pred.shape:
         raise ValueError(f"shapes differ: y_true {y_true.shape}, y_pred {y_pred.shape}")
     mean_t, mean_p = y_true.mean(axis=0), y_pred.mean(axis=0)
-    var_t, var_p = y_true.var(axis=0), y_pred.var(axis=0)
+    # A constant side has exactly zero spread; its float mean may not equal it to the last bit (the
+    # variance of np.full(3, 0.1) is 1.9e-34), so spread and covariance are set to zero exactly.
+    constant_t, constant_p = np.ptp(y_true, axis=0) == 0, np.ptp(y_pred, axis=0) == 0
+    var_t = np.where(constant_t, 0.0, y_true.var(axis=0))
+    var_p = np.where(constant_p, 0.0, y_pred.var(axis=0))
     cov = ((y_true - mean_t) * (y_pred - mean_p)).mean(axis=0)
-    # A constant side has exactly zero spread; its float mean may not equal it to the last bit.
-    constant = (np.ptp(y_true, axis=0) == 0) | (np.ptp(y_pred, axis=0) == 0)
-    cov = np.where(constant, 0.0, cov)
+    cov = np.where(constant_t | constant_p, 0.0, cov)
     denominator = var_t + var_p + (mean_t - mean_p) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         ccc = np.where(denominator > 0, 2 * cov / np.where(denominator > 0, denominator, 1), 1.0)
