@@ -1,16 +1,32 @@
-"""PNG figures of an evaluation a person would rather look at than JSON: per-emotion CCC bars, the
-class confusion matrix, and predicted against true age."""
+"""PNG figures a person would rather look at than JSON or CSV.
 
+One model on one split (`write_evaluation_plots`): per-emotion CCC bars, the class confusion matrix,
+and predicted against true age. One model's training (`write_training_curves`, from the model
+directory's history.csv via `read_history`). Several models on the same split, e.g. the rows of a
+Table-1 run (`write_side_by_side` with one `PlotEntry` per model).
+"""
+
+import contextlib
+import dataclasses
+import math
 import os
+import textwrap
+from typing import Optional
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from vb_keras import evaluation  # noqa: E402
-from vb_keras.schema import AGE, COUNTRY  # noqa: E402
+from vb_keras.schema import AGE, COUNTRY, TASKS  # noqa: E402
+
+HISTORY_FILE = "history.csv"
+# The three validation scores in [0, 1] (harmonic mean first: it picks the best epoch).
+_SCORES = (("val_hmean", "harmonic mean"), ("val_mean_ccc", "mean CCC"), ("val_uar", "UAR"))
 
 
 def write_evaluation_plots(result: evaluation.EvaluationResult, y_true: dict, y_pred: dict,
@@ -20,53 +36,359 @@ def write_evaluation_plots(result: evaluation.EvaluationResult, y_true: dict, y_
     split = result.split
     paths = []
 
-    figure, axis = plt.subplots(figsize=(8, 4))
-    names, values = list(result.ccc_per_emotion), list(result.ccc_per_emotion.values())
-    axis.bar(names, values, color="tab:blue")
-    axis.axhline(result.mean_ccc, color="tab:red", linestyle="--", label=f"mean {result.mean_ccc:.3f}")
-    axis.set_ylabel("CCC")
-    axis.set_ylim(min(0.0, min(values) - 0.05), 1.0)
-    axis.set_title(f"{title} emotion CCC on {split}".strip())
-    axis.tick_params(axis="x", rotation=45)
-    axis.legend()
-    paths.append(_save(figure, os.path.join(output_dir, f"ccc_per_emotion_{split}.png")))
+    with _figure(figsize=(8, 4)) as (figure, axis):
+        names, values = list(result.ccc_per_emotion), list(result.ccc_per_emotion.values())
+        axis.bar(names, values, color="tab:blue")
+        axis.axhline(result.mean_ccc, color="tab:red", linestyle="--",
+                     label=f"mean {result.mean_ccc:.3f}")
+        axis.set_ylabel("CCC")
+        axis.set_ylim(min(0.0, min(values) - 0.05), 1.0)
+        axis.set_title(f"{title} emotion CCC on {split}".strip())
+        axis.tick_params(axis="x", rotation=45)
+        axis.legend()
+        paths.append(_save(figure, os.path.join(output_dir, f"ccc_per_emotion_{split}.png")))
 
-    truth = np.asarray(y_true[COUNTRY])
-    predicted = np.asarray(y_pred[COUNTRY])
-    predicted = predicted.argmax(axis=-1) if predicted.ndim == 2 else predicted
     count = len(classes)
+    with _figure(figsize=(1.2 * count + 3, 1.2 * count + 2)) as (figure, axis):
+        image = _draw_confusion(axis, _confusion(y_true, y_pred, count), classes,
+                                f"{title} classes on {split}: UAR {result.uar:.3f}".strip())
+        figure.colorbar(image, ax=axis, label="recall")
+        paths.append(_save(figure, os.path.join(output_dir, f"confusion_{split}.png")))
+
+    with _figure(figsize=(5, 5)) as (figure, axis):
+        _draw_age(axis, y_true, y_pred, f"{title} age on {split}: MAE {result.mae:.2f}".strip())
+        axis.legend()
+        paths.append(_save(figure, os.path.join(output_dir, f"age_{split}.png")))
+    return paths
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+def read_history(model_dir) -> Optional[pd.DataFrame]:
+    """The model directory's history.csv, one row per epoch; None when absent or without rows."""
+    path = os.path.join(model_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        # A kill mid-write can leave a cut line that the resumed run's first row is glued onto.
+        history = pd.read_csv(path, on_bad_lines="skip")
+    except pd.errors.EmptyDataError:   # created, but killed before the first epoch ended
+        return None
+    history = _clean_history(history)
+    return history if len(history) else None
+
+
+def write_training_curves(history: pd.DataFrame, path, title: str = "",
+                          best_epoch: Optional[int] = None) -> str:
+    """Writes one PNG of a run's per-epoch figures to `path`; returns `path`.
+
+    Panels, each only if its columns are present: total loss; the validation harmonic mean, mean
+    CCC and UAR (0..1); the validation MAE; one panel per task loss (`<task>_loss`; each on its own
+    linear axis, as the scales differ by orders of magnitude and the emotion loss, a negative CCC,
+    is below zero). A `val_<name>` column beside a loss is drawn dashed on the same panel.
+
+    Args:
+      history: as from `read_history` or a raw history.csv (repeated epochs keep their last row).
+      path: the PNG file to write.
+      title: figure title, e.g. the model's name.
+      best_epoch: 1-based, as `callbacks.BestWeights.best_epoch` and config.json's "best_epoch"
+        record it (epoch index + 1); drawn as a vertical line. The x axis is 1-based too.
+    """
+    history = _clean_history(history)
+    epochs = _epochs(history)
+    panels = _curve_panels(history)
+    if not panels:
+        raise ValueError(f"the history has nothing to plot (columns: {list(history.columns)})")
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with _figure(rows, columns, figsize=(4.6 * columns, 3.4 * rows + 0.5), squeeze=False,
+                 layout="constrained") as (figure, axes):
+        for axis, (panel_title, lines, limits) in zip(axes.ravel(), panels):
+            for column, label, style in lines:
+                _line(axis, epochs, history[column].to_numpy(np.float64), label=label,
+                      linestyle=style)
+            if limits == "scores":
+                _score_limits(axis, history[[line[0] for line in lines]].to_numpy(np.float64))
+            if best_epoch is not None:
+                axis.axvline(best_epoch, color="grey", linestyle=":",
+                             label=f"best epoch {best_epoch}")
+            axis.set_title(panel_title)
+            axis.set_xlabel("epoch")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+            if len(lines) > 1 or best_epoch is not None:
+                axis.legend(fontsize=8)
+        for axis in axes.ravel()[len(panels):]:
+            axis.set_axis_off()
+        if title:
+            figure.suptitle(title)
+        return _save(figure, path)
+
+
+def _clean_history(history: pd.DataFrame) -> pd.DataFrame:
+    """One row per epoch, sorted, numeric: a resumed run's CSVLogger appends the epoch that was cut
+    short again, and the later row is the one the run went on from."""
+    history = history.apply(pd.to_numeric, errors="coerce")
+    if "epoch" in history:
+        history = history.dropna(subset=["epoch"])
+        history = history.drop_duplicates("epoch", keep="last").sort_values("epoch")
+    return history.reset_index(drop=True)
+
+
+def _epochs(history):
+    """1-based epoch numbers (CSVLogger's `epoch` is 0-based; row order when it is missing)."""
+    if "epoch" in history:
+        return history["epoch"].to_numpy(np.float64) + 1
+    return np.arange(1, len(history) + 1, dtype=np.float64)
+
+
+def _curve_panels(history):
+    """[(title, [(column, label, linestyle)], limits)] of the columns present in `history`."""
+    present = set(history.columns)
+
+    def loss_panel(column, title):
+        lines = [(column, "train", "-")]
+        if "val_" + column in present:
+            lines.append(("val_" + column, "val", "--"))
+        return title, lines, None
+
+    panels = []
+    if "loss" in present:
+        panels.append(loss_panel("loss", "training loss"))
+    scores = [(column, label, "-") for column, label in _SCORES if column in present]
+    if scores:
+        panels.append(("validation scores", scores, "scores"))
+    if "val_mae" in present:
+        panels.append(("validation age MAE", [("val_mae", "MAE", "-")], None))
+    task_losses = [f"{task}_loss" for task in TASKS if f"{task}_loss" in present]
+    task_losses += sorted(column for column in present if column.endswith("_loss")
+                          and column != "loss" and not column.startswith("val_")
+                          and column not in task_losses)
+    panels.extend(loss_panel(column, column.replace("_", " ")) for column in task_losses)
+    return panels
+
+
+def _line(axis, x, y, **kwargs):
+    # Markers show single epochs (and a 1-epoch run at all) but clutter long runs.
+    axis.plot(x, y, marker="o" if len(x) <= 30 else None, markersize=3, **kwargs)
+
+
+# ----------------------------------------------------------------------------- side by side
+
+
+@dataclasses.dataclass
+class PlotEntry:
+    """One model (row of a Table-1 run) in the side-by-side figures."""
+    label: str                                  # e.g. "resnet18 (MTL)"
+    result: evaluation.EvaluationResult
+    y_true: dict                                # as evaluation.labels_from_table
+    y_pred: dict                                # country as scores [N, C] or indices [N]
+    history: Optional[pd.DataFrame] = None      # None for rows without training curves
+
+
+def write_side_by_side(entries, classes, output_dir, split) -> list:
+    """Writes figures comparing several models evaluated on `split`; returns the paths.
+
+    side_by_side_ccc_per_emotion_<split>.png, side_by_side_confusion_<split>.png and
+    side_by_side_age_<split>.png always; side_by_side_training_curves.png (validation harmonic mean
+    and mean CCC per epoch) when at least one entry has a history with those columns. Each entry
+    keeps its colour across the figures.
+    """
+    entries = list(entries)
+    if not entries:
+        raise ValueError("write_side_by_side needs at least one entry")
+    os.makedirs(output_dir, exist_ok=True)
+    colours = _colours(len(entries))
+    paths = [_side_by_side_ccc(entries, colours, output_dir, split),
+             _side_by_side_confusion(entries, classes, output_dir, split),
+             _side_by_side_age(entries, output_dir, split)]
+    curves = _side_by_side_curves(entries, colours, output_dir)
+    return paths + ([curves] if curves else [])
+
+
+def _side_by_side_ccc(entries, colours, output_dir, split):
+    emotions = list(dict.fromkeys(name for entry in entries for name in entry.result.ccc_per_emotion))
+    count = len(entries)
+    width = 0.8 / count
+    values = np.array([[entry.result.ccc_per_emotion.get(name, np.nan) for name in emotions]
+                       for entry in entries], np.float64)
+    positions = np.arange(len(emotions))
+    # Wider with more bars per group, within what a screen can still show.
+    size = (min(28.0, 4 + len(emotions) * max(0.8, 0.13 * count)), min(7.0, 4.0 + 0.15 * count))
+    with _figure(figsize=size, layout="constrained") as (figure, axis):
+        for i, entry in enumerate(entries):
+            axis.bar(positions + (i - (count - 1) / 2) * width, values[i], width, color=colours[i],
+                     label=f"{entry.label} (mean {entry.result.mean_ccc:.3f})")
+        axis.set_xticks(positions, emotions, rotation=45, ha="right")
+        axis.set_ylabel("CCC")
+        _score_limits(axis, values)
+        axis.grid(axis="y", alpha=0.3)
+        axis.set_title(f"emotion CCC on {split}")
+        # Beside the bars, not over them: with many entries the legend is as tall as the plot.
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                    ncol=1 if count <= 12 else 2)
+        return _save(figure, os.path.join(output_dir, f"side_by_side_ccc_per_emotion_{split}.png"))
+
+
+def _side_by_side_confusion(entries, classes, output_dir, split):
+    count = len(classes)
+    panel = max(3.5, 0.55 * count + 2.2)
+    with _grid(len(entries), panel, panel) as (figure, axes):
+        for axis, entry in zip(axes, entries):
+            image = _draw_confusion(axis, _confusion(entry.y_true, entry.y_pred, count), classes,
+                                    f"{_wrap(entry.label)}\nUAR {entry.result.uar:.3f}",
+                                    counts=False)   # recall is what compares across models
+        # Every panel uses vmin=0, vmax=1, so one colour bar is true of all of them.
+        figure.colorbar(image, ax=axes, label="recall", shrink=0.6)
+        figure.suptitle(f"classes on {split} (rows normalised: recall per true class)")
+        return _save(figure, os.path.join(output_dir, f"side_by_side_confusion_{split}.png"))
+
+
+def _side_by_side_age(entries, output_dir, split):
+    values = np.concatenate([np.ravel(entry.y_true[AGE]) for entry in entries]
+                            + [np.ravel(entry.y_pred[AGE]) for entry in entries]).astype(np.float64)
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    margin = 0.03 * (high - low) or 1.0
+    limits = (low - margin, high + margin)   # shared, so panels compare at a glance
+    with _grid(len(entries), 3.8, 3.8) as (figure, axes):
+        for axis, entry in zip(axes, entries):
+            _draw_age(axis, entry.y_true, entry.y_pred,
+                      f"{_wrap(entry.label)}\nMAE {entry.result.mae:.2f}", limits=limits, size=4,
+                      alpha=0.3)
+        figure.suptitle(f"predicted against true age on {split} (dashed: perfect)")
+        return _save(figure, os.path.join(output_dir, f"side_by_side_age_{split}.png"))
+
+
+def _side_by_side_curves(entries, colours, output_dir):
+    """The training-curves figure, or None when no entry has the validation scores per epoch."""
+    columns = (("val_hmean", "validation harmonic mean"), ("val_mean_ccc", "validation mean CCC"))
+    curves = []
+    for entry, colour in zip(entries, colours):
+        if entry.history is None:
+            continue
+        history = _clean_history(entry.history)
+        if len(history) and any(column in history for column, _ in columns):
+            curves.append((entry.label, colour, history))
+    if not curves:
+        return None
+    size = (12, 4.5 + 0.25 * math.ceil(len(curves) / 3))   # room for the legend rows
+    with _figure(1, 2, figsize=size, layout="constrained") as (figure, axes):
+        for axis, (column, title) in zip(axes, columns):
+            for label, colour, history in curves:
+                if column in history:
+                    _line(axis, _epochs(history), history[column].to_numpy(np.float64),
+                          color=colour, label=label)
+            axis.set_title(title)
+            axis.set_xlabel("epoch")
+            _score_limits(axis, np.concatenate([history[column].to_numpy(np.float64)
+                                                for _, _, history in curves if column in history]))
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+        handles, labels = [], []
+        for axis in axes:   # an entry may have only one of the two columns
+            for handle, label in zip(*axis.get_legend_handles_labels()):
+                if label not in labels:
+                    handles.append(handle)
+                    labels.append(label)
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)),
+                      fontsize=8)
+        return _save(figure, os.path.join(output_dir, "side_by_side_training_curves.png"))
+
+
+# ----------------------------------------------------------------------------- shared drawing
+
+
+def _score_limits(axis, values):
+    """A 0..1 y axis for scores, extended below 0 when a CCC is negative."""
+    values = np.asarray(values, np.float64)
+    low = np.nanmin(values) if np.isfinite(values).any() else 0.0
+    axis.set_ylim(min(0.0, low - 0.05), 1.0)
+
+
+def _confusion(y_true, y_pred, count):
+    """Counts [true, predicted] of the class task; predictions as scores [N, C] or indices [N]."""
+    truth = np.asarray(y_true[COUNTRY]).astype(np.int64)
+    predicted = np.asarray(y_pred[COUNTRY])
+    predicted = predicted.argmax(axis=-1) if predicted.ndim == 2 else predicted.astype(np.int64)
     confusion = np.zeros((count, count), np.int64)
     np.add.at(confusion, (truth, predicted), 1)
+    return confusion
+
+
+def _draw_confusion(axis, confusion, classes, title, counts=True):
+    """Row-normalised confusion matrix (colour: recall, 0..1); returns the image for a colour bar."""
+    count = len(classes)
     recall = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    figure, axis = plt.subplots(figsize=(1.2 * count + 3, 1.2 * count + 2))
     image = axis.imshow(recall, cmap="Blues", vmin=0, vmax=1)
     for i in range(count):
         for j in range(count):
-            axis.text(j, i, f"{confusion[i, j]}\n{recall[i, j]:.2f}", ha="center", va="center",
+            text = f"{confusion[i, j]}\n{recall[i, j]:.2f}" if counts else f"{recall[i, j]:.2f}"
+            axis.text(j, i, text, ha="center", va="center",
                       color="white" if recall[i, j] > 0.5 else "black", fontsize=8)
     axis.set_xticks(range(count), classes, rotation=45)
     axis.set_yticks(range(count), classes)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    axis.set_title(f"{title} classes on {split}: UAR {result.uar:.3f}".strip())
-    figure.colorbar(image, ax=axis, label="recall")
-    paths.append(_save(figure, os.path.join(output_dir, f"confusion_{split}.png")))
+    axis.set_title(title)
+    return image
 
-    figure, axis = plt.subplots(figsize=(5, 5))
-    ages, predicted_ages = np.ravel(y_true[AGE]), np.ravel(y_pred[AGE])
-    axis.scatter(ages, predicted_ages, s=8, alpha=0.5)
-    low, high = float(min(ages.min(), predicted_ages.min())), float(max(ages.max(), predicted_ages.max()))
-    axis.plot([low, high], [low, high], color="tab:red", linestyle="--", label="perfect")
+
+def _draw_age(axis, y_true, y_pred, title, limits=None, size=8, alpha=0.5):
+    """Predicted against true age with the identity line, over `limits` (default: the data's)."""
+    ages, predicted = np.ravel(y_true[AGE]), np.ravel(y_pred[AGE])
+    axis.scatter(ages, predicted, s=size, alpha=alpha)
+    if limits is None:
+        limits = (float(min(ages.min(), predicted.min())), float(max(ages.max(), predicted.max())))
+    else:
+        axis.set_xlim(limits)
+        axis.set_ylim(limits)
+    axis.plot(limits, limits, color="tab:red", linestyle="--", label="perfect")
     axis.set_xlabel("true age")
     axis.set_ylabel("predicted age")
-    axis.set_title(f"{title} age on {split}: MAE {result.mae:.2f}".strip())
-    axis.legend()
-    paths.append(_save(figure, os.path.join(output_dir, f"age_{split}.png")))
-    return paths
+    axis.set_title(title)
+
+
+@contextlib.contextmanager
+def _figure(*args, **kwargs):
+    """plt.subplots(...) as (figure, axes), closed on leaving, also when drawing fails."""
+    figure, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield figure, axes
+    finally:
+        plt.close(figure)
+
+
+@contextlib.contextmanager
+def _grid(count, panel_width, panel_height):
+    """(figure, the `count` used axes) of a grid in ceil(sqrt(count)) columns, closed on leaving."""
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    with _figure(rows, columns, figsize=(panel_width * columns, panel_height * rows + 0.6),
+                 squeeze=False, layout="constrained") as (figure, axes):
+        axes = axes.ravel()
+        for axis in axes[count:]:
+            axis.set_axis_off()
+        yield figure, list(axes[:count])
+
+
+def _colours(count):
+    """`count` distinguishable colours: tab10, then tab20's lighter shades, then a sampled map."""
+    if count <= 20:
+        table = plt.get_cmap("tab20").colors
+        return [table[i] for i in (*range(0, 20, 2), *range(1, 20, 2))][:count]
+    return [plt.get_cmap("turbo")(value) for value in np.linspace(0.05, 0.95, count)]
+
+
+def _wrap(label, width=38):
+    # Long ensemble names would run into the neighbouring panel.
+    return textwrap.fill(label, width)
 
 
 def _save(figure, path):
-    figure.tight_layout()
+    if figure.get_layout_engine() is None:   # figures made with layout="constrained" lay out alone
+        figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
