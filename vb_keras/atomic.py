@@ -34,20 +34,32 @@ def atomic_directory(target):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_json(path, value, indent: int | None = 2) -> str:
-    """Writes `value` as JSON to `path` through a scratch file and a rename, so a reader (or a run
-    resumed after a kill) never sees half a file. NumPy values are written as lists and numbers."""
+def write_file(path, write, binary: bool = False) -> str:
+    """Calls `write(stream)` on a scratch file beside `path`, then renames it to `path`, so a reader
+    (or a run resumed after a kill) never sees half a file."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, prefix=".", suffix=".tmp",
-                                     delete=False) as stream:
+    with tempfile.NamedTemporaryFile("wb" if binary else "w", dir=directory, prefix=".",
+                                     suffix=".tmp", delete=False,
+                                     **({} if binary else {"encoding": "utf-8"})) as stream:
         try:
-            json.dump(value, stream, indent=indent, default=_jsonable)
+            write(stream)
         except BaseException:
             os.unlink(stream.name)
             raise
     os.replace(stream.name, path)
     return path
+
+
+def write_json(path, value, indent: int | None = 2) -> str:
+    """Writes `value` as JSON atomically (`write_file`). NumPy values become lists and numbers."""
+    return write_file(path, lambda stream: json.dump(value, stream, indent=indent,
+                                                     default=_jsonable))
+
+
+def write_text(path, text: str) -> str:
+    """Writes `text` atomically (`write_file`)."""
+    return write_file(path, lambda stream: stream.write(text))
 
 
 def _jsonable(value):

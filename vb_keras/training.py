@@ -5,6 +5,7 @@
   config.json         the settings actually used (training params, schema with classes, data)
   history.csv         per-epoch losses and validation metrics (appended across restarts)
   eval_Val.json       the evaluation of model.keras on the validation split
+  training_curves.png losses and validation figures per epoch, the kept epoch marked
   best.weights.h5(+.json)  the best epoch so far; tensorboard/ logs; backup/ while a run is unfinished
   bad_audio.csv       clips left out, if any
 A run killed at any point and started again with the same arguments resumes from its last finished
@@ -22,7 +23,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import atomic, baseline, callbacks as vb_callbacks, evaluation, inputs, losses
+from vb_keras import atomic, baseline, callbacks as vb_callbacks, evaluation, inputs, losses, plots
 from vb_keras.data import exvo
 from vb_keras.distribute import is_chief
 from vb_keras.errors import UserInputError
@@ -32,6 +33,7 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
+CURVES_FILE = "training_curves.png"
 
 
 @dataclasses.dataclass
@@ -159,6 +161,11 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
         evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
         config["best_epoch"] = package_callbacks[1].best_epoch
         atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
+        history_table = plots.read_history(model_dir)
+        if history_table is not None:
+            plots.write_training_curves(history_table, os.path.join(model_dir, CURVES_FILE),
+                                        title=f"{params.model} ({'+'.join(tasks)})",
+                                        best_epoch=config["best_epoch"])
     return TrainResult(model=model, history=history.history, validation=result)
 
 
