@@ -1,0 +1,76 @@
+"""Training flags shared by bin/train and bin/experiment, and the TrainingParams they make."""
+
+import os
+
+from absl import flags
+from absl import logging
+
+from vb_keras import inputs
+from vb_keras.params import TrainingParams
+
+_DEFAULTS = TrainingParams()
+# The demo data (1,200 training clips) is learnt in a few epochs: keep its default run short. The
+# heads train from cached embeddings in about a second an epoch, so they get more.
+DEMO_EPOCHS = {"resnet": 8, "conformer": 40}
+# Section 2.2 trains the heads with batches of 128 (the ResNets: 64).
+HEAD_BATCH_SIZE = 128
+
+
+def define_training_flags(seed: bool = True):
+    """Data handling and optimisation flags (section 2.1 defaults); `--seed` unless `seed` is False."""
+    flags.DEFINE_float("dropout", _DEFAULTS.dropout, "Dropout before the task layers.")
+    flags.DEFINE_float("clip_seconds", _DEFAULTS.clip_seconds,
+                       "Training clips are randomly cropped or zero-padded to this length.")
+    flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
+                      "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
+    flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the training split (default "
+                         f"{_DEFAULTS.epochs}; on the embedded demo data {DEMO_EPOCHS['resnet']} "
+                         f"for ResNets, {DEMO_EPOCHS['conformer']} for heads).", lower_bound=1)
+    flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_DEFAULTS.batch_size} "
+                         f"for ResNets, {HEAD_BATCH_SIZE} for the conformer heads).", lower_bound=1)
+    flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adam learning rate.",
+                       lower_bound=0)
+    flags.DEFINE_float("adam_epsilon", _DEFAULTS.epsilon, "Adam epsilon.", lower_bound=0)
+    flags.DEFINE_float("emotion_loss_weight", _DEFAULTS.loss_weights[0],
+                       "Weight of the emotion loss.", lower_bound=0)
+    flags.DEFINE_float("country_loss_weight", _DEFAULTS.loss_weights[1],
+                       "Weight of the class loss.", lower_bound=0)
+    flags.DEFINE_float("age_loss_weight", _DEFAULTS.loss_weights[2], "Weight of the age loss.",
+                       lower_bound=0)
+    flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many epochs without a "
+                         "better validation score (0: never).", lower_bound=0)
+    if seed:
+        flags.DEFINE_integer("seed", 0, "Seeds weights, shuffling and cropping.")
+    flags.DEFINE_bool("mixed_bfloat16", False, "Compute the trunk in bfloat16 (faster on CPUs with "
+                      "AVX512_BF16 and on TPUs; front end and outputs stay float32).")
+    flags.register_validator("dropout", lambda rate: 0 <= rate < 1,
+                             message="--dropout must lie in [0, 1)")
+    flags.register_validator("clip_seconds", lambda seconds: seconds > 0,
+                             message="--clip_seconds must be positive")
+
+
+def training_params(values, model: str, tasks, window, seed: int = 0) -> TrainingParams:
+    """TrainingParams from the flags, with the per-family defaults of epochs and batch size.
+
+    Args:
+      values: absl FlagValues after parsing.
+      model, tasks: what to train.
+      window: WindowParams of the conformer heads (common_flags.window_from_flags).
+      seed: used when the program defines no --seed flag.
+    """
+    head = inputs.is_embedding_model(model)
+    epochs = values.epochs
+    if not values.data_dir and not values["epochs"].present:
+        epochs = DEMO_EPOCHS["conformer" if head else "resnet"]
+        logging.info("demo data: %s trains for %d epochs (set --epochs to change)", model, epochs)
+    return TrainingParams(
+        model=model, tasks=tuple(tasks), epochs=epochs,
+        batch_size=values.batch_size or (HEAD_BATCH_SIZE if head else _DEFAULTS.batch_size),
+        learning_rate=values.learning_rate, epsilon=values.adam_epsilon,
+        loss_weights=(values.emotion_loss_weight, values.country_loss_weight,
+                      values.age_loss_weight),
+        dropout=values.dropout, clip_seconds=values.clip_seconds,
+        early_stopping_patience=values.early_stopping_patience,
+        seed=values.seed if "seed" in values else seed, mixed_bfloat16=values.mixed_bfloat16,
+        embedder=os.path.abspath(values.embedder) if values.embedder else "",
+        window_seconds=window.window_seconds, min_tail_seconds=window.min_tail_seconds)
