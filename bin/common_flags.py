@@ -3,6 +3,7 @@
 Programs read these flags and pass plain values into the library, which never sees FLAGS.
 """
 
+import dataclasses
 import sys
 
 from absl import app
@@ -10,10 +11,10 @@ from absl import flags
 from absl import logging
 
 from vb_keras import evaluation
-from vb_keras.data import demo, exvo
+from vb_keras.data import avb, demo, exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import WindowParams
-from vb_keras.schema import HUME_VB, LabelSchema
+from vb_keras.schema import HUME_VB, LAYOUTS, LabelSchema
 
 
 def define_data_flags(schema_flags=True):
@@ -21,7 +22,8 @@ def define_data_flags(schema_flags=True):
     comes from a trained model, the label-schema flags."""
     # Where the data is.
     flags.DEFINE_string("data_dir", None,
-                        "HUME-VB-layout directory (data_info.csv + wav/), or a directory written by "
+                        "HUME-VB-layout directory (data_info.csv + wav/), A-VB-layout directory "
+                        "(labels/*.csv + audio/wav/, with --dataset=avb), or a directory written by "
                         "bin/prepare_data. Default: the embedded demo data (generated once).")
     if schema_flags:
         define_schema_flags()
@@ -63,16 +65,37 @@ def window_from_flags(values) -> WindowParams:
 
 
 def define_schema_flags():
-    """Which columns hold the labels."""
+    """The data layout and which columns hold the labels."""
+    flags.DEFINE_enum("dataset", "hume_vb", LAYOUTS,
+                      "Layout of --data_dir: hume_vb (HUME-VB / ExVo 2022: data_info.csv + wav/) or "
+                      "avb (ACII 2022 A-VB: labels/*.csv + audio/wav/).")
+    flags.DEFINE_enum("avb_task", "high", avb.AVB_TASKS,
+                      "With --dataset=avb, the task that sets the label columns: high (10 emotions), "
+                      "two (Valence, Arousal), culture (40 <Country>_<Emotion> columns), type "
+                      "(Voc_Type feeds the `country` output). Country and Age feed the other outputs.")
     flags.DEFINE_list("emotion_columns", list(HUME_VB.emotion_columns),
-                      "Columns with emotion intensities in [0, 1], in output order.")
+                      "Columns with emotion intensities in [0, 1], in output order. Default: the 10 "
+                      "HUME-VB emotions, or the --avb_task's columns with --dataset=avb.")
     flags.DEFINE_string("class_column", HUME_VB.class_column,
-                        "The categorical column (the `country` output), integers or strings.")
+                        "The categorical column (the `country` output), integers or strings. "
+                        "--dataset=avb: default from --avb_task.")
     flags.DEFINE_string("age_column", HUME_VB.age_column, "The age column, in years.")
 
 
 def schema_from_flags(values) -> LabelSchema:
-    return LabelSchema.from_flags(values.emotion_columns, values.class_column, values.age_column)
+    """The label schema: --dataset (and --avb_task), then any column flag given explicitly."""
+    if values.dataset != "avb":
+        if values["avb_task"].present:
+            raise UserInputError("--avb_task: only meaningful with --dataset=avb")
+        return LabelSchema.from_flags(values.emotion_columns, values.class_column,
+                                      values.age_column)
+    data_dir = values.data_dir if "data_dir" in values else None
+    if not data_dir:
+        # The built-in demo data is in the HUME-VB layout.
+        raise UserInputError("--dataset=avb: --data_dir is needed (the demo data is HUME-VB)")
+    overrides = {name: values[name].value for name in ("emotion_columns", "class_column",
+                                                        "age_column") if values[name].present}
+    return dataclasses.replace(avb.avb_schema(values.avb_task, data_dir), **overrides)
 
 
 def data_dir_from_flags(values) -> str:

@@ -2,7 +2,7 @@ import pytest
 
 from conftest import EMODB_EMOTIONS, run_main
 from vb_keras.errors import UserInputError
-from vb_keras.schema import HUME_VB, HUME_VB_EMOTIONS, LabelSchema
+from vb_keras.schema import HUME_VB, HUME_VB_EMOTIONS, LAYOUTS, LabelSchema
 
 
 def test_hume_vb_default_has_the_official_emotion_order():
@@ -27,6 +27,13 @@ def test_from_flags_parses_comma_lists_and_round_trips_through_json():
 def test_bad_schemas_name_the_flag(kwargs, message):
     with pytest.raises(UserInputError, match=message):
         LabelSchema(**kwargs)
+
+
+def test_layout_defaults_to_hume_vb_and_is_validated():
+    assert HUME_VB.layout == "hume_vb" and LAYOUTS == ("hume_vb", "avb")
+    assert LabelSchema.from_json(LabelSchema(layout="avb").to_json()).layout == "avb"
+    with pytest.raises(UserInputError, match="--dataset: 'emodb' is not one of hume_vb, avb"):
+        LabelSchema(layout="emodb")
 
 
 def test_classes_must_be_fitted_before_use():

@@ -1,8 +1,9 @@
-"""LabelSchema: which columns of `data_info.csv` hold the labels of the three tasks.
+"""LabelSchema: which columns hold the labels of the three tasks, and in which data layout.
 
 The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks); the
 schema says which columns feed them, so the same code reads HUME-VB, EmoDB (class column `Sex`) or any
-data set in the HUME-VB layout. Columns are always selected by name, never by position.
+data set in the HUME-VB layout, and the ACII 2022 A-VB layout (`vb_keras.data.avb`). Columns are
+always selected by name, never by position.
 """
 
 import dataclasses
@@ -19,6 +20,9 @@ HUME_VB_EMOTIONS = ("Awe", "Excitement", "Amusement", "Awkwardness", "Fear", "Ho
 EMOTION, COUNTRY, AGE = "emotion", "country", "age"
 TASKS = (EMOTION, COUNTRY, AGE)
 
+# Raw data layouts (--dataset): HUME-VB's `data_info.csv + wav/`, A-VB's `labels/*.csv + audio/wav/`.
+LAYOUTS = ("hume_vb", "avb")
+
 
 @dataclasses.dataclass(frozen=True)
 class LabelSchema:
@@ -31,6 +35,8 @@ class LabelSchema:
       classes: the class values in output order, as strings. None until fitted on the training split
         with `with_classes`; every trained model stores them.
       id_column, split_column, speaker_column: the HUME-VB bookkeeping columns.
+      layout: how a raw data directory is laid out, one of LAYOUTS (a prepared directory reads the
+        same whatever the layout).
     """
     emotion_columns: Tuple[str, ...] = HUME_VB_EMOTIONS
     class_column: str = "Country"
@@ -39,8 +45,11 @@ class LabelSchema:
     id_column: str = "File_ID"
     split_column: str = "Split"
     speaker_column: str = "Subject_ID"
+    layout: str = "hume_vb"   # the default also covers configs written before A-VB support
 
     def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise UserInputError(f"--dataset: {self.layout!r} is not one of {', '.join(LAYOUTS)}")
         object.__setattr__(self, "emotion_columns", tuple(self.emotion_columns))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))

@@ -1,16 +1,19 @@
-"""HUME-VB (ExVo 2022) reader: `data_info.csv` plus `wav/<id>.wav`, validated, with the splits.
+"""Clip table reader: HUME-VB (ExVo 2022) `data_info.csv` plus `wav/<id>.wav`, validated, with the
+splits. The A-VB layout (`labels/*.csv` plus `audio/wav/`, avb.py) goes through the same checks.
 
 `read_clip_table` returns one row per clip with the schema's label columns, the audio path and a
 `labelled` flag (Test rows of HUME-VB have empty labels). Every problem in the CSV raises
 `UserInputError` naming the file, row or column and the reason.
 """
 
+import dataclasses
 import logging
 import os
 
 import numpy as np
 import pandas as pd
 
+from vb_keras.data import avb, tfrecord
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.errors import UserInputError
 from vb_keras.schema import LabelSchema
@@ -21,8 +24,13 @@ SPLITS = ("Train", "Val", "Test")
 PATH, LABELLED = "path", "labelled"
 
 
-def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=("wav",)) -> pd.DataFrame:
-    """Reads and checks `data_dir/data_info.csv`.
+def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFrame:
+    """Reads and checks the labels of `data_dir`: `data_info.csv` in the HUME-VB layout (and in a
+    prepared directory), `labels/*.csv` in the A-VB layout (`schema.layout == "avb"`, see avb.py).
+
+    Args:
+      audio_dirs: folders searched for `<id>.<extension>`; default: the layout's (`wav`, or
+        `audio/wav` for A-VB).
 
     Returns:
       A DataFrame with the id, split and speaker columns (ids without brackets), the emotion, class
@@ -33,56 +41,105 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=("wav",)) -> pd.Da
       UserInputError: missing file or column, duplicate ids, unknown split, missing or out-of-range
         labels in a labelled row, or an unknown class value.
     """
-    csv_path = os.path.join(data_dir, DATA_INFO)
-    if not os.path.isfile(csv_path):
-        raise UserInputError(f"{csv_path}: not found (a HUME-VB data directory holds {DATA_INFO})")
-    try:
-        raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserInputError(f"{csv_path}: not a readable CSV ({str(error).splitlines()[0]})") from None
     required = (schema.id_column, schema.split_column, schema.speaker_column,
                 *schema.emotion_columns, schema.class_column, schema.age_column)
+    avb_layout = schema.layout == "avb" and not tfrecord.is_prepared(data_dir)
+    if avb_layout:
+        raw = avb.read_label_table(data_dir, required)
+        origin = _Origin(os.path.join(data_dir, avb.DATA_INFO), raw.attrs[avb.SOURCES],
+                         raw.attrs[avb.LINES])
+        audio_dirs = audio_dirs or avb.AUDIO_DIRS
+    else:
+        raw = _read_data_info(data_dir)
+        origin = _Origin(os.path.join(data_dir, DATA_INFO))
+        audio_dirs = audio_dirs or ("wav",)
+    csv_path = origin.path
     for column in required:
         if column not in raw.columns:
             raise UserInputError(f"{csv_path}: missing column {column!r} "
                                  f"(it has: {', '.join(raw.columns)})")
     table = raw[list(required)].copy()
+    table.attrs = {}   # the provenance stays in `origin`, not in every table derived from this one
     table[schema.id_column] = table[schema.id_column].str.strip().str.strip("[]")
-    _check_ids(table, schema, csv_path)
-    _check_splits(table, schema, csv_path)
+    _check_ids(table, schema, origin)
+    _check_splits(table, schema, origin)
 
     label_columns = [*schema.emotion_columns, schema.class_column, schema.age_column]
     blank = table[label_columns].apply(lambda column: column.str.strip() == "")
     table[LABELLED] = ~blank.all(axis=1)
+    if schema.layout == "avb":
+        # A-VB withholds the task labels of Test clips; data_info.csv may still give their Country
+        # and Age, so a Test row with any label missing counts as unlabelled.
+        table[LABELLED] &= ~(blank.any(axis=1) & (table[schema.split_column] == "Test"))
     unlabelled_outside_test = ~table[LABELLED] & (table[schema.split_column] != "Test")
     if unlabelled_outside_test.any():
-        _raise_at(csv_path, table, schema, unlabelled_outside_test, "has no labels outside Test")
+        # (Located through an emotion column: in A-VB that names the label file lacking the clip.)
+        _raise_at(origin, table, schema, unlabelled_outside_test, "has no labels outside Test",
+                  schema.emotion_columns[0])
     partly_blank = blank.any(axis=1) & table[LABELLED]
     if partly_blank.any():
         row = int(np.flatnonzero(partly_blank)[0])
         column = blank.columns[blank.iloc[row].to_numpy()][0]
-        _raise_at(csv_path, table, schema, partly_blank, f"{column} is empty")
+        _raise_at(origin, table, schema, partly_blank, f"{column} is empty", column)
 
     labelled = table[LABELLED]
     for column in (*schema.emotion_columns, schema.age_column):
         values = pd.to_numeric(table[column].where(labelled, None), errors="coerce")
         bad = labelled & values.isna()
         if bad.any():
-            _raise_at(csv_path, table, schema, bad, f"{column} is not a number")
+            _raise_at(origin, table, schema, bad, f"{column} is not a number", column)
         table[column] = values.astype(np.float32)
     for column in schema.emotion_columns:
         bad = labelled & ~table[column].between(0.0, 1.0)
         if bad.any():
             value = table.loc[bad, column].iloc[0]
-            _raise_at(csv_path, table, schema, bad, f"{column} = {value:g} lies outside [0, 1]")
+            _raise_at(origin, table, schema, bad, f"{column} = {value:g} lies outside [0, 1]",
+                      column)
     bad_age = labelled & (table[schema.age_column] < 0)
     if bad_age.any():
-        _raise_at(csv_path, table, schema, bad_age, f"{schema.age_column} is negative")
+        _raise_at(origin, table, schema, bad_age, f"{schema.age_column} is negative",
+                  schema.age_column)
 
-    table[schema.class_column] = table[schema.class_column].str.strip()
-    _check_classes(table, schema, csv_path)
+    # An unlabelled row keeps no class (as in HUME-VB), so a prepared copy reads back the same.
+    table[schema.class_column] = table[schema.class_column].str.strip().where(labelled, "")
+    _check_classes(table, schema, origin)
     table[PATH] = [_audio_path(data_dir, clip_id, audio_dirs) for clip_id in table[schema.id_column]]
     return table.reset_index(drop=True)
+
+
+def _read_data_info(data_dir) -> pd.DataFrame:
+    """The raw `data_dir/data_info.csv` (HUME-VB layout, or a prepared directory), all strings."""
+    csv_path = os.path.join(data_dir, DATA_INFO)
+    if not os.path.isfile(csv_path):
+        if os.path.isfile(os.path.join(data_dir, avb.DATA_INFO)):
+            raise UserInputError(f"{csv_path}: not found ({data_dir} is in the A-VB layout: "
+                                 "read it with --dataset=avb)")
+        raise UserInputError(f"{csv_path}: not found (a HUME-VB data directory holds {DATA_INFO})")
+    try:
+        return pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserInputError(f"{csv_path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Origin:
+    """Where the rows of a raw label table came from, for error messages.
+
+    path: the main CSV (one row per clip, in table order); sources, lines: for columns read from
+    another file (A-VB), {column: csv path} and {csv path: line of each row, 0 where it has none}.
+    """
+    path: str
+    sources: dict = dataclasses.field(default_factory=dict)
+    lines: dict = dataclasses.field(default_factory=dict)
+
+    def locate(self, row, column=None):
+        """(csv path, line, note) of a table row, in the file that gave `column`."""
+        if column in self.sources:
+            path = self.sources[column]
+            if self.lines[path][row]:
+                return path, self.lines[path][row], ""
+            return self.path, row + 2, f" (it has no row in {path})"
+        return self.path, row + 2, ""
 
 
 def fit_classes(table: pd.DataFrame, schema: LabelSchema) -> LabelSchema:
@@ -143,37 +200,37 @@ def _audio_path(data_dir, clip_id, audio_dirs):
     return default
 
 
-def _check_ids(table, schema, csv_path):
+def _check_ids(table, schema, origin):
     ids = table[schema.id_column]
     if (ids == "").any():
-        _raise_at(csv_path, table, schema, ids == "", f"{schema.id_column} is empty")
+        _raise_at(origin, table, schema, ids == "", f"{schema.id_column} is empty")
     counts = ids.value_counts()
     duplicated = counts[counts > 1]
     if len(duplicated):
         clip_id, times = duplicated.index[0], int(duplicated.iloc[0])
         rows = [int(i) + 2 for i in np.flatnonzero(ids == clip_id)[:5]]
-        raise UserInputError(f"{csv_path}: {schema.id_column} [{clip_id}] appears {times} times "
+        raise UserInputError(f"{origin.path}: {schema.id_column} [{clip_id}] appears {times} times "
                              f"(lines {', '.join(map(str, rows))})")
 
 
-def _check_splits(table, schema, csv_path):
+def _check_splits(table, schema, origin):
     unknown = ~table[schema.split_column].isin(SPLITS)
     if unknown.any():
         value = table.loc[unknown, schema.split_column].iloc[0]
-        _raise_at(csv_path, table, schema, unknown,
+        _raise_at(origin, table, schema, unknown,
                   f"{schema.split_column} {value!r} is not one of {', '.join(SPLITS)}")
 
 
-def _check_classes(table, schema, csv_path):
+def _check_classes(table, schema, origin):
     """Class values must be among a trained model's classes, when the schema carries them."""
     if schema.classes is None:
         return
     unknown = table[LABELLED] & ~table[schema.class_column].isin(schema.classes)
     if unknown.any():
         value = table.loc[unknown, schema.class_column].iloc[0]
-        _raise_at(csv_path, table, schema, unknown,
+        _raise_at(origin, table, schema, unknown,
                   f"unknown {schema.class_column} value {value!r} (not among the model's classes: "
-                  f"{', '.join(schema.classes)})")
+                  f"{', '.join(schema.classes)})", schema.class_column)
 
 
 def _class_sort_key(value):
@@ -183,10 +240,12 @@ def _class_sort_key(value):
         return (1, 0.0, value)
 
 
-def _raise_at(csv_path, table, schema, mask, reason):
+def _raise_at(origin, table, schema, mask, reason, column=None):
+    """One line naming the file and line of the first masked row (of the file `column` came from)."""
     row = int(np.flatnonzero(np.asarray(mask))[0])
     clip_id = table[schema.id_column].iloc[row]
-    raise UserInputError(f"{csv_path}: line {row + 2} ({schema.id_column} [{clip_id}]): {reason}")
+    path, line, note = origin.locate(row, column)
+    raise UserInputError(f"{path}: line {line} ({schema.id_column} [{clip_id}]): {reason}{note}")
 
 
 SPLIT_SCHEMES = ("official", "paper")

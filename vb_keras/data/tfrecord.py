@@ -2,7 +2,8 @@
 
 Layout of a prepared directory:
   dataset_info.json                 the label schema (with classes), counts, sample rate, source
-  data_info.csv                     labels of the stored clips (HUME-VB layout, splits as prepared)
+  data_info.csv                     labels of the stored clips (HUME-VB layout, splits as prepared,
+                                    whatever the source's layout: an A-VB source reads back the same)
   <Split>-00000-of-000NN.tfrecord   one tf.train.Example per clip
   bad_audio.csv                     clips that were skipped, with the reason (if any)
 Labels are stored as read (class values as strings), so one prepared set serves any class order.
