@@ -4,8 +4,8 @@ import os
 
 import setuptools
 
-PROGRAMS = ("baseline", "evaluate", "export", "export_embedder", "extract_embeddings",
-            "make_demo_data", "predict", "prepare_data", "train")
+PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
+            "make_demo_data", "permutation_test", "predict", "prepare_data", "train")
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "README.md"), encoding="utf-8") as readme:
@@ -30,6 +30,7 @@ setuptools.setup(
         "absl-py",
         "tensorboard",  # TF >= 2.20 no longer installs it; the TensorBoard callback needs it
         "matplotlib",   # the evaluation plots (PNG)
+        "scipy",        # the permutation test's t-tests and kernel density estimates
         # libsndfile: 24-bit and float WAV, FLAC, OGG and MP3 (tf.audio.decode_wav reads 16-bit only).
         "soundfile>=0.12",
     ],

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, run_main
+from conftest import (EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb,
+                      requires_yamnet, run_main)
 
 
 def program(name, *args, check=True):
@@ -217,6 +218,30 @@ def test_embedder_programs_give_one_line_errors(small_demo, program_name, args, 
     process = program(program_name, *([f"--data_dir={small_demo}"] if with_data else []), *args,
                       check=False)
     assert_one_line_error(process, *fragments)
+
+
+@requires_emodb
+@requires_yamnet
+def test_permutation_test_on_real_emodb(tmp_path):
+    """Section 3.1 end to end: YAMNet embeddings of EmoDB (Sex as the class), 2 trials of each
+    condition, the JSON, Figure 1 and the printed tables."""
+    output_dir = str(tmp_path / "permutation")
+    process = program("permutation_test", f"--data_dir={EMODB}",
+                      f"--emotion_columns={','.join(EMODB_EMOTIONS)}", "--class_column=Sex",
+                      f"--embedder={YAMNET}", "--trials=2", "--epochs=5",
+                      f"--output_dir={output_dir}")
+    result = json.load(open(os.path.join(output_dir, "permutation_test.json")))
+    for condition in ("true", "shuffled", "incorrect"):
+        scores = [t["val_mean_ccc"] for t in result["trials"] if t["condition"] == condition]
+        assert len(scores) == 2 and np.all(np.isfinite(scores))
+        assert result["summary"]["conditions"][condition]["n"] == 2
+    for pair in ("true_vs_shuffled", "true_vs_incorrect", "shuffled_vs_incorrect"):
+        assert {"t", "p", "df"} <= set(result["summary"]["t_tests"][pair])
+    assert result["settings"]["epochs"] == 5 and result["settings"]["head"] == "conformer"
+    assert os.path.getsize(os.path.join(output_dir, "permutation_test.png")) > 1000
+    assert "| true distribution | 2 |" in process.stdout
+    assert "| true vs incorrect |" in process.stdout and "kept a correct class" in process.stdout
+    assert "[6/6] incorrect trial 1" in process.stdout
 
 
 if __name__ == "__main__":

@@ -23,9 +23,7 @@ def atomic_directory(target):
     os.makedirs(parent, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.partial-", dir=parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(scratch, 0o777 & ~umask)  # mkdtemp makes it private; give it normal permissions
+        os.chmod(scratch, 0o777 & ~_umask())  # mkdtemp makes it private; give it normal permissions
         yield scratch
         if os.path.isdir(target) and not os.listdir(target):
             os.rmdir(target)
@@ -47,6 +45,7 @@ def write_file(path, write, binary: bool = False) -> str:
         except BaseException:
             os.unlink(stream.name)
             raise
+    os.chmod(stream.name, 0o666 & ~_umask())   # NamedTemporaryFile makes it private
     os.replace(stream.name, path)
     return path
 
@@ -60,6 +59,12 @@ def write_json(path, value, indent: int | None = 2) -> str:
 def write_text(path, text: str) -> str:
     """Writes `text` atomically (`write_file`)."""
     return write_file(path, lambda stream: stream.write(text))
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _jsonable(value):

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The permutation test of section 3.1 (Belanich et al., 2022): does giving the model the class and
+age labels as inputs help it predict the emotions?
+
+  bin/permutation_test --embedder=/models/cap12                       # on the demo data
+  bin/permutation_test --data_dir=/data/hume_vb_prepared --embedder=/models/cap12 --trials=50
+  bin/permutation_test --data_dir=/data/emodb \
+      --emotion_columns=Anger,Boredom,Disgust,Fear,Happiness,Sadness,Neutral --class_column=Sex \
+      --embedder=/models/yamnet_hub --trials=50
+  bin/permutation_test --conditions=true,incorrect --trials=20 --output_dir=runs/perm_quick
+
+For each condition (true labels, labels shuffled across Train, incorrect labels) it trains --trials
+fresh emotion-only heads with the one-hot class and the standardised age concatenated to the pooled
+embedding, scores each on Val (true labels there), and compares the conditions with t-tests. It
+writes <output_dir>/permutation_test.json (settings, every trial, summary) and
+<output_dir>/permutation_test.png (Figure 1). Started again with the same flags (or more --trials),
+it reuses the trials already finished.
+"""
+
+import os
+
+from absl import flags
+
+if __package__:  # installed: vb_permutation_test
+    from . import common_flags
+else:            # a checkout: bin/permutation_test
+    import common_flags
+
+from vb_keras import inputs, permutation
+from vb_keras.models import heads
+
+# Model.
+flags.DEFINE_enum("model", "conformer", sorted(heads.HEADS), "The head on the frozen embeddings "
+                  "(section 2.2); the paper used 'a Conformer-based model'.")
+# Embedder and data.
+common_flags.define_embedder_flags()
+common_flags.define_data_flags()
+# The test.
+flags.DEFINE_integer("trials", 50, "Trained models per condition (the paper: 50).", lower_bound=1)
+flags.DEFINE_list("conditions", list(permutation.CONDITIONS),
+                  "Conditions to run: true (real class and age), shuffled (each permuted across "
+                  "Train), incorrect (a wrong class and age for every Train clip).")
+flags.DEFINE_integer("epochs", 30, "Epochs of every trial; each trial is scored after its last "
+                     "epoch.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 128, "Batch size (section 2.2: 128).", lower_bound=1)
+flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate (section 2.2: 3e-4).")
+flags.DEFINE_integer("seed", 0, "Base seed; every condition and trial derives its own from it.",
+                     lower_bound=0)
+flags.DEFINE_string("output_dir", os.path.join("runs", "permutation_test"),
+                    "Where permutation_test.json and permutation_test.png go.")
+flags.register_validator(
+    "conditions", lambda names: bool(names) and set(names) <= set(permutation.CONDITIONS)
+    and len(set(names)) == len(names),
+    message=f"--conditions must be distinct names among {', '.join(permutation.CONDITIONS)}")
+flags.register_validator("learning_rate", lambda rate: rate > 0,
+                         message="--learning_rate must be positive")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    schema = common_flags.schema_from_flags(FLAGS)
+    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+    window = common_flags.window_from_flags(FLAGS)
+    embedder = inputs.load_embedder(FLAGS.embedder)
+    sequences, cache_info, cache_dir = inputs.embedding_sequences(
+        embedder, window, data_dir, table, schema, cache_root=FLAGS.embedding_cache)
+    data = permutation.data_from_sequences(table, schema, sequences)
+    settings = {
+        "data_dir": os.path.abspath(data_dir), "split_scheme": FLAGS.split_scheme,
+        "moved_val_speakers": FLAGS.moved_val_speakers if FLAGS.split_scheme == "paper" else None,
+        "split_seed": FLAGS.split_seed if FLAGS.split_scheme == "paper" else None,
+        "embedder": cache_info["embedder"], "embedder_description": embedder.description,
+        "embedder_path": os.path.abspath(FLAGS.embedder) if FLAGS.embedder else "",
+        "window_seconds": window.window_seconds, "min_tail_seconds": window.min_tail_seconds,
+        # The cache key hashes the embedder, the window and every clip file: changed data is caught.
+        "embedding_cache_key": os.path.basename(os.path.normpath(cache_dir))}
+    print(f"permutation test: {FLAGS.model} on {data.embedding_dim}-d embeddings of "
+          f"{embedder.description}; {len(data.train)} Train / {len(data.val)} Val clips; "
+          f"{FLAGS.trials} trials of {', '.join(FLAGS.conditions)}; {FLAGS.epochs} epochs each",
+          flush=True)
+
+    def report(record, done, total):
+        print(f"[{done}/{total}] {record['condition']} trial {record['trial']}: Val mean CCC "
+              f"{record['val_mean_ccc']:.4f} ({record['seconds']:.1f} s)", flush=True)
+
+    result = permutation.run(
+        FLAGS.output_dir, data, head=FLAGS.model, trials=FLAGS.trials,
+        conditions=FLAGS.conditions, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate, seed=FLAGS.seed, settings=settings, on_trial=report)
+    wanted = [t for t in result["trials"]
+              if t["condition"] in FLAGS.conditions and t["trial"] < FLAGS.trials]
+    plot = permutation.write_density_plot(
+        wanted, os.path.join(FLAGS.output_dir, permutation.PLOT_FILE),
+        title=f"{FLAGS.model}: class and age as inputs ({os.path.basename(data_dir.rstrip('/'))})")
+    print(permutation.summary_text(result["summary"]))
+    print(f"wrote {os.path.join(FLAGS.output_dir, permutation.RESULT_FILE)}")
+    print(f"wrote {plot}")
+
+
+def run():
+    common_flags.run(main)
+
+
+if __name__ == "__main__":
+    run()
