@@ -220,6 +220,40 @@ def test_embedder_programs_give_one_line_errors(small_demo, program_name, args, 
     assert_one_line_error(process, *fragments)
 
 
+def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_path):
+    output_dir = str(tmp_path / "table1")
+    args = [f"--data_dir={small_demo}", "--models=resnet18,conformer", "--forms=multitask",
+            "--epochs=1", "--batch_size=8", "--clip_seconds=1", "--bootstrap_resamples=100",
+            f"--output_dir={output_dir}"]
+    process = program("experiment", *args)
+    lines = [line for line in process.stdout.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| Model | MTL? | Emotions (CCC) ↑ | Country (UAR) ↑")
+    assert [line.split(" | ")[0] for line in lines[1:]] == [
+        "| naive", "| resnet18 (MTL)", "| conformer (MTL)"]
+    assert "95% percentile intervals from 100 bootstrap resamples of the speakers" in process.stdout
+    for name in ("table1_Val.md", "table1_Val.csv", "table1_Val.json",
+                 "side_by_side_confusion_Val.png", "side_by_side_training_curves.png",
+                 "runs/resnet18_emotion_country_age_seed0/training_curves.png"):
+        assert os.path.isfile(os.path.join(output_dir, name)), name
+    again = program("experiment", *args)
+    assert "reusing the finished run" in again.stderr and "training resnet18" not in again.stderr
+    assert [line for line in again.stdout.splitlines() if line.startswith("| ")] == lines
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--models=resnet19"], ["--models: unknown model 'resnet19'"]),
+    (["--forms=both"], ["--forms: 'both' is not one of multitask, single_task"]),
+])
+def test_experiment_gives_one_line_errors(args, fragments):
+    assert_one_line_error(program("experiment", *args, check=False), *fragments)
+
+
+def test_experiment_flag_validation():
+    process = program("experiment", "--seeds=a", check=False)
+    assert process.returncode != 0 and "Traceback" not in process.stderr
+    assert "--seeds must be distinct integers" in process.stderr
+
+
 @requires_emodb
 @requires_yamnet
 def test_permutation_test_on_real_emodb(tmp_path):

@@ -1,0 +1,122 @@
+import dataclasses
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_main
+from vb_keras import experiment, training
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.params import TrainingParams
+from vb_keras.schema import HUME_VB, TASKS
+
+HEAD = TrainingParams(model="conformer", epochs=1, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_demo):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    return tiny_demo, table, schema
+
+
+@pytest.fixture(scope="module")
+def finished_grid(data, tmp_path_factory):
+    """A conformer head in both forms: 1 + 3 short runs (several seeds: bootstrap_test)."""
+    data_dir, table, schema = data
+    output_dir = str(tmp_path_factory.mktemp("grid"))
+    rows = experiment.grid_rows(["conformer"], experiment.FORMS)
+    summary = experiment.run_grid(data_dir, table, schema, output_dir, rows, lambda model: HEAD,
+                                  seeds=[0], num_resamples=200)
+    return output_dir, rows, summary
+
+
+def test_rows_multitask_and_single_task():
+    rows = experiment.grid_rows(["resnet18", "conformer_autopool"], experiment.FORMS)
+    assert [row.label for row in rows] == ["resnet18 (MTL)", "resnet18 (single-task)",
+                                           "conformer_autopool (MTL)",
+                                           "conformer_autopool (single-task)"]
+    assert rows[0].task_sets() == [TASKS] and rows[1].task_sets() == [(t,) for t in TASKS]
+    with pytest.raises(UserInputError, match="--forms"):
+        experiment.grid_rows(["resnet18"], ["both"])
+    with pytest.raises(UserInputError, match="resnet19"):
+        experiment.grid_rows(["resnet19"], ["multitask"])
+
+
+def test_grid_writes_the_table_naive_row_first_with_intervals(finished_grid):
+    output_dir, rows, summary = finished_grid
+    labels = [row["label"] for row in summary["rows"]]
+    assert labels == ["naive", "conformer (MTL)", "conformer (single-task)"]
+    naive = summary["rows"][0]
+    assert naive["mean_ccc"]["estimate"] == 0 and naive["hmean"]["estimate"] == 0
+    for row in summary["rows"]:
+        for figure in ("mean_ccc", "uar", "mae", "hmean"):
+            interval = row[figure]
+            assert interval["low"] <= interval["estimate"] <= interval["high"], (row, figure)
+    assert summary["rows"][1]["seeds"] == 1 and summary["rows"][1]["mae"]["std"] == 0
+    markdown = open(os.path.join(output_dir, "table1_Val.md")).read()
+    assert markdown.splitlines()[0].startswith("| Model | MTL? | Emotions (CCC)")
+    assert "| naive | — | 0.000 [0.000, 0.000] |" in markdown and " ± " not in markdown
+    assert "Val: 16 clips of 2 speakers" in markdown
+    table = pd.read_csv(os.path.join(output_dir, "table1_Val.csv"))
+    assert list(table["mtl"]) == ["—", "YES", "NO"]
+    assert {"mean_ccc_estimate", "mean_ccc_low", "mean_ccc_high", "hmean_std"} <= set(table)
+    for name in ("side_by_side_ccc_per_emotion_Val.png", "side_by_side_confusion_Val.png",
+                 "side_by_side_age_Val.png", "side_by_side_training_curves.png"):
+        assert os.path.isfile(os.path.join(output_dir, name)), name
+    for tasks in [TASKS] + [(t,) for t in TASKS]:
+        run = experiment.run_directory(output_dir, "conformer", tasks, 0)
+        assert os.path.isfile(os.path.join(run, "model.keras"))
+        assert os.path.isfile(os.path.join(run, "predictions_Val.npz"))
+
+
+def test_single_task_row_takes_each_task_from_its_own_model(finished_grid, data):
+    output_dir, rows, _ = finished_grid
+    _, table, schema = data
+    ids = np.sort(exvo.select_split(table, schema, "Val")[schema.id_column].to_numpy(str))
+    combined = experiment._row_predictions(rows[1], 0, _stored_predictions(output_dir), ids)
+    country_run = np.load(os.path.join(
+        experiment.run_directory(output_dir, "conformer", ("country",), 0), "predictions_Val.npz"))
+    order = [list(country_run["file_id"]).index(i) for i in ids]
+    np.testing.assert_array_equal(combined["country"], country_run["country"][order])
+    assert combined["emotion"].shape == (len(ids), schema.num_emotions)
+    assert combined["age"].shape == (len(ids),)
+
+
+def test_a_rerun_reuses_every_finished_run(finished_grid, data, monkeypatch):
+    output_dir, rows, summary = finished_grid
+    data_dir, table, schema = data
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(training, "train", no_training)
+    again = experiment.run_grid(data_dir, table, schema, output_dir, rows, lambda model: HEAD,
+                                seeds=[0], num_resamples=200)
+    assert again["rows"] == summary["rows"]
+
+
+def test_other_settings_in_the_same_folder_are_refused(finished_grid, data):
+    output_dir, rows, _ = finished_grid
+    data_dir, table, schema = data
+    with pytest.raises(UserInputError, match="epochs"):
+        experiment.run_grid(data_dir, table, schema, output_dir, rows,
+                            lambda model: dataclasses.replace(HEAD, epochs=2), seeds=[0])
+    with pytest.raises(UserInputError, match=r"other settings \(data_dir, schema\)"):
+        experiment.run_grid(output_dir, table, schema.with_classes(schema.classes[::-1]),
+                            output_dir, rows, lambda model: HEAD, seeds=[0])
+
+
+def _stored_predictions(output_dir):
+    stored = {}
+    for tasks in [TASKS] + [(t,) for t in TASKS]:
+        path = os.path.join(experiment.run_directory(output_dir, "conformer", tasks, 0),
+                            "predictions_Val.npz")
+        with np.load(path) as arrays:
+            stored[("conformer", tasks, 0)] = {key: arrays[key] for key in arrays.files}
+    return stored
+
+
+if __name__ == "__main__":
+    run_main()
