@@ -27,6 +27,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from vb_keras.models import masking
 from vb_keras.params import CONFORMER_FRONTEND
 
 NUM_MEL_BINS = CONFORMER_FRONTEND.num_mel_bins        # 80 (section 2.2)
@@ -110,8 +111,7 @@ def subsampled_lengths(num_frames, stages=SUBSAMPLING_STAGES):
 
 def _valid(lengths, like):
     """[batch, time, 1] mask in `like`'s dtype: 1 on the first lengths[b] steps of row b, else 0."""
-    mask = tf.sequence_mask(tf.cast(lengths, tf.int32), maxlen=tf.shape(like)[1], dtype=like.dtype)
-    return mask[:, :, None]
+    return masking.step_mask(lengths, tf.shape(like)[1], like.dtype)[:, :, None]
 
 
 def block_parameters(model_dim, feed_forward_multiplier, conv_kernel_size):
@@ -450,7 +450,7 @@ class SelfAttentionModule(keras.layers.Layer):
 
     def call(self, x, lengths, training=None):
         time = tf.shape(x)[1]
-        keys = tf.sequence_mask(tf.cast(lengths, tf.int32), maxlen=time)          # [B, S]
+        keys = masking.step_mask(lengths, time)                                   # [B, S]
         mask = tf.broadcast_to(keys[:, None, :], [tf.shape(x)[0], time, time])    # [B, T, S]
         y = self.norm(x)
         y = self.attention(y, y, attention_mask=mask, training=training)

@@ -19,7 +19,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from vb_keras.models import multitask
+from vb_keras.models import masking, multitask
 from vb_keras.schema import TASKS, LabelSchema
 
 EMBEDDINGS, NUM_WINDOWS, EXTRA = "embeddings", "num_windows", "extra"
@@ -38,7 +38,7 @@ def window_mask(num_windows, max_windows):
     A clip has at least one window: `num_windows` < 1 counts as 1 (as `MaskedGlobalAveragePooling`
     keeps one time step), so no pooling divides by zero or takes a softmax over nothing.
     """
-    return tf.sequence_mask(tf.maximum(tf.cast(num_windows, tf.int32), 1), maxlen=max_windows)
+    return masking.step_mask(masking.valid_steps(num_windows), max_windows)
 
 
 def _valid(embeddings, num_windows):

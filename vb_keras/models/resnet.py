@@ -8,6 +8,8 @@ parameter counts equal torchvision's for a 1-channel input without the classifie
 import keras
 import tensorflow as tf
 
+from vb_keras.models import masking
+
 # depth -> (block kind, blocks per stage). Stage widths are 64, 128, 256, 512; bottlenecks expand x4.
 RESNET_SPECS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -142,8 +144,8 @@ class TimeMask(keras.layers.Layer):
         self.stride = int(stride)
 
     def call(self, x, num_frames):
-        steps = tf.maximum((tf.cast(num_frames, tf.int32) + self.stride - 1) // self.stride, 1)
-        mask = tf.sequence_mask(steps, maxlen=tf.shape(x)[1], dtype=x.dtype)
+        mask = masking.step_mask(masking.valid_steps(num_frames, self.stride), tf.shape(x)[1],
+                                 x.dtype)
         return x * tf.reshape(mask, tf.concat([tf.shape(mask), tf.ones([tf.rank(x) - 2],
                                                                        tf.int32)], 0))
 
@@ -174,9 +176,8 @@ class MaskedGlobalAveragePooling(keras.layers.Layer):
         self.time_stride = int(time_stride)
 
     def call(self, feature_map, num_frames):
-        steps = (tf.cast(num_frames, tf.int32) + self.time_stride - 1) // self.time_stride
-        mask = tf.sequence_mask(tf.maximum(steps, 1), maxlen=tf.shape(feature_map)[1],
-                                dtype=feature_map.dtype)                    # [B, T]
+        mask = masking.step_mask(masking.valid_steps(num_frames, self.time_stride),
+                                 tf.shape(feature_map)[1], feature_map.dtype)   # [B, T]
         total = tf.einsum("btfc,bt->bc", feature_map, mask)
         count = tf.reduce_sum(mask, axis=1, keepdims=True) * tf.cast(tf.shape(feature_map)[2],
                                                                      feature_map.dtype)
