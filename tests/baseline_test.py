@@ -31,6 +31,16 @@ def test_naive_scores_zero_ccc_chance_uar():
     assert result.uar == pytest.approx(1 / 3) and result.mae == pytest.approx(2.0)
 
 
+def test_missing_tasks_take_the_naive_prediction():
+    naive = baseline.fit_naive(train_table(), SCHEMA)
+    emotion = np.array([[0.2, 0.3], [0.4, 0.1]])
+    filled, tasks = baseline.fill_missing_tasks({"emotion": emotion}, naive, 2)
+    assert tasks == ("country", "age")
+    np.testing.assert_array_equal(filled["emotion"], emotion)
+    np.testing.assert_array_equal(filled["country"], [1, 1])
+    np.testing.assert_array_equal(filled["age"], [26.0, 26.0])
+
+
 def test_ties_go_to_the_first_class_in_schema_order():
     table = train_table().assign(C=["z", "x", "z", "x"])
     assert baseline.fit_naive(table, SCHEMA)["country"] == 0

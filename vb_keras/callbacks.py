@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from vb_keras import atomic, baseline, evaluation
-from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
+from vb_keras.schema import AGE, COUNTRY, LabelSchema
 
 
 def inference_function(model):
@@ -86,8 +86,7 @@ class ValidationScore(keras.callbacks.Callback):
         if self._forward is None or self._forward_model is not self.model:
             self._forward, self._forward_model = inference_function(self.model), self.model
         y_true, y_pred, _ = predict_batches(self.model, self.batches, forward=self._forward)
-        fallback = baseline.naive_predictions(self.naive, len(y_true[AGE]))
-        y_pred = {task: y_pred.get(task, fallback[task]) for task in (EMOTION, COUNTRY, AGE)}
+        y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive, len(y_true[AGE]))
         return evaluation.evaluate(y_true, y_pred, self.schema, self.split)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -13,7 +13,7 @@ import numpy as np
 from vb_keras import baseline
 from vb_keras.callbacks import predict_batches
 from vb_keras.errors import UserInputError
-from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+from vb_keras.schema import AGE, TASKS, LabelSchema
 
 
 def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
@@ -59,9 +59,6 @@ def predict(entries, batches, naive: dict):
         predictions.update({task: y_pred[task][order] for task in wanted})
     if truth is None:
         raise UserInputError("--model_dir: none of the models predicts emotion, country or age")
-    fallback = baseline.naive_predictions(naive, len(truth[AGE]))
-    for task in (EMOTION, COUNTRY, AGE):
-        if task not in predictions:
-            predictions[task] = fallback[task]
-            owners[task] = "naive"
+    predictions, filled = baseline.fill_missing_tasks(predictions, naive, len(truth[AGE]))
+    owners.update({task: "naive" for task in filled})
     return truth, predictions, owners
