@@ -58,7 +58,7 @@ def test_grid_writes_the_table_naive_row_first_with_intervals(finished_grid):
     markdown = open(os.path.join(output_dir, "table1_Val.md")).read()
     assert markdown.splitlines()[0].startswith("| Model | MTL? | Emotions (CCC)")
     assert "| naive | — | 0.000 [0.000, 0.000] |" in markdown and " ± " not in markdown
-    assert "Val: 16 clips of 2 speakers" in markdown
+    assert "Val: 16 clips of 2 speakers" in markdown and "With only 2 speakers" in markdown
     table = pd.read_csv(os.path.join(output_dir, "table1_Val.csv"))
     assert list(table["mtl"]) == ["—", "YES", "NO"]
     assert {"mean_ccc_estimate", "mean_ccc_low", "mean_ccc_high", "hmean_std"} <= set(table)
