@@ -88,5 +88,16 @@ def test_labels_are_learnable_from_the_sound_and_shuffled_labels_are_not(probe_s
     assert metrics.unweighted_average_recall(truth, predicted) > 0.4   # chance is 0.25
 
 
+def test_countries_are_balanced_and_have_typical_bursts(probe_set):
+    table = exvo.read_clip_table(probe_set, HUME_VB)
+    table = table[table.labelled].reset_index(drop=True)
+    country = table.Country.astype(int).to_numpy()
+    shares = np.bincount(country, minlength=4) / len(country)
+    assert shares.min() > 0.1, shares                       # no majority class to collapse onto
+    dominant = np.asarray(HUME_VB_EMOTIONS)[table[list(HUME_VB_EMOTIONS)].to_numpy().argmax(1)]
+    typical = [d in demo.COUNTRY_TYPICAL_EMOTIONS[c] for d, c in zip(dominant, country)]
+    assert np.mean(typical) > 0.6     # chance would be about 0.25
+
+
 if __name__ == "__main__":
     run_main()
