@@ -96,23 +96,33 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Keras 3's fit does not run under MultiWorkerMirroredStrategy (keras-team/keras#20585, open): "
-    "vb_keras works around its symbolic build; Keras 3.15's reduce_per_replica then reduces the "
-    "scalar step logs with strategy.reduce('MEAN', v, axis=0), which fails on a scalar. Strict: "
-    "this test fails as soon as multi-worker training works, so the marker is removed."))
 def test_two_local_workers_train_an_epoch_and_both_finish(tiny_demo, tmp_path):
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
-    workers = []
+    workers, logs = [], []
     for index in range(2):
         env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        # Output goes to files, not pipes: a worker blocked on a full pipe that nobody reads would
+        # stop joining the collectives and hang the other.
+        logs.append((open(tmp_path / f"worker{index}.out", "w+"),
+                     open(tmp_path / f"worker{index}.err", "w+")))
         workers.append(subprocess.Popen(
             [sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), "--strategy=multi_worker",
              f"--data_dir={tiny_demo}", f"--model_dir={tmp_path / f'worker{index}'}", "--epochs=1",
              "--batch_size=8", "--clip_seconds=0.5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-    outputs = [worker.communicate(timeout=900) for worker in workers]
+            stdout=logs[-1][0], stderr=logs[-1][1], text=True, env=env))
+    outputs = []
+    try:
+        for worker, (out, err) in zip(workers, logs):
+            worker.wait(timeout=600)
+            out.seek(0)
+            err.seek(0)
+            outputs.append((out.read(), err.read()))
+    finally:
+        for worker, files in zip(workers, logs):
+            worker.kill()
+            for stream in files:
+                stream.close()
     for worker, (_, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
     assert "model saved in" in outputs[0][0]                     # the chief writes the model

@@ -17,7 +17,9 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 import keras
 import pandas as pd
@@ -133,22 +135,27 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
             # across replicas, which fails for this strategy (keras-team/keras#20585). Without the
             # cached strategy it builds while tracing instead, and fit below runs in the scope.
             model._distribute_strategy = None  # pylint: disable=protected-access
+            # Keras then averages the step logs over workers with strategy.reduce("MEAN", v,
+            # axis=0), which fails on a scalar: hand it each log as a vector of one value.
+            model.train_step = _logs_as_vectors(model.train_step)
 
     monitor, mode = monitored_metric(tasks)
     validation = vb_callbacks.ValidationScore(val_batches, schema, naive)
     chief = is_chief()
-    package_callbacks = [
-        validation,
-        vb_callbacks.BestWeights(os.path.join(model_dir, "best.weights.h5"), monitor, mode),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard")),
-        vb_callbacks.ResumableBackup(os.path.join(model_dir, "backup")),
-    ]
+    # Every worker keeps and restores the best weights (restoring runs collective ops that all
+    # workers must join) and stops early alike; only the chief writes into model_dir.
+    weights_dir = model_dir if chief else tempfile.mkdtemp(prefix="vb_keras_worker_")
+    best_weights = vb_callbacks.BestWeights(os.path.join(weights_dir, "best.weights.h5"), monitor,
+                                            mode)
+    package_callbacks = [validation, best_weights]
     if params.early_stopping_patience:
-        package_callbacks.insert(2, keras.callbacks.EarlyStopping(
+        package_callbacks.append(keras.callbacks.EarlyStopping(
             monitor, mode=mode, patience=params.early_stopping_patience))
-    if not chief:   # other workers train but write nothing shared
-        package_callbacks = [validation, package_callbacks[-1]]
+    if chief:
+        package_callbacks += [
+            keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
+    package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, "backup")))
     logging.info("training %s (%s) on %d clips; best epoch by %s; settings in %s", params.model,
                  "+".join(tasks), len(train_rows), monitor, os.path.join(model_dir, CONFIG_FILE))
     with strategy.scope():
@@ -156,10 +163,12 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
                             callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
 
     result = validation.evaluate()
+    if not chief:
+        shutil.rmtree(weights_dir, ignore_errors=True)
     if chief:
         _save_model(model, model_dir)
         evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
-        config["best_epoch"] = package_callbacks[1].best_epoch
+        config["best_epoch"] = best_weights.best_epoch
         atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
         history_table = plots.read_history(model_dir)
         if history_table is not None:
@@ -167,6 +176,13 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
                                         title=f"{params.model} ({'+'.join(tasks)})",
                                         best_epoch=config["best_epoch"])
     return TrainResult(model=model, history=history.history, validation=result)
+
+
+def _logs_as_vectors(train_step):
+    """Wraps a Keras train_step so that every log it returns has shape [1] (see `train`)."""
+    def step(data):
+        return {name: tf.reshape(value, [1]) for name, value in train_step(data).items()}
+    return step
 
 
 def load_trained(model_dir):
