@@ -31,6 +31,14 @@ def private_demo_cache(tmp_path_factory):
     os.environ["VB_KERAS_CACHE"] = str(tmp_path_factory.mktemp("vb_keras_cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_working_directory(tmp_path_factory):
+    """Runs the tests (and the programs they start) in an empty directory, so that defaults relative
+    to the working directory, such as bin/train's runs/<model>_<tasks>, never meet a checkout's own
+    runs/ (an unfinished run there once turned a flag-error test into a different error)."""
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory):
     """A 60-clip demo data set in the HUME-VB layout (Train 36, Val 12, Test 12 clips)."""
