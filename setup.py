@@ -35,7 +35,7 @@ setuptools.setup(
         "soundfile>=0.12",
     ],
     extras_require={
-        "test": ["pytest", "librosa", "tensorflow-serving-api"],
+        "test": ["pytest", "pytest-xdist", "librosa", "tensorflow-serving-api"],
         # tensorflow-io's kernels load only on the TF 2.16 line (see README).
         "tfio": ["tensorflow==2.16.2", "tensorflow-io==0.37.1"],
     },
