@@ -75,6 +75,9 @@ def test_missing_column_and_missing_file(tmp_path):
         exvo.read_clip_table(str(tmp_path), HUME_VB)
     with pytest.raises(UserInputError, match="not found"):
         exvo.read_clip_table(str(tmp_path / "nowhere"), HUME_VB)
+    (tmp_path / "data_info.csv").write_text("")   # once a raw pandas EmptyDataError
+    with pytest.raises(UserInputError, match="data_info.csv: not a readable CSV"):
+        exvo.read_clip_table(str(tmp_path), HUME_VB)
 
 
 def test_known_classes_of_a_model_reject_new_values(tmp_path):

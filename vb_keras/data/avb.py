@@ -27,7 +27,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from vb_keras.data import tfrecord
+from vb_keras.data import csvfile, tfrecord
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB_EMOTIONS, LabelSchema
 
@@ -92,17 +92,17 @@ def read_label_table(data_dir, required=()) -> pd.DataFrame:
     info_path = os.path.join(data_dir, DATA_INFO)
     if not os.path.isfile(info_path):
         raise UserInputError(f"{info_path}: not found (an A-VB data directory holds {DATA_INFO})")
-    table = _read_csv(info_path)
+    table = csvfile.read_strings(info_path)
     if ID_COLUMN not in table.columns:
         raise UserInputError(f"{info_path}: missing column {ID_COLUMN!r} "
                              f"(it has: {', '.join(table.columns)})")
-    table[ID_COLUMN] = _clean_ids(table[ID_COLUMN])
+    table[ID_COLUMN] = csvfile.clean_ids(table[ID_COLUMN])
     _check_ids(table[ID_COLUMN], info_path)   # first, so a label file is matched against good ids
     added, sources, lines = {}, {}, {}
     for task in AVB_TASKS:
         path = os.path.join(data_dir, label_file(task))
         if os.path.isfile(path):
-            lines[path] = _join(table, _read_csv(path), path, info_path, added, sources)
+            lines[path] = _join(table, csvfile.read_strings(path), path, info_path, added, sources)
     # One concat rather than a column at a time (culture alone adds 40).
     table = pd.concat([table, pd.DataFrame(added, index=table.index)], axis=1)
     table.attrs.update({SOURCES: sources, LINES: lines})
@@ -119,7 +119,7 @@ def _join(table, labels, path, info_path, added, sources):
     if ID_COLUMN not in labels.columns:
         raise UserInputError(f"{path}: missing column {ID_COLUMN!r} "
                              f"(it has: {', '.join(labels.columns)})")
-    ids = _clean_ids(labels[ID_COLUMN])
+    ids = csvfile.clean_ids(labels[ID_COLUMN])
     _check_ids(ids, path)
     lines = np.arange(len(labels)) + 2
     known = set(table[ID_COLUMN])
@@ -180,7 +180,7 @@ def _raise_missing(data_dir, info_path, column):
     if not os.path.isfile(path):
         raise UserInputError(f"{path}: not found (the label schema needs its column {column!r}; "
                              f"e.g. --avb_task={task} needs it)")
-    header = _read_csv(path, nrows=0).columns
+    header = csvfile.read_strings(path, nrows=0).columns
     raise UserInputError(f"{path}: missing column {column!r} (it has: {', '.join(header)})")
 
 
@@ -196,19 +196,8 @@ def _culture_columns(data_dir):
     if not os.path.isfile(path):
         raise UserInputError(f"{path}: not found (--avb_task=culture reads its "
                              f"<Country>_<Emotion> columns from it)")
-    columns = tuple(c for c in _read_csv(path, nrows=0).columns if is_culture_column(c))
+    columns = tuple(c for c in csvfile.read_strings(path, nrows=0).columns if is_culture_column(c))
     if not columns:
         raise UserInputError(f"{path}: no <Country>_<Emotion> columns such as China_Awe "
                              f"(needed by --avb_task=culture)")
     return columns
-
-
-def _read_csv(path, nrows=None):
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserInputError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
-
-
-def _clean_ids(ids: pd.Series) -> pd.Series:
-    return ids.str.strip().str.strip("[]").reset_index(drop=True)

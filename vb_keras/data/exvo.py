@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from vb_keras.data import avb, tfrecord
+from vb_keras.data import avb, csvfile, tfrecord
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.errors import UserInputError
 from vb_keras.schema import LabelSchema
@@ -60,7 +60,7 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
                                  f"(it has: {', '.join(raw.columns)})")
     table = raw[list(required)].copy()
     table.attrs = {}   # the provenance stays in `origin`, not in every table derived from this one
-    table[schema.id_column] = table[schema.id_column].str.strip().str.strip("[]")
+    table[schema.id_column] = csvfile.clean_ids(table[schema.id_column])
     _check_ids(table, schema, origin)
     _check_splits(table, schema, origin)
 
@@ -115,10 +115,7 @@ def _read_data_info(data_dir) -> pd.DataFrame:
             raise UserInputError(f"{csv_path}: not found ({data_dir} is in the A-VB layout: "
                                  "read it with --dataset=avb)")
         raise UserInputError(f"{csv_path}: not found (a HUME-VB data directory holds {DATA_INFO})")
-    try:
-        return pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserInputError(f"{csv_path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    return csvfile.read_strings(csv_path)
 
 
 @dataclasses.dataclass(frozen=True)
