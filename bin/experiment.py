@@ -41,8 +41,8 @@ common_flags.define_embedder_flags()
 common_flags.define_data_flags()
 training_flags.define_training_flags(seed=False)
 flags.register_validator("seeds", lambda seeds: bool(seeds) and all(
-    s.lstrip("-").isdigit() for s in seeds) and len(set(seeds)) == len(seeds),
-                         message="--seeds must be distinct integers, e.g. 0,1,2")
+    s.isdigit() for s in seeds) and len(set(seeds)) == len(seeds),
+                         message="--seeds must be distinct integers >= 0, e.g. 0,1,2")
 
 FLAGS = flags.FLAGS
 
@@ -55,7 +55,7 @@ def main(argv):
     window = common_flags.window_from_flags(FLAGS)
     summary = experiment.run_grid(
         data_dir, table, schema, FLAGS.output_dir, rows,
-        params_for_model=lambda model: training_flags.training_params(FLAGS, model, (), window),
+        params_for_model=lambda model: training_flags.training_params(FLAGS, model, (), window, seed=0),
         seeds=[int(seed) for seed in FLAGS.seeds], split=FLAGS.split,
         num_resamples=FLAGS.bootstrap_resamples, confidence=FLAGS.confidence,
         on_bad_audio=FLAGS.on_bad_audio, embedding_cache_root=FLAGS.embedding_cache,

@@ -59,7 +59,7 @@ def main(argv):
     schema = common_flags.schema_from_flags(FLAGS)
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     params = training_flags.training_params(FLAGS, FLAGS.model, multitask.check_tasks(FLAGS.tasks),
-                                            common_flags.window_from_flags(FLAGS))
+                                            common_flags.window_from_flags(FLAGS), FLAGS.seed)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"{params.model}_{'_'.join(params.tasks)}")
     result = training.train(
         data_dir, model_dir, table, schema, params, strategy=strategy,

@@ -40,7 +40,7 @@ def define_training_flags(seed: bool = True):
     flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many epochs without a "
                          "better validation score (0: never).", lower_bound=0)
     if seed:
-        flags.DEFINE_integer("seed", 0, "Seeds weights, shuffling and cropping.")
+        flags.DEFINE_integer("seed", 0, "Seeds weights, shuffling and cropping.", lower_bound=0)
     flags.DEFINE_bool("mixed_bfloat16", False, "Compute the trunk in bfloat16 (faster on CPUs with "
                       "AVX512_BF16 and on TPUs; front end and outputs stay float32).")
     flags.register_validator("dropout", lambda rate: 0 <= rate < 1,
@@ -49,14 +49,14 @@ def define_training_flags(seed: bool = True):
                              message="--clip_seconds must be positive")
 
 
-def training_params(values, model: str, tasks, window, seed: int = 0) -> TrainingParams:
+def training_params(values, model: str, tasks, window, seed: int) -> TrainingParams:
     """TrainingParams from the flags, with the per-family defaults of epochs and batch size.
 
     Args:
       values: absl FlagValues after parsing.
       model, tasks: what to train.
       window: WindowParams of the conformer heads (common_flags.window_from_flags).
-      seed: used when the program defines no --seed flag.
+      seed: the run's seed.
     """
     head = inputs.is_embedding_model(model)
     epochs = values.epochs
@@ -71,6 +71,6 @@ def training_params(values, model: str, tasks, window, seed: int = 0) -> Trainin
                       values.age_loss_weight),
         dropout=values.dropout, clip_seconds=values.clip_seconds,
         early_stopping_patience=values.early_stopping_patience,
-        seed=values.seed if "seed" in values else seed, mixed_bfloat16=values.mixed_bfloat16,
+        seed=seed, mixed_bfloat16=values.mixed_bfloat16,
         embedder=os.path.abspath(values.embedder) if values.embedder else "",
         window_seconds=window.window_seconds, min_tail_seconds=window.min_tail_seconds)

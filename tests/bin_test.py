@@ -248,8 +248,9 @@ def test_experiment_gives_one_line_errors(args, fragments):
     assert_one_line_error(program("experiment", *args, check=False), *fragments)
 
 
-def test_experiment_flag_validation():
-    process = program("experiment", "--seeds=a", check=False)
+@pytest.mark.parametrize("seeds", ["a", "-1"])   # a negative seed once reached numpy's seeding
+def test_experiment_flag_validation(seeds):
+    process = program("experiment", f"--seeds={seeds}", check=False)
     assert process.returncode != 0 and "Traceback" not in process.stderr
     assert "--seeds must be distinct integers" in process.stderr
 
