@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -135,6 +136,24 @@ def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_
     assert epochs[0] == 0 and epochs[-1] == 2 and set(epochs) == {0, 1, 2}
     assert len(epochs) <= 4          # at most the epoch that was cut short is logged twice
     assert (model_dir / "model.keras").exists()
+
+
+def test_a_run_resumes_and_is_reused_only_on_its_split(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    moved, _ = exvo.read_and_split(tiny_demo, HUME_VB, split_scheme="paper", moved_val_speakers=1)
+    digest = training.split_digest(table, schema)
+    assert training.split_digest(moved, schema) != digest
+    assert training.split_digest(table.sample(frac=1, random_state=0), schema) == digest
+    model_dir, params = str(tmp_path / "run"), TrainingParams(epochs=1, batch_size=8)
+    os.makedirs(model_dir)
+    training._write_config(model_dir, params, schema, tiny_demo, table, None)  # a run started
+    assert training.differing_settings(model_dir, params, schema, table, tiny_demo) == []
+    assert training.differing_settings(model_dir, dataclasses.replace(params, epochs=2), schema,
+                                       moved) == ["epochs", "splits"]
+    assert training.differing_settings(model_dir, params, schema, table, str(tmp_path)) == [
+        "data_dir"]
+    with pytest.raises(UserInputError, match=r"unfinished run with other settings \(splits\)"):
+        training.train(tiny_demo, model_dir, moved, schema, params)
 
 
 if __name__ == "__main__":

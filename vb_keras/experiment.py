@@ -16,7 +16,6 @@ A killed grid resumes: finished runs are reused, an interrupted run continues fr
 """
 
 import dataclasses
-import json
 import logging
 import os
 from typing import Sequence
@@ -29,7 +28,7 @@ from vb_keras.callbacks import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
-from vb_keras.schema import AGE, TASKS, LabelSchema
+from vb_keras.schema import TASKS, LabelSchema
 
 # Table 1's models, in its order.
 TABLE1_MODELS = ("resnet18", "resnet34", "resnet50", "conformer", "conformer_fc", "conformer_lstm",
@@ -105,9 +104,10 @@ def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
 
     predictions = {}   # (model, tasks, seed) -> {file_id: ..., task: array}
     for row in rows:
+        row_params = params_for_model(row.model)
         for seed in seeds:
             for tasks in row.task_sets():
-                params = dataclasses.replace(params_for_model(row.model), tasks=tasks, seed=seed)
+                params = dataclasses.replace(row_params, tasks=tasks, seed=seed)
                 predictions[(row.model, tasks, seed)] = _finished_run_predictions(
                     data_dir, table, schema, output_dir, params, split, on_bad_audio,
                     embedding_cache_root, settings)
@@ -127,21 +127,20 @@ def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
 
     naive = baseline.naive_predictions(
         baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema), len(ids))
-    results = [_score(NAIVE, "—", y_true, [naive], speakers, schema, split, num_resamples,
+    naive_result = evaluation.evaluate(y_true, naive, schema, split)
+    results = [_score(NAIVE, "—", y_true, [naive], naive_result, speakers, num_resamples,
                       confidence)]
-    entries = [plots.PlotEntry("naive", evaluation.evaluate(y_true, naive, schema, split), y_true,
-                               naive)]
+    entries = [plots.PlotEntry("naive", naive_result, y_true, naive)]
     for row in rows:
         per_seed = [_row_predictions(row, seed, predictions, ids) for seed in seeds]
-        results.append(_score(row.label, row.mtl, y_true, per_seed, speakers, schema, split,
+        first = evaluation.evaluate(y_true, per_seed[0], schema, split)
+        results.append(_score(row.label, row.mtl, y_true, per_seed, first, speakers,
                               num_resamples, confidence, model=row.model, form=row.form))
         history = None
         if row.form == MULTITASK:
             history = plots.read_history(run_directory(output_dir, row.model, TASKS, seeds[0]))
         # The figures show the first seed's predictions (the table has every seed).
-        entries.append(plots.PlotEntry(row.label, evaluation.evaluate(y_true, per_seed[0], schema,
-                                                                      split),
-                                       y_true, per_seed[0], history))
+        entries.append(plots.PlotEntry(row.label, first, y_true, per_seed[0], history))
 
     markdown = table_markdown(results, schema, split, len(set(speakers)), len(ids), seeds,
                               num_resamples, confidence)
@@ -162,37 +161,29 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
     model_dir = run_directory(output_dir, params.model, params.tasks, params.seed)
     model_file = os.path.join(model_dir, training.MODEL_FILE)
     if os.path.isfile(model_file):
-        _check_same_settings(model_dir, params, schema, data_dir)
+        changed = training.differing_settings(model_dir, params, schema, table, data_dir)
+        if changed:
+            raise UserInputError(f"--output_dir: {model_dir} was trained with other settings "
+                                 f"({', '.join(changed)}); pick another --output_dir or the same "
+                                 "flags")
         logging.info("reusing the finished run %s", model_dir)
+        model = None
     else:
         logging.info("training %s", model_dir)
-        training.train(data_dir, model_dir, table, schema, params, on_bad_audio=on_bad_audio,
-                       settings=settings, embedding_cache_root=embedding_cache_root)
+        model = training.train(data_dir, model_dir, table, schema, params, on_bad_audio=on_bad_audio,
+                               settings=settings, embedding_cache_root=embedding_cache_root).model
     path = os.path.join(model_dir, f"predictions_{split}.npz")
     if os.path.isfile(path):
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
-    model, _ = training.load_trained(model_dir)
+    if model is None:
+        model, _ = training.load_trained(model_dir)
     reader = inputs.SplitReader(params, data_dir, table, schema, on_bad_audio, model_dir,
                                 embedding_cache_root)
     _, y_pred, ids = predict_batches(model, reader.batches(split, training=False, keep_ids=True))
     prediction = {"file_id": np.asarray(ids, str), **y_pred}
     _write_npz(path, prediction)
     return prediction
-
-
-def _check_same_settings(model_dir, params: TrainingParams, schema: LabelSchema, data_dir):
-    """A finished run is reused only if it was trained on this data with these settings."""
-    with open(os.path.join(model_dir, training.CONFIG_FILE)) as stream:
-        config = json.load(stream)
-    stored = {**config["training"], "schema": config["schema"], "data_dir": config["data_dir"]}
-    wanted = {**dataclasses.asdict(params), "schema": dataclasses.asdict(schema),
-              "data_dir": os.path.abspath(data_dir)}
-    wanted = json.loads(json.dumps(wanted))   # tuples as lists, like the file
-    if stored != wanted:
-        changed = sorted(key for key in wanted if stored.get(key) != wanted[key])
-        raise UserInputError(f"--output_dir: {model_dir} was trained with other settings "
-                             f"({', '.join(changed)}); pick another --output_dir or the same flags")
 
 
 def _row_predictions(row: Row, seed: int, predictions: dict, ids) -> dict:
@@ -205,16 +196,15 @@ def _row_predictions(row: Row, seed: int, predictions: dict, ids) -> dict:
         order = np.array([position[file_id] for file_id in ids])
         for task in tasks:
             combined[task] = prediction[task][order]
-    combined[AGE] = combined[AGE].reshape(-1)
     return combined
 
 
-def _score(label, mtl, y_true, y_preds, speakers, schema, split, num_resamples, confidence,
-           model=NAIVE, form="") -> dict:
+def _score(label, mtl, y_true, y_preds, first: evaluation.EvaluationResult, speakers,
+           num_resamples, confidence, model=NAIVE, form="") -> dict:
+    """A table row: bootstrap intervals over every seed's predictions, and the per-emotion CCCs
+    of `first` (the first seed's evaluation) for the JSON; the table keeps Table 1's columns."""
     intervals = bootstrap.bootstrap(y_true, y_preds, speakers, num_resamples=num_resamples,
                                     seed=0, confidence=confidence)
-    # Per-emotion CCCs (first seed) go to the JSON and the plots; the table keeps Table 1's columns.
-    first = evaluation.evaluate(y_true, y_preds[0], schema, split)
     return {"label": label, "model": model, "form": form, "mtl": mtl, "seeds": len(y_preds),
             **{figure: intervals[figure].to_dict() for figure in bootstrap.FIGURES},
             "ccc_per_emotion": first.ccc_per_emotion}

@@ -13,6 +13,7 @@ epoch (BackupAndRestore) and ends with the requested number of epochs.
 """
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import logging
@@ -95,7 +96,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
     os.makedirs(model_dir, exist_ok=True)
-    config = _write_config(model_dir, params, schema, data_dir, settings)
+    config = _write_config(model_dir, params, schema, data_dir, table, settings)
 
     keras.utils.set_random_seed(params.seed)
     train_rows = exvo.select_split(table, schema, "Train")
@@ -196,21 +197,55 @@ def load_trained(model_dir):
     return keras.models.load_model(path), config
 
 
-def _write_config(model_dir, params, schema, data_dir, settings):
-    config = {"training": dataclasses.asdict(params), "schema": json.loads(schema.to_json()),
-              "data_dir": os.path.abspath(data_dir), "settings": settings or {},
-              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                           "python": sys.version.split()[0]}}
+def split_digest(table: pd.DataFrame, schema: LabelSchema) -> str:
+    """A digest of which clips form Train and Val, so that a run is resumed or reused only on the
+    split it started on (a different --split_scheme, --split_seed or data set changes it)."""
+    rows = table[table[schema.split_column].isin(("Train", "Val"))]
+    lines = sorted(f"{clip}\t{split}" for clip, split in
+                   zip(rows[schema.id_column].astype(str), rows[schema.split_column]))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _run_identity(params, schema, table, data_dir=None) -> dict:
+    """The parts of config.json that must match for a run to be resumed or reused."""
+    identity = {"training": dataclasses.asdict(params), "schema": json.loads(schema.to_json()),
+                "splits": split_digest(table, schema)}
+    if data_dir is not None:
+        identity["data_dir"] = os.path.abspath(data_dir)
+    return json.loads(json.dumps(identity))   # tuples as lists, as read back from the file
+
+
+def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
+                       table: pd.DataFrame, data_dir=None) -> list:
+    """The settings the run in `model_dir` was started with other values of, sorted: training
+    fields by name (epochs, ...), then schema, splits and (when given) data_dir as wholes. A
+    config.json written before splits were recorded is not compared on them."""
+    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
+        previous = json.load(stream)
+    changed = []
+    for key, value in _run_identity(params, schema, table, data_dir).items():
+        if key not in previous or previous[key] == value:
+            continue
+        if key == "training":
+            changed += [name for name in value if previous[key].get(name) != value[name]]
+        else:
+            changed.append(key)
+    return sorted(changed)
+
+
+def _write_config(model_dir, params, schema, data_dir, table, settings):
     path = os.path.join(model_dir, CONFIG_FILE)
     if os.path.isfile(path):
-        with open(path) as stream:
-            previous = json.load(stream)
-        for key in ("training", "schema"):
-            if previous.get(key) != json.loads(json.dumps(config[key])):   # tuples became lists
-                raise UserInputError(f"--model_dir: {model_dir} holds an unfinished run with other "
-                                     f"{key} settings; resume it with the same flags or pick "
-                                     "another --model_dir")
+        # data_dir may change on resume: a prepared copy of the same clips is the same data.
+        changed = differing_settings(model_dir, params, schema, table)
+        if changed:
+            raise UserInputError(f"--model_dir: {model_dir} holds an unfinished run with other "
+                                 f"settings ({', '.join(changed)}); resume it with the same flags "
+                                 "or pick another --model_dir")
         logging.info("resuming the unfinished run in %s", model_dir)
+    config = {**_run_identity(params, schema, table, data_dir), "settings": settings or {},
+              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                           "python": sys.version.split()[0]}}
     atomic.write_json(path, config)
     return config
 
