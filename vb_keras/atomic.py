@@ -23,7 +23,7 @@ def atomic_directory(target):
     os.makedirs(parent, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.partial-", dir=parent)
     try:
-        os.chmod(scratch, 0o777 & ~_umask())  # mkdtemp makes it private; give it normal permissions
+        os.chmod(scratch, 0o777 & ~_UMASK)  # mkdtemp makes it private; give it normal permissions
         yield scratch
         if os.path.isdir(target) and not os.listdir(target):
             os.rmdir(target)
@@ -45,7 +45,7 @@ def write_file(path, write, binary: bool = False) -> str:
         except BaseException:
             os.unlink(stream.name)
             raise
-    os.chmod(stream.name, 0o666 & ~_umask())   # NamedTemporaryFile makes it private
+    os.chmod(stream.name, 0o666 & ~_UMASK)   # NamedTemporaryFile makes it private
     os.replace(stream.name, path)
     return path
 
@@ -53,7 +53,7 @@ def write_file(path, write, binary: bool = False) -> str:
 def write_json(path, value, indent: int | None = 2) -> str:
     """Writes `value` as JSON atomically (`write_file`). NumPy values become lists and numbers."""
     return write_file(path, lambda stream: json.dump(value, stream, indent=indent,
-                                                     default=_jsonable))
+                                                     default=jsonable))
 
 
 def write_text(path, text: str) -> str:
@@ -61,11 +61,17 @@ def write_text(path, text: str) -> str:
     return write_file(path, lambda stream: stream.write(text))
 
 
-def _umask() -> int:
-    umask = os.umask(0)
+def _read_umask() -> int:
+    umask = os.umask(0)   # the only way to read it is to set it, for the whole process
     os.umask(umask)
     return umask
 
 
-def _jsonable(value):
+# Read once, at import: setting it around every write would briefly leave other threads (TF's
+# checkpoint writers) creating files under umask 0.
+_UMASK = _read_umask()
+
+
+def jsonable(value):
+    """json's `default` for NumPy values (arrays and scalars to lists and numbers), else str."""
     return value.tolist() if hasattr(value, "tolist") else str(value)
