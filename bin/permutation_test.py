@@ -89,8 +89,7 @@ def main(argv):
         FLAGS.output_dir, data, head=FLAGS.model, trials=FLAGS.trials,
         conditions=FLAGS.conditions, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, seed=FLAGS.seed, settings=settings, on_trial=report)
-    wanted = [t for t in result["trials"]
-              if t["condition"] in FLAGS.conditions and t["trial"] < FLAGS.trials]
+    wanted = permutation.requested_trials(result["trials"], FLAGS.conditions, FLAGS.trials)
     plot = permutation.write_density_plot(
         wanted, os.path.join(FLAGS.output_dir, permutation.PLOT_FILE),
         title=f"{FLAGS.model}: class and age as inputs ({os.path.basename(data_dir.rstrip('/'))})")

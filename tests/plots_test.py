@@ -1,6 +1,7 @@
+import importlib
 import os
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,7 +49,6 @@ def test_writes_three_pngs(tmp_path):
                                                     "age_Val.png"]
     for path in paths:
         assert _is_png(path)
-    assert not plt.get_fignums()
 
 
 @pytest.mark.parametrize("drop", [(), ("age_loss", "country_loss", "emotion_loss", "val_mae"),
@@ -58,13 +58,11 @@ def test_training_curves_from_a_resumed_history_with_missing_columns(tmp_path, d
     path = plots.write_training_curves(history, str(tmp_path / "sub" / "curves.png"), "r18",
                                        best_epoch=2)
     assert path == str(tmp_path / "sub" / "curves.png") and _is_png(path)
-    assert not plt.get_fignums()
 
 
 def test_training_curves_refuse_a_history_without_figures(tmp_path):
     with pytest.raises(ValueError, match="nothing to plot"):
         plots.write_training_curves(pd.DataFrame({"epoch": [0, 1]}), str(tmp_path / "c.png"))
-    assert not plt.get_fignums()
 
 
 def test_read_history(tmp_path):
@@ -104,7 +102,30 @@ def test_side_by_side(tmp_path, count, with_history):
     assert [os.path.basename(p) for p in paths] == names
     assert sorted(os.listdir(tmp_path)) == sorted(names)
     assert all(_is_png(path) for path in paths)
-    assert not plt.get_fignums()
+
+
+def test_densities_draw_spread_and_degenerate_groups(tmp_path):
+    style = {"color": "tab:green", "linestyle": "--"}
+    groups = [("spread", np.array([0.1, 0.2, 0.25, 0.4]), style),
+              ("one value", np.array([0.3]), {"color": "tab:blue"}),
+              ("no spread", np.array([0.5, 0.5]), {"color": "tab:orange"})]
+    path = plots.write_densities(groups, str(tmp_path / "sub" / "d.png"), "title", "score")
+    assert _is_png(path)
+    assert _is_png(plots.write_densities([], str(tmp_path / "empty.png"), "nothing", "score"))
+
+
+def test_importing_and_drawing_leave_the_matplotlib_backend_alone(tmp_path):
+    """A notebook that imports vb_keras keeps its backend (plots once forced Agg at import)."""
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        importlib.reload(plots)
+        y_true, y_pred = _predictions(0)
+        result = evaluation.evaluate(y_true, y_pred, SCHEMA, "Val")
+        plots.write_evaluation_plots(result, y_true, y_pred, SCHEMA.classes, str(tmp_path), "t")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(previous)
 
 
 if __name__ == "__main__":

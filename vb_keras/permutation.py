@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import atomic, losses, metrics
+from vb_keras import atomic, losses, metrics, plots
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads
@@ -298,10 +298,6 @@ def train_and_score(data: PermutationData, condition: str, seed: int, head: str 
 # ---------------------------------------------------------------- statistics
 
 
-def _plain(value):
-    return value.tolist() if hasattr(value, "tolist") else str(value)
-
-
 def _finite_or_none(value):
     value = float(value)
     return value if math.isfinite(value) else None
@@ -376,48 +372,17 @@ def summary_text(summary: dict) -> str:
 
 def write_density_plot(trials: Sequence[dict], path, title: str = "") -> str:
     """Figure 1: a Gaussian KDE of the Val mean CCC of each condition (true: green dashed,
-    shuffled: blue dotted, incorrect: orange solid), with a rug of the single trials. A condition
-    with fewer than 2 trials or no spread gets a vertical line instead of a density."""
-    import matplotlib
-    matplotlib.use("Agg")   # files only; no display needed
-    import matplotlib.pyplot as plt
-    from scipy import stats
-
-    scores = _scores_by_condition(trials, CONDITIONS)
-    scores = {condition: values[np.isfinite(values)] for condition, values in scores.items()}
-    scores = {condition: values for condition, values in scores.items() if len(values)}
-    everything = np.concatenate(list(scores.values())) if scores else np.zeros(1)
-    low, high = float(everything.min()), float(everything.max())
-    margin = max(0.25 * (high - low), 0.01)
-    grid = np.linspace(low - margin, high + margin, 400)
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for condition, values in scores.items():
-        style = CONDITION_STYLES[condition]
-        std = values.std(ddof=1) if len(values) > 1 else 0.0
-        label = (f"{CONDITION_LABELS[condition]}: {values.mean():.3f} ± {std:.3f} "
-                 f"(n={len(values)})")
-        density = None
-        if len(values) > 1 and np.ptp(values) > 0:
-            try:
-                density = stats.gaussian_kde(values)(grid)
-            except (np.linalg.LinAlgError, ValueError):   # near-singular spread
-                density = None
-        if density is not None:
-            axis.plot(grid, density, linewidth=2, label=label, **style)
-        else:
-            axis.axvline(values.mean(), linewidth=2, label=label, **style)
-        axis.plot(values, np.zeros_like(values), "|", color=style["color"], markersize=12,
-                  alpha=0.7)
-    axis.set_xlabel("emotion mean CCC (Val)")
-    axis.set_ylabel("density")
-    axis.set_title(title or "Permutation test: class and age as inputs (section 3.1)")
-    if scores:
-        axis.legend(fontsize=8)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    shuffled: blue dotted, incorrect: orange solid), with a rug of the single trials."""
+    groups = []
+    for condition, values in _scores_by_condition(trials, CONDITIONS).items():
+        values = values[np.isfinite(values)]
+        if len(values):
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            groups.append((f"{CONDITION_LABELS[condition]}: {values.mean():.3f} ± {std:.3f} "
+                           f"(n={len(values)})", values, CONDITION_STYLES[condition]))
+    return plots.write_densities(
+        groups, path, title or "Permutation test: class and age as inputs (section 3.1)",
+        xlabel="emotion mean CCC (Val)")
 
 
 # ---------------------------------------------------------------- the resumable run
@@ -495,7 +460,7 @@ def run(output_dir, data: PermutationData, head: str = "conformer", trials: int 
                 "age_mean": data.age_mean, "age_std": data.age_std,
                 "score": "Val mean CCC after the final epoch (true class and age on Val)"}
     # As the JSON file holds them (tuples become lists), so a resumption compares like with like.
-    settings = json.loads(json.dumps(settings, default=_plain))
+    settings = json.loads(json.dumps(settings, default=atomic.jsonable))
     path = os.path.join(output_dir, RESULT_FILE)
     finished = _load_previous(path, settings, output_dir)
     done = {(t["condition"], t["trial"]) for t in finished}
@@ -504,13 +469,14 @@ def run(output_dir, data: PermutationData, head: str = "conformer", trials: int 
         logging.info("%s: reusing %d finished trial(s)", path, reused)
 
     def document():
-        wanted = [t for t in finished if t["condition"] in conditions and t["trial"] < trials]
+        wanted = requested_trials(finished, conditions, trials)
         order = {c: i for i, c in enumerate(CONDITIONS)}
         finished.sort(key=lambda t: (order[t["condition"]], t["trial"]))
         return {"settings": settings, "trials": finished,
                 "summary": summarize(wanted, conditions)}
 
     total, count = trials * len(conditions), reused
+    result = document()
     for trial in range(trials):
         for condition in conditions:
             if (condition, trial) in done:
@@ -520,10 +486,17 @@ def run(output_dir, data: PermutationData, head: str = "conformer", trials: int 
             record = {"condition": condition, "trial": trial, **record}
             finished.append(record)
             done.add((condition, trial))
-            atomic.write_json(path, document())
+            result = document()
+            atomic.write_json(path, result)   # after every trial: a killed run loses one at most
             count += 1
             if on_trial is not None:
                 on_trial(record, count, total)
-    result = document()
-    atomic.write_json(path, result)
+    if count == reused:   # nothing ran: still write, as fewer trials asked for change the summary
+        atomic.write_json(path, result)
     return result
+
+
+def requested_trials(trials: Sequence[dict], conditions: Sequence[str], num_trials: int) -> list:
+    """The trials of a run's JSON that a call asked for (the file may hold more, from a larger
+    earlier call)."""
+    return [t for t in trials if t["condition"] in conditions and t["trial"] < num_trials]

@@ -3,7 +3,8 @@
 One model on one split (`write_evaluation_plots`): per-emotion CCC bars, the class confusion matrix,
 and predicted against true age. One model's training (`write_training_curves`, from the model
 directory's history.csv via `read_history`). Several models on the same split, e.g. the rows of a
-Table-1 run (`write_side_by_side` with one `PlotEntry` per model).
+Table-1 run (`write_side_by_side` with one `PlotEntry` per model). Overlaid densities of scores
+(`write_densities`, the permutation test's Figure 1).
 """
 
 import contextlib
@@ -14,15 +15,15 @@ import textwrap
 from typing import Optional
 
 import matplotlib
+import numpy as np
+import pandas as pd
+# Figures are made with matplotlib.figure.Figure, never pyplot: drawing files then needs no
+# backend and changes no global state (a notebook that imports vb_keras keeps its own backend).
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from vb_keras import evaluation  # noqa: E402
-from vb_keras.schema import AGE, COUNTRY, TASKS  # noqa: E402
+from vb_keras import evaluation
+from vb_keras.schema import AGE, COUNTRY, TASKS
 
 HISTORY_FILE = "history.csv"
 # The three validation scores in [0, 1] (harmonic mean first: it picks the best epoch).
@@ -124,6 +125,39 @@ def write_training_curves(history: pd.DataFrame, path, title: str = "",
             axis.set_axis_off()
         if title:
             figure.suptitle(title)
+        return _save(figure, path)
+
+
+def write_densities(groups, path, title: str, xlabel: str) -> str:
+    """Overlaid Gaussian kernel densities, one per (label, values, line style) group, each with a
+    rug of its values; a group of fewer than 2 values or no spread gets a vertical line at its
+    mean instead (a density needs a spread). The permutation test's Figure 1."""
+    from scipy import stats   # only this figure needs scipy
+
+    everything = np.concatenate([values for _, values, _ in groups]) if groups else np.zeros(1)
+    low, high = float(everything.min()), float(everything.max())
+    margin = max(0.25 * (high - low), 0.01)
+    grid = np.linspace(low - margin, high + margin, 400)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with _figure(figsize=(7, 4)) as (figure, axis):
+        for label, values, style in groups:
+            density = None
+            if len(values) > 1 and np.ptp(values) > 0:
+                try:
+                    density = stats.gaussian_kde(values)(grid)
+                except (np.linalg.LinAlgError, ValueError):   # near-singular spread
+                    density = None
+            if density is not None:
+                axis.plot(grid, density, linewidth=2, label=label, **style)
+            else:
+                axis.axvline(values.mean(), linewidth=2, label=label, **style)
+            axis.plot(values, np.zeros_like(values), "|", color=style["color"], markersize=12,
+                      alpha=0.7)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("density")
+        axis.set_title(title)
+        if groups:
+            axis.legend(fontsize=8)
         return _save(figure, path)
 
 
@@ -351,13 +385,11 @@ def _draw_age(axis, y_true, y_pred, title, limits=None, size=8, alpha=0.5):
 
 
 @contextlib.contextmanager
-def _figure(*args, **kwargs):
-    """plt.subplots(...) as (figure, axes), closed on leaving, also when drawing fails."""
-    figure, axes = plt.subplots(*args, **kwargs)
-    try:
-        yield figure, axes
-    finally:
-        plt.close(figure)
+def _figure(rows=1, columns=1, *, figsize, layout=None, squeeze=True):
+    """(figure, axes) of a new pyplot-free Figure; a context, like `_grid`, so that each figure's
+    drawing reads as one block (nothing needs closing: it is garbage once the block ends)."""
+    figure = Figure(figsize=figsize, layout=layout)
+    yield figure, figure.subplots(rows, columns, squeeze=squeeze)
 
 
 @contextlib.contextmanager
@@ -376,9 +408,9 @@ def _grid(count, panel_width, panel_height):
 def _colours(count):
     """`count` distinguishable colours: tab10, then tab20's lighter shades, then a sampled map."""
     if count <= 20:
-        table = plt.get_cmap("tab20").colors
+        table = matplotlib.colormaps["tab20"].colors
         return [table[i] for i in (*range(0, 20, 2), *range(1, 20, 2))][:count]
-    return [plt.get_cmap("turbo")(value) for value in np.linspace(0.05, 0.95, count)]
+    return [matplotlib.colormaps["turbo"](value) for value in np.linspace(0.05, 0.95, count)]
 
 
 def _wrap(label, width=38):
@@ -390,5 +422,4 @@ def _save(figure, path):
     if figure.get_layout_engine() is None:   # figures made with layout="constrained" lay out alone
         figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
