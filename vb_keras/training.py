@@ -159,13 +159,16 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, "backup")))
     logging.info("training %s (%s) on %d clips; best epoch by %s; settings in %s", params.model,
                  "+".join(tasks), len(train_rows), monitor, os.path.join(model_dir, CONFIG_FILE))
-    with strategy.scope():
-        history = model.fit(train_batches, epochs=params.epochs,
-                            callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
+    try:
+        with strategy.scope():
+            history = model.fit(train_batches, epochs=params.epochs,
+                                callbacks=[*package_callbacks, *callbacks],
+                                verbose=1 if chief else 0)
+    finally:
+        if not chief:
+            shutil.rmtree(weights_dir, ignore_errors=True)
 
     result = validation.evaluate()
-    if not chief:
-        shutil.rmtree(weights_dir, ignore_errors=True)
     if chief:
         _save_model(model, model_dir)
         evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
