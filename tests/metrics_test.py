@@ -72,6 +72,22 @@ def test_uar_is_mean_recall_over_present_classes():
     assert metrics.unweighted_average_recall(y_true, np.zeros(8)) == pytest.approx(1 / 3)
 
 
+def test_class_indices_from_indices_or_score_rows():
+    np.testing.assert_array_equal(metrics.class_indices([2, 0, 1]), [2, 0, 1])
+    np.testing.assert_array_equal(metrics.class_indices([[0.1, 0.9], [0.7, 0.3]]), [1, 0])
+
+
+def test_challenge_figures_combine_the_three_tasks():
+    emotion = np.array([[0.1, 0.5], [0.4, 0.2], [0.8, 0.9]])
+    figures = metrics.challenge_figures(emotion, emotion[::-1], [0, 1, 1], [[1, 0], [0, 1], [1, 0]],
+                                        [20.0, 30.0, 40.0], [22.0, 30.0, 37.0])
+    np.testing.assert_allclose(figures["ccc_per_emotion"],
+                               metrics.concordance_cc(emotion, emotion[::-1]))
+    assert figures["mean_ccc"] == pytest.approx(np.mean(figures["ccc_per_emotion"]))
+    assert (figures["uar"], figures["mae"]) == (pytest.approx(0.75), pytest.approx(5 / 3))
+    assert figures["hmean"] == metrics.challenge_score(figures["mean_ccc"], 0.75, 5 / 3)
+
+
 def test_streaming_metrics_equal_the_reference_on_the_whole_set_not_batch_averages():
     rng = np.random.default_rng(0)
     n, emotions, classes = 1000, 10, 4

@@ -153,7 +153,7 @@ class _Truth:
 def _truth_arrays(y_true, num_clips):
     _check_keys(y_true, "y_true")
     emotion = _emotion(y_true[EMOTION], "y_true")
-    country = _class_indices(y_true[COUNTRY])
+    country = metrics.class_indices(y_true[COUNTRY])
     age = np.asarray(y_true[AGE], np.float64).reshape(-1)
     for key, values in ((EMOTION, emotion), (COUNTRY, country), (AGE, age)):
         if len(values) != num_clips:
@@ -170,7 +170,7 @@ def _prediction_arrays(y_pred, truth, name):
     """{emotion (shifted like the truth), country indices, age [N]} of one prediction."""
     _check_keys(y_pred, name)
     emotion = _emotion(y_pred[EMOTION], name)
-    country = _class_indices(y_pred[COUNTRY])
+    country = metrics.class_indices(y_pred[COUNTRY])
     age = np.asarray(y_pred[AGE], np.float64).reshape(-1)
     num_clips = len(truth.age)
     if emotion.shape != truth.emotion.shape:
@@ -199,23 +199,13 @@ def _emotion(values, name):
     return values
 
 
-def _class_indices(values):
-    """Class indices from indices [N] or scores / one-hot rows [N, C] (argmax), as `metrics` does."""
-    values = np.asarray(values)
-    return values.argmax(axis=-1) if values.ndim == 2 else values.astype(np.int64).reshape(-1)
-
-
 # ---------------------------------------------------------------- figures
 
 
 def _full_split_figures(truth, prediction):
-    """The figures exactly as `evaluation.evaluate` computes them."""
-    per_emotion = np.atleast_1d(metrics.concordance_cc(truth.raw_emotion, prediction["raw_emotion"]))
-    mean_ccc = float(np.mean(per_emotion))
-    uar = metrics.unweighted_average_recall(truth.country, prediction[COUNTRY])
-    mae = metrics.mean_absolute_error(truth.age, prediction[AGE])
-    return {"mean_ccc": mean_ccc, "uar": uar, "mae": mae,
-            "hmean": metrics.challenge_score(mean_ccc, uar, mae)}
+    """The figures on the split itself, exactly as `evaluation.evaluate` computes them."""
+    return metrics.challenge_figures(truth.raw_emotion, prediction["raw_emotion"], truth.country,
+                                     prediction[COUNTRY], truth.age, prediction[AGE])
 
 
 def _weighted_figures(truth, predictions, weights):

@@ -47,13 +47,11 @@ def evaluate(y_true: dict, y_pred: dict, schema: LabelSchema, split: str) -> Eva
       y_true: as from `labels_from_table`.
       y_pred: emotion [N, E]; country as class indices [N] or scores [N, C]; age [N] or [N, 1].
     """
-    per_emotion = np.atleast_1d(metrics.concordance_cc(y_true[EMOTION], y_pred[EMOTION]))
-    mean_ccc = float(np.mean(per_emotion))
-    uar = metrics.unweighted_average_recall(y_true[COUNTRY], y_pred[COUNTRY])
-    mae = metrics.mean_absolute_error(y_true[AGE], y_pred[AGE])
+    figures = metrics.challenge_figures(y_true[EMOTION], y_pred[EMOTION], y_true[COUNTRY],
+                                        y_pred[COUNTRY], y_true[AGE], y_pred[AGE])
+    per_emotion = figures.pop("ccc_per_emotion")
     return EvaluationResult(
-        split=split, n_clips=int(len(y_true[AGE])), mean_ccc=mean_ccc, uar=uar, mae=mae,
-        hmean=metrics.challenge_score(mean_ccc, uar, mae),
+        split=split, n_clips=int(len(y_true[AGE])), **figures,
         ccc_per_emotion={name: float(value)
                          for name, value in zip(schema.emotion_columns, per_emotion)})
 

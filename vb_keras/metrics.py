@@ -49,7 +49,7 @@ def unweighted_average_recall(y_true, y_pred):
     Each argument is either integer class labels [clips] or scores / one-hot rows [clips, classes]
     (then the argmax is taken).
     """
-    y_true, y_pred = _labels(y_true), _labels(y_pred)
+    y_true, y_pred = class_indices(y_true), class_indices(y_pred)
     classes = np.unique(y_true)
     recalls = [np.mean(y_pred[y_true == c] == c) for c in classes]
     return float(np.mean(recalls))
@@ -71,9 +71,22 @@ def challenge_score(mean_ccc_value, uar, mae):
     return float(3.0 / (1.0 / mean_ccc_value + 1.0 / uar + mae))
 
 
-def _labels(values):
+def class_indices(values) -> np.ndarray:
+    """Class indices from indices [N] or from score / one-hot rows [N, C] (their argmax)."""
     values = np.asarray(values)
     return values.argmax(axis=-1) if values.ndim == 2 else values.astype(np.int64)
+
+
+def challenge_figures(emotion_true, emotion_pred, class_true, class_pred, age_true,
+                      age_pred) -> dict:
+    """Per-emotion CCCs and the challenge's four figures (mean CCC, UAR, MAE and their harmonic
+    mean) of one set of predictions of the three tasks; classes as indices or score rows."""
+    per_emotion = np.atleast_1d(concordance_cc(emotion_true, emotion_pred))
+    mean_ccc = float(np.mean(per_emotion))
+    uar = unweighted_average_recall(class_true, class_pred)
+    mae = mean_absolute_error(age_true, age_pred)
+    return {"ccc_per_emotion": per_emotion, "mean_ccc": mean_ccc, "uar": uar, "mae": mae,
+            "hmean": challenge_score(mean_ccc, uar, mae)}
 
 
 # ---------------------------------------------------------------- streaming Keras metrics

@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from vb_keras import evaluation
+from vb_keras import evaluation, metrics
 from vb_keras.schema import AGE, COUNTRY, TASKS
 
 HISTORY_FILE = "history.csv"
@@ -344,8 +344,7 @@ def _score_limits(axis, values):
 def _confusion(y_true, y_pred, count):
     """Counts [true, predicted] of the class task; predictions as scores [N, C] or indices [N]."""
     truth = np.asarray(y_true[COUNTRY]).astype(np.int64)
-    predicted = np.asarray(y_pred[COUNTRY])
-    predicted = predicted.argmax(axis=-1) if predicted.ndim == 2 else predicted.astype(np.int64)
+    predicted = metrics.class_indices(y_pred[COUNTRY])
     confusion = np.zeros((count, count), np.int64)
     np.add.at(confusion, (truth, predicted), 1)
     return confusion
