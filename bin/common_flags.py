@@ -89,13 +89,12 @@ def schema_from_flags(values) -> LabelSchema:
             raise UserInputError("--avb_task: only meaningful with --dataset=avb")
         return LabelSchema.from_flags(values.emotion_columns, values.class_column,
                                       values.age_column)
-    data_dir = values.data_dir if "data_dir" in values else None
-    if not data_dir:
+    if not values.data_dir:   # (the schema flags are only defined along with --data_dir)
         # The built-in demo data is in the HUME-VB layout.
         raise UserInputError("--dataset=avb: --data_dir is needed (the demo data is HUME-VB)")
     overrides = {name: values[name].value for name in ("emotion_columns", "class_column",
                                                         "age_column") if values[name].present}
-    return dataclasses.replace(avb.avb_schema(values.avb_task, data_dir), **overrides)
+    return dataclasses.replace(avb.avb_schema(values.avb_task, values.data_dir), **overrides)
 
 
 def data_dir_from_flags(values) -> str:
