@@ -24,5 +24,13 @@ def test_unreadable_files_are_one_line_errors_naming_the_file(tmp_path, content)
     assert "\n" not in str(error.value)
 
 
+def test_a_header_only_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "data_info.csv"
+    path.write_text("File_ID,Split,Age\n")
+    with pytest.raises(UserInputError, match=r"data_info.csv: no rows below the header line$"):
+        csvfile.read_strings(path)
+    assert list(csvfile.read_strings(path, nrows=0).columns) == ["File_ID", "Split", "Age"]
+
+
 if __name__ == "__main__":
     run_main()
