@@ -1,6 +1,7 @@
 """Decoding, resampling and bad-file detection. CI also runs this module in a TF 2.16 venv with
 tensorflow-io (VB_KERAS_EXPECT_TFIO=1), where the tensorflow-io path must be the one in use."""
 
+import logging
 import os
 
 import numpy as np
@@ -91,6 +92,16 @@ def test_bad_files_raise_one_line_errors_naming_the_file(tmp_path, make, reason)
         audio.load(path)
     assert reason in str(caught.value) and str(caught.value).startswith(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_float_wav_beyond_full_scale_is_kept_with_one_warning_naming_it(tmp_path, caplog):
+    loud = write_wav(str(tmp_path / "loud.wav"), tone(1.0, amplitude=20.0), subtype="FLOAT")
+    normal = write_wav(str(tmp_path / "normal.wav"), tone(1.0, amplitude=0.9), subtype="FLOAT")
+    with caplog.at_level(logging.WARNING):
+        assert np.max(np.abs(audio.load(loud))) == pytest.approx(20.0, rel=1e-3)
+        audio.load(normal)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{loud}: peak 20 exceeds full scale")
 
 
 def test_to_int16_round_trip():
