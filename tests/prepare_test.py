@@ -1,3 +1,4 @@
+import logging
 import os
 
 import numpy as np
@@ -43,6 +44,23 @@ def test_bad_clip_is_skipped_and_listed_or_fails(tiny_demo, tmp_path):
         prepare.prepare(table, schema, str(tmp_path / "strict"), source=tiny_demo,
                         on_bad_audio="fail", progress=False)
     assert not os.path.exists(tmp_path / "strict")   # nothing half-written
+
+
+def test_logs_count_the_stored_clips_and_name_the_final_report(tiny_demo, tmp_path, caplog):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    train = table.index[table.Split == "Train"]
+    table.loc[train[0], "path"] = str(tmp_path / "missing.wav")
+    out = str(tmp_path / "prepared")
+    with caplog.at_level(logging.INFO):
+        counts = prepare.prepare(table, schema, out, source=tiny_demo, splits=["Train"],
+                                 progress=False)
+    messages = [record.getMessage() for record in caplog.records]
+    assert counts == {"Train": len(train) - 1}
+    assert f"Train: {len(train) - 1} clips into 1 shard(s) (1 unusable skipped)" in messages
+    # The warning once named the scratch directory, gone after the rename.
+    warning, = [m for m in messages if m.startswith("skipped ")]
+    assert f"listed in {os.path.join(out, 'bad_audio.csv')} (first: " in warning
+    assert os.path.isfile(os.path.join(out, "bad_audio.csv")) and ".partial-" not in warning
 
 
 if __name__ == "__main__":

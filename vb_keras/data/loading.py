@@ -77,8 +77,12 @@ def decode_clips(table: pd.DataFrame, id_column: str, on_bad_audio: str = "skip"
             yield result
 
 
-def write_bad_audio_report(bad: List[BadClip], output_dir) -> str | None:
-    """Writes `bad_audio.csv` (File_ID, path, reason) into `output_dir`; logs the count."""
+def write_bad_audio_report(bad: List[BadClip], output_dir, final_dir=None) -> str | None:
+    """Writes `bad_audio.csv` (File_ID, path, reason) into `output_dir`; logs the count.
+
+    `final_dir`: where the report will be once `output_dir` (a scratch directory, see
+    `atomic.atomic_directory`) is renamed into place; the log names it, since the scratch is gone.
+    """
     if not bad:
         return None
     os.makedirs(output_dir, exist_ok=True)
@@ -88,6 +92,7 @@ def write_bad_audio_report(bad: List[BadClip], output_dir) -> str | None:
         writer.writerow(["File_ID", "path", "reason"])
         for clip in bad:
             writer.writerow([clip.file_id, clip.path, clip.reason])
-    logging.warning("skipped %d unusable audio file(s); listed in %s (first: %s: %s)",
-                    len(bad), report, bad[0].path, bad[0].reason)
+    logging.warning("skipped %d unusable audio file(s); listed in %s (first: %s: %s)", len(bad),
+                    os.path.join(final_dir, BAD_AUDIO_REPORT) if final_dir else report,
+                    bad[0].path, bad[0].reason)
     return report

@@ -32,10 +32,13 @@ def prepare(table: pd.DataFrame, schema: LabelSchema, out_dir, source: str,
         for split in splits:
             rows = exvo.select_split(table, schema, split)
             shards[split] = max(1, math.ceil(len(rows) / CLIPS_PER_SHARD)) if len(rows) else 0
-            logging.info("%s: %d clips into %d shard(s)", split, len(rows), shards[split])
+            skipped = len(bad)
             counts[split] = _write_split(rows, schema, scratch, split, shards[split], on_bad_audio,
                                          workers, progress, bad)
-        loading.write_bad_audio_report(bad, scratch)
+            # Counted after decoding, so the line gives the clips stored, not those listed.
+            logging.info("%s: %d clips into %d shard(s)%s", split, counts[split], shards[split],
+                         f" ({len(bad) - skipped} unusable skipped)" if len(bad) > skipped else "")
+        loading.write_bad_audio_report(bad, scratch, final_dir=os.path.abspath(out_dir))
         _write_label_table(table, schema, bad, splits, scratch)
         tfrecord.write_info(scratch, schema, counts, source, shards)
     return counts
