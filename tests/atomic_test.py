@@ -3,12 +3,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
 from conftest import REPO_ROOT, run_main
 from vb_keras import atomic
 from vb_keras.atomic import atomic_directory
+from vb_keras.errors import UserInputError
 
 
 def test_directory_appears_only_when_complete(tmp_path):
@@ -60,6 +63,100 @@ def test_write_json_replaces_whole_files_and_leaves_no_scratch(tmp_path):
         atomic.write_json(path, {"bad": loop})           # fails halfway through writing
     assert json.load(open(path))["a"] == 1.5                # the old file is intact
     assert os.listdir(tmp_path / "sub") == ["info.json"]
+
+
+def _holder(code, directory):
+    """A process that runs `code` (which takes the lock on `directory`), says "held" and sleeps."""
+    script = textwrap.dedent(f"""
+        import time
+        from vb_keras import atomic
+        with {code}:
+            print("held", flush=True)
+            time.sleep(60)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def _dead_pid():
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.parametrize("kind", ["owned_directory", "atomic_directory"])
+def test_a_second_writer_is_refused_and_a_killed_ones_lock_is_gone(tmp_path, kind):
+    target = str(tmp_path / "out")
+    holder = _holder(f"atomic.{kind}({target!r})", target)
+    try:
+        with pytest.raises(UserInputError, match=rf"^--out: {target} is being written by another "
+                                                 rf"process \(pid {holder.pid}\)"):
+            with getattr(atomic, kind)(target, "--out"):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with getattr(atomic, kind)(target, "--out") as directory:   # the kernel released the lock
+        open(os.path.join(directory, "a.txt"), "w").write("x")
+    assert (tmp_path / "out" / "a.txt").read_text() == "x"
+
+
+def test_owned_directory_is_reentrant_and_leaves_no_lock_file(tmp_path):
+    with atomic.owned_directory(tmp_path / "run", "--model_dir"):
+        with atomic.owned_directory(tmp_path / "run", "--model_dir"):
+            pass
+        assert os.path.isfile(tmp_path / "run" / atomic.LOCK_FILE)
+    assert os.listdir(tmp_path / "run") == []
+
+
+def test_a_waiting_writer_goes_on_once_the_other_ends(tmp_path):
+    target = str(tmp_path / "cache")
+    holder = _holder(f"atomic.owned_directory({target!r})", target)
+    threading.Timer(1.0, holder.kill).start()
+    started = time.time()
+    with atomic.owned_directory(target, wait=True):
+        assert time.time() - started >= 0.5
+    holder.wait()
+
+
+def test_bad_output_paths_are_one_line_errors(tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "a").write_text("x")
+    with pytest.raises(UserInputError, match=f"^--model_dir: {afile} is a file, not a directory$"):
+        atomic.owned_directory(afile, "--model_dir").__enter__()
+    with pytest.raises(UserInputError, match=f"^--export_dir: cannot create {afile}/1: {afile} is "
+                                             "a file$"):
+        atomic.atomic_directory(afile / "1", "--export_dir").__enter__()
+    with pytest.raises(UserInputError, match=f"^--out_dir: {tmp_path / 'full'} exists and is not "
+                                             "empty$"):
+        atomic.atomic_directory(tmp_path / "full", "--out_dir").__enter__()
+    with pytest.raises(UserInputError, match=f"^--output: {tmp_path} is a directory, not a file$"):
+        atomic.check_output_path(tmp_path, "--output", directory=False)
+    with pytest.raises(UserInputError, match="^--model_dir: cannot create /proc/vb_keras/run"):
+        atomic.owned_directory("/proc/vb_keras/run", "--model_dir").__enter__()
+    assert sorted(os.listdir(tmp_path)) == ["file", "full"]
+
+
+def test_the_next_writer_removes_scratch_of_dead_writers_only(tmp_path):
+    target = tmp_path / "out"
+    dead, alive = f"{_dead_pid()}.0", atomic._writer_tag()
+    leftovers = [f".out.partial-{dead}-abcd_123", ".out.partial-x1y2z3w4",   # dead; before tags
+                 f".other.partial-{dead}-abcd_123"]                           # another target's
+    for name in leftovers:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "big").write_text("x")
+    with atomic_directory(target) as scratch:
+        open(os.path.join(scratch, "a"), "w").write("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.partial-{dead}-abcd_123", "out"]
+    # write_file's scratch files: a dead writer's go, a live one's (this process's) stay.
+    for tag in (dead, alive):
+        (tmp_path / f".info.json.{tag}-abcdefgh.tmp").write_text("half")
+    atomic.write_json(tmp_path / "info.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir() if "info" in p.name) == [
+        f".info.json.{alive}-abcdefgh.tmp", "info.json"]
 
 
 if __name__ == "__main__":

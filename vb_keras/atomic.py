@@ -1,44 +1,270 @@
-"""Directories that appear whole or not at all.
+"""Output directories that one process owns, and that appear whole or not at all.
 
-Everything vb_keras writes as a directory (demo data, prepared TFRecords, later exports) is built in a
-scratch directory beside the target and renamed into place only when complete: a run killed halfway
-leaves no partial result that a later run (or TF Serving) would mistake for a finished one.
+Ownership: a program writing an output directory holds an exclusive lock on it (`owned_directory`,
+and `atomic_directory` for its target), so a second program pointed at the same output stops at
+once with a one-line error naming the directory and the other process, instead of both writing into
+it. The lock is an `fcntl.flock` on a small file, which the kernel releases when its process ends: a
+killed run never leaves a stale lock behind.
+
+Atomicity: everything vb_keras writes as a directory (demo data, prepared TFRecords, exports) is built
+in a scratch directory beside the target and renamed into place only when complete: a run killed
+halfway leaves no partial result that a later run (or TF Serving) would mistake for a finished one.
+Scratch left by a killed writer (`.NAME.partial-*` directories, `.NAME.*.tmp` files) is removed by
+the next writer of the same target; a live writer's never is.
+
+Paths given by the user are checked first (`check_output_path`), so a file where a directory is
+wanted, or an unwritable place, is a one-line `UserInputError` naming the flag and path.
 """
 
 import contextlib
+import errno
+import fcntl
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 
+from vb_keras.errors import UserInputError
+
+LOCK_FILE = ".vb_keras.lock"   # inside a directory written in place (`owned_directory`)
+
+# Lock files this process holds: path -> [file descriptor, depth]. Re-entering a lock this process
+# already holds is allowed (flock would refuse a second descriptor of the same process).
+_HELD = {}
+
+
+def _prefix(label) -> str:
+    return f"{label}: " if label else ""
+
+
+def check_output_path(path, label=None, directory: bool = True):
+    """Raises a one-line UserInputError unless `path` can be written as a directory (or, with
+    `directory=False`, as a file). Creates nothing.
+
+    Args:
+      label: the flag the path came from (e.g. "--model_dir"), named in the message.
+    """
+    prefix = _prefix(label)
+    if os.path.lexists(path):
+        if directory and not os.path.isdir(path):
+            raise UserInputError(f"{prefix}{path} is a file, not a directory")
+        if not directory and os.path.isdir(path):
+            raise UserInputError(f"{prefix}{path} is a directory, not a file")
+        writable = os.path.join(path, "") if directory else os.path.dirname(os.path.abspath(path))
+        if not os.access(writable, os.W_OK | os.X_OK):
+            raise UserInputError(f"{prefix}{writable.rstrip(os.sep) or os.sep} is not writable")
+        return
+    ancestor = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise UserInputError(f"{prefix}cannot create {path}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserInputError(f"{prefix}cannot create {path}: {ancestor} is not writable")
+
+
+def _make_directory(path, label):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise UserInputError(f"{_prefix(label)}cannot create {path} "
+                             f"({error.strerror or error})") from None
+
 
 @contextlib.contextmanager
-def atomic_directory(target):
+def owned_directory(directory, label=None, wait: bool = False):
+    """Creates `directory` if needed and holds it exclusively while the block runs; yields it.
+
+    Another process holding it makes this raise a UserInputError naming it and that process, or,
+    with `wait=True` (for shared caches, where the other process's result is as good), wait for it.
+    The lock is `directory/.vb_keras.lock`; it is released (and the file removed) on leaving, and
+    released by the kernel if the process dies.
+    """
+    check_output_path(directory, label)
+    _make_directory(directory, label)
+    with _hold(os.path.join(directory, LOCK_FILE), directory, label, wait):
+        yield directory
+
+
+@contextlib.contextmanager
+def owned_target(target, label=None, wait: bool = False):
+    """Holds `target` (a directory that `atomic_directory` will create) exclusively, like
+    `owned_directory`; the lock file is `.NAME.partial-lock` beside it, since the target does
+    not exist yet (a hidden name in the family of the scratch directories)."""
+    parent, name = os.path.split(os.path.abspath(target))
+    check_output_path(parent, label)
+    _make_directory(parent, label)
+    with _hold(os.path.join(parent, f".{name}.partial-lock"), target, label, wait):
+        yield target
+
+
+@contextlib.contextmanager
+def _hold(lock_path, directory, label, wait):
+    lock_path = os.path.abspath(lock_path)
+    if lock_path in _HELD:
+        _HELD[lock_path][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[lock_path][1] -= 1
+        return
+    descriptor = _acquire(lock_path, directory, label, wait)
+    _HELD[lock_path] = [descriptor, 1]
+    try:
+        yield
+    finally:
+        del _HELD[lock_path]
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)   # before unlocking: a waiter then sees a new file, see _acquire
+        os.close(descriptor)
+
+
+def _acquire(lock_path, directory, label, wait) -> int:
+    while True:
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise UserInputError(f"{_prefix(label)}cannot write into {directory} "
+                                 f"({error.strerror or error})") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(descriptor)
+                raise
+            owner = _read_owner(descriptor)
+            if not wait:
+                os.close(descriptor)
+                raise UserInputError(
+                    f"{_prefix(label)}{directory} is being written by another process "
+                    f"(pid {owner}); wait for it to finish, or use another directory") from None
+            logging.info("waiting for process %s, which is writing %s", owner, directory)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        # The previous holder removes the file before unlocking: a lock on a removed file guards
+        # nothing (a third process may already hold a new one), so start again.
+        try:
+            current = os.path.samestat(os.fstat(descriptor), os.stat(lock_path))
+        except FileNotFoundError:
+            current = False
+        if current:
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+            return descriptor
+        os.close(descriptor)
+
+
+def _read_owner(descriptor) -> str:
+    try:
+        text = os.pread(descriptor, 64, 0).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "unknown"
+
+
+# ----------------------------------------------------------------------------- writers' scratch
+
+def _start_time(pid) -> str:
+    """The process's start time in clock ticks since boot ("" where /proc is missing): with the pid,
+    it tells a live writer from a dead one whose pid was reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _writer_tag() -> str:
+    """pid.starttime of this process, put into scratch names (see `_is_alive`)."""
+    return f"{os.getpid()}.{_start_time(os.getpid()) or 0}"
+
+
+def _is_alive(tag) -> bool:
+    pid, _, start = tag.partition(".")
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    now = _start_time(pid)
+    return not (now and start not in ("", "0") and now != start)
+
+
+def _remove_dead_scratch(parent, name):
+    """Removes scratch directories of `name` whose writer is dead: `.NAME.partial-<tag>-XXXXXXXX`,
+    and those from before tags (`.NAME.partial-XXXXXXXX`), which no live writer can own while this
+    process holds the target's lock."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.partial-(?:(\d+\.\d+)-)?[a-z0-9_]{{8}}")
+    for entry in os.listdir(parent):
+        match = pattern.fullmatch(entry)
+        if match and (match.group(1) is None or not _is_alive(match.group(1))):
+            logging.info("removing %s, left by a killed writer", os.path.join(parent, entry))
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _remove_dead_temporaries(directory, name):
+    """Removes `.NAME.<tag>-XXXXXXXX.tmp` files of `write_file` whose writer is dead."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+\.\d+)-[a-z0-9_]{{8}}\.tmp")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match and not _is_alive(match.group(1)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, entry))
+
+
+@contextlib.contextmanager
+def atomic_directory(target, label=None, wait: bool = False):
     """Yields a scratch directory; on success renames it to `target` (which must not exist or be empty).
 
-    On an exception the scratch directory is removed and `target` is left untouched.
+    On an exception the scratch directory is removed and `target` is left untouched. The target is
+    held exclusively meanwhile (`owned_target`; another writer is an error, or with `wait=True`
+    waited for), and scratch that killed writers left for it is removed first.
+
+    Raises:
+      UserInputError: `target` is a file or a non-empty directory, cannot be created, or another
+        process is writing it. `label` (a flag name) is named in the message.
     """
+    shown = target
     target = os.path.abspath(target)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.partial-", dir=parent)
-    try:
-        os.chmod(scratch, 0o777 & ~_UMASK)  # mkdtemp makes it private; give it normal permissions
-        yield scratch
-        if os.path.isdir(target) and not os.listdir(target):
-            os.rmdir(target)
-        os.replace(scratch, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    check_output_path(target, label)
+    _check_empty(target, shown, label)   # before the work, not at the rename after it
+    parent, name = os.path.split(target)
+    with owned_target(target, label, wait):
+        _check_empty(target, shown, label)   # another writer may have finished it meanwhile
+        _remove_dead_scratch(parent, name)
+        scratch = tempfile.mkdtemp(prefix=f".{name}.partial-{_writer_tag()}-", dir=parent)
+        try:
+            os.chmod(scratch, 0o777 & ~_UMASK)  # mkdtemp makes it private; give it normal permissions
+            yield scratch
+            if os.path.isdir(target) and not os.listdir(target):
+                os.rmdir(target)
+            os.replace(scratch, target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_empty(target, shown, label):
+    if os.path.isdir(target) and os.listdir(target):
+        raise UserInputError(f"{_prefix(label)}{shown} exists and is not empty")
 
 
 def write_file(path, write, binary: bool = False) -> str:
     """Calls `write(stream)` on a scratch file beside `path`, then renames it to `path`, so a reader
-    (or a run resumed after a kill) never sees half a file."""
+    (or a run resumed after a kill) never sees half a file. Scratch files of `path` left by killed
+    writers are removed."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb" if binary else "w", dir=directory, prefix=".",
-                                     suffix=".tmp", delete=False,
+    name = os.path.basename(path)
+    _remove_dead_temporaries(directory, name)
+    with tempfile.NamedTemporaryFile("wb" if binary else "w", dir=directory,
+                                     prefix=f".{name}.{_writer_tag()}-", suffix=".tmp",
+                                     delete=False,
                                      **({} if binary else {"encoding": "utf-8"})) as stream:
         try:
             write(stream)
