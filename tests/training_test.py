@@ -113,6 +113,19 @@ def test_load_callback_by_name():
         training.load_callback("collections.OrderedDict")
 
 
+def test_a_model_file_with_foreign_code_is_refused_in_one_line_naming_it(tmp_path):
+    inputs_ = keras.Input([3])
+    model = keras.Model(inputs_, keras.layers.Lambda(lambda x: x * 2)(inputs_))
+    model.save(tmp_path / training.MODEL_FILE)
+    (tmp_path / training.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
+        HUME_VB.to_json())}))
+    with pytest.raises(UserInputError) as error:   # safe_mode holds: the lambda never runs
+        training.load_trained(str(tmp_path))
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / training.MODEL_FILE}: cannot be loaded (")
+    assert "Lambda" in message and "\n" not in message
+
+
 def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_path):
     model_dir = tmp_path / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), f"--data_dir={tiny_demo}",

@@ -197,7 +197,14 @@ def load_trained(model_dir):
     with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
         config = json.load(stream)
     config["schema"] = LabelSchema(**config["schema"])
-    return keras.models.load_model(path), config
+    try:
+        model = keras.models.load_model(path)
+    except ValueError as error:
+        # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode), and an
+        # unknown layer class fails alike: say which file, in one line, without the traceback.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserInputError(f"{path}: cannot be loaded ({reason})") from None
+    return model, config
 
 
 def split_digest(table: pd.DataFrame, schema: LabelSchema) -> str:
