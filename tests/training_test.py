@@ -160,6 +160,8 @@ def test_a_run_resumes_and_is_reused_only_on_its_split(tiny_demo, tmp_path):
     model_dir, params = str(tmp_path / "run"), TrainingParams(epochs=1, batch_size=8)
     os.makedirs(model_dir)
     training._write_config(model_dir, params, schema, tiny_demo, table, None)  # a run started
+    os.makedirs(os.path.join(model_dir, "backup"))                             # and ended an epoch
+    open(os.path.join(model_dir, "backup", "training_metadata.json"), "w").write('{"epoch": 1}')
     assert training.differing_settings(model_dir, params, schema, table, tiny_demo) == []
     assert training.differing_settings(model_dir, dataclasses.replace(params, epochs=2), schema,
                                        moved) == ["epochs", "splits"]
@@ -167,6 +169,88 @@ def test_a_run_resumes_and_is_reused_only_on_its_split(tiny_demo, tmp_path):
         "data_dir"]
     with pytest.raises(UserInputError, match=r"unfinished run with other settings \(splits\)"):
         training.train(tiny_demo, model_dir, moved, schema, params)
+
+
+class KilledAtTheEnd(keras.callbacks.Callback):
+    """Stands in for a kill as training ends (after the best weights were restored)."""
+
+    def on_train_end(self, logs=None):
+        raise KeyboardInterrupt("killed")
+
+
+def _history_epochs(model_dir):
+    return [int(row["epoch"]) for row in csv.DictReader(open(os.path.join(model_dir,
+                                                                           "history.csv")))]
+
+
+def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tiny_demo, tmp_path,
+                                                                             monkeypatch):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    params = TrainingParams(epochs=2, **TINY)
+    # Killed as fit ends: the rerun resumes after the last epoch and trains none.
+    model_dir = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        training.train(tiny_demo, model_dir, table, schema, params, callbacks=[KilledAtTheEnd()])
+    assert not os.path.exists(os.path.join(model_dir, "model.keras"))
+    result = training.train(tiny_demo, model_dir, table, schema, params)
+    assert _history_epochs(model_dir) == [0, 1] and result.history == {}
+    assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
+    assert not os.path.exists(os.path.join(model_dir, "backup"))
+    # Killed after training, before model.keras: the rerun writes the outputs from the final weights.
+    model_dir = str(tmp_path / "run2")
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_save_model", killed)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(tiny_demo, model_dir, table, schema, params)
+    first = json.load(open(os.path.join(model_dir, "eval_Val.json")))
+    os.remove(os.path.join(model_dir, "eval_Val.json"))
+    result = training.train(tiny_demo, model_dir, table, schema, params)
+    assert _history_epochs(model_dir) == [0, 1] and result.history == {}
+    assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["hmean"] == pytest.approx(
+        first["hmean"], abs=1e-6)
+    assert os.path.isfile(os.path.join(model_dir, "model.keras"))
+    assert not os.path.exists(os.path.join(model_dir, "backup"))
+
+
+def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    model_dir = str(tmp_path / "run")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from vb_keras import atomic\n"
+         f"with atomic.owned_directory({model_dir!r}):\n print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserInputError, match=rf"^--model_dir: {model_dir} is being written by "
+                                                 rf"another process \(pid {holder.pid}\)"):
+            training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert os.listdir(model_dir) == [".vb_keras.lock"]   # nothing written; the lock is free again
+
+
+def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_path):
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    model_dir = str(tmp_path / "run")
+    bad = TrainingParams(model="conformer_autopool", embedder=str(tmp_path / "nonexistent"),
+                         epochs=1, batch_size=8)
+    with pytest.raises(UserInputError, match="--embedder: .* is not a directory"):
+        training.train(tiny_demo, model_dir, table, schema, bad)
+    assert not os.path.exists(os.path.join(model_dir, "config.json"))
+    # A config.json of a run that never finished an epoch (killed in its first) binds nothing.
+    training._write_config(model_dir, dataclasses.replace(bad, batch_size=4), schema, tiny_demo,
+                           table, None)
+    # A batch larger than the Train split (30 clips) trains on the whole split.
+    result = training.train(tiny_demo, model_dir, table, schema,
+                            TrainingParams(epochs=1, batch_size=64, clip_seconds=0.5))
+    assert len(result.history["loss"]) == 1
+    config = json.load(open(os.path.join(model_dir, "config.json")))
+    assert config["training"]["batch_size"] == 64 and config["train_batch_size"] == 30
 
 
 if __name__ == "__main__":

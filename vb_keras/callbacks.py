@@ -174,11 +174,12 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     A kill during a backup write leaves an unreadable file: the previous backup (double checkpoint)
     is used then, and if the kill hit the very first backup, training starts over from epoch 0,
-    since no epoch had been saved.
+    since no epoch had been saved. With `delete_checkpoint=False` the backup outlives training (its
+    owner deletes it once everything after training is written too).
     """
 
-    def __init__(self, backup_dir):
-        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=True,
+    def __init__(self, backup_dir, delete_checkpoint: bool = True):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint,
                          double_checkpoint=True)
 
     def on_train_begin(self, logs=None):

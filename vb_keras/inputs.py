@@ -88,6 +88,14 @@ class SplitReader:
                 embedder, params.window(), data_dir, table, schema, on_bad_audio, cache_root)
             self.embedding_dim = int(self.cache_info["dimension"])
 
+    def clip_count(self, split: str) -> int:
+        """How many clips of `split` there are to read (for the audio pipeline, before any unusable
+        audio is found; for conformer heads, those with embeddings)."""
+        rows = exvo.select_split(self.table, self.schema, split)
+        if self.embedding_model:
+            return int(rows[self.schema.id_column].isin(self._sequences.keys()).sum())
+        return len(rows)
+
     def batches(self, split: str, training: bool, batch_size: int | None = None,
                 keep_ids: bool = False) -> tf.data.Dataset:
         """(features, labels) batches of `split`; training batches are shuffled, cropped and full."""

@@ -9,9 +9,14 @@
   best.weights.h5(+.json)  the best epoch so far; tensorboard/ logs; backup/ while a run is unfinished
   bad_audio.csv       clips left out, if any
 A run killed at any point and started again with the same arguments resumes from its last finished
-epoch (BackupAndRestore) and ends with the requested number of epochs.
+epoch (BackupAndRestore) and ends with the requested number of epochs; killed after its last epoch,
+it writes the outputs from the backup without training again (model.keras is written last). The
+settings bind a rerun only once an epoch has ended: a run that failed to start leaves no trap.
+While a run writes its model directory, it holds it (`atomic.owned_directory`): a second run into
+the same directory is refused.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -37,6 +42,9 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 CURVES_FILE = "training_curves.png"
+BACKUP_DIR = "backup"
+# In backup/: the weights training ended with, kept until the outputs are all written.
+TRAINED_WEIGHTS = "trained.weights.h5"
 
 
 @dataclasses.dataclass
@@ -86,26 +94,56 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
       settings: extra values to record in config.json (e.g. the command line).
       embedding_cache_root: conformer heads: where embedding caches live (default
         `embedding_cache.default_cache_root()`); a missing cache is extracted first.
+
+    A Train split smaller than `params.batch_size` trains on batches of the whole split.
+
+    Raises:
+      UserInputError: bad settings; `model_dir` is finished, unusable, held by another process, or
+        holds an unfinished run with other settings.
     """
     strategy = strategy or tf.distribute.get_strategy()
     tasks = multitask.check_tasks(params.tasks)
     inputs.check_model_name(params.model)
-    if os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
-        raise UserInputError(f"--model_dir: {model_dir} already holds a trained model")
     if params.batch_size % strategy.num_replicas_in_sync:
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
-    os.makedirs(model_dir, exist_ok=True)
-    config = _write_config(model_dir, params, schema, data_dir, table, settings)
+    chief = is_chief()
+    # Only the chief writes into model_dir (below), so only it owns it: other workers given the
+    # same directory on a shared file system must not be refused.
+    with (atomic.owned_directory(model_dir, "--model_dir") if chief
+          else _created_directory(model_dir)):
+        return _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks,
+                            on_bad_audio, settings, embedding_cache_root, tasks, chief)
+
+
+@contextlib.contextmanager
+def _created_directory(directory):
+    os.makedirs(directory, exist_ok=True)
+    yield directory
+
+
+def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks, on_bad_audio,
+                 settings, embedding_cache_root, tasks, chief):
+    """`train` in a model directory this process holds: nothing else writes into it meanwhile."""
+    backup_dir = os.path.join(model_dir, BACKUP_DIR)
+    if os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
+        shutil.rmtree(backup_dir, ignore_errors=True)   # a kill after the save may have left it
+        raise UserInputError(f"--model_dir: {model_dir} already holds a trained model")
+    # Refuse other settings before any work (an embedding extraction can take hours); the
+    # settings are written, and bind a rerun, only once training starts (below).
+    _check_resumable(model_dir, params, schema, table)
 
     keras.utils.set_random_seed(params.seed)
     train_rows = exvo.select_split(table, schema, "Train")
     naive = baseline.fit_naive(train_rows, schema)
     reader = inputs.SplitReader(params, data_dir, table, schema, on_bad_audio, model_dir,
                                 embedding_cache_root)
+    batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"),
+                                   strategy.num_replicas_in_sync)
+    extra = {"train_batch_size": batch_size}
     if reader.cache_info is not None:
-        config["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
-    train_batches = reader.batches("Train", training=True).map(
+        extra["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
+    train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
         lambda f, l: (f, {t: l[t] for t in tasks}))
     val_batches = reader.batches("Val", training=False)
 
@@ -142,35 +180,33 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
 
     monitor, mode = monitored_metric(tasks)
     validation = vb_callbacks.ValidationScore(val_batches, schema, naive)
-    chief = is_chief()
     # Every worker keeps and restores the best weights (restoring runs collective ops that all
     # workers must join) and stops early alike; only the chief writes into model_dir.
     weights_dir = model_dir if chief else tempfile.mkdtemp(prefix="vb_keras_worker_")
     best_weights = vb_callbacks.BestWeights(os.path.join(weights_dir, "best.weights.h5"), monitor,
                                             mode)
-    package_callbacks = [validation, best_weights]
-    if params.early_stopping_patience:
-        package_callbacks.append(keras.callbacks.EarlyStopping(
-            monitor, mode=mode, patience=params.early_stopping_patience))
-    if chief:
-        package_callbacks += [
-            keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
-            keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
-    package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, "backup")))
-    logging.info("training %s (%s) on %d clips; best epoch by %s; settings in %s", params.model,
-                 "+".join(tasks), len(train_rows), monitor, os.path.join(model_dir, CONFIG_FILE))
+    trained_path = os.path.join(backup_dir, TRAINED_WEIGHTS)
     try:
-        with strategy.scope():
-            history = model.fit(train_batches, epochs=params.epochs,
-                                callbacks=[*package_callbacks, *callbacks],
-                                verbose=1 if chief else 0)
+        if os.path.isfile(trained_path):
+            # Training ended, but a kill came before the outputs below were all written: finish
+            # them from its final weights instead of training again.
+            logging.info("training in %s had ended; writing its outputs", model_dir)
+            config = _new_config(params, schema, table, data_dir, settings, **extra)
+            model.load_weights(trained_path)
+            validation.set_model(model)
+            history = {}   # the epochs this call trained, as for any resumed run
+        else:
+            config = _write_config(model_dir, params, schema, data_dir, table, settings, **extra)
+            history = _fit(model, train_batches, params, model_dir, monitor, mode, validation,
+                           best_weights, callbacks, strategy, chief, len(train_rows)).history
+            # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
+            _save_weights(model, trained_path)
     finally:
         if not chief:
             shutil.rmtree(weights_dir, ignore_errors=True)
 
     result = validation.evaluate()
     if chief:
-        _save_model(model, model_dir)
         evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
         config["best_epoch"] = best_weights.best_epoch
         atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
@@ -179,7 +215,46 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
             plots.write_training_curves(history_table, os.path.join(model_dir, CURVES_FILE),
                                         title=f"{params.model} ({'+'.join(tasks)})",
                                         best_epoch=config["best_epoch"])
-    return TrainResult(model=model, history=history.history, validation=result)
+        _save_model(model, model_dir)   # last: model.keras marks the run finished
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return TrainResult(model=model, history=history, validation=result)
+
+
+def _fit(model, train_batches, params, model_dir, monitor, mode, validation, best_weights,
+         callbacks, strategy, chief, train_clips):
+    package_callbacks = [validation, best_weights]
+    if params.early_stopping_patience:
+        package_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor, mode=mode, patience=params.early_stopping_patience))
+    if chief:
+        package_callbacks += [
+            keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
+    # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
+    package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, BACKUP_DIR),
+                                                          delete_checkpoint=False))
+    logging.info("training %s (%s) on %d clips; best epoch by %s; settings in %s", params.model,
+                 "+".join(params.tasks), train_clips, monitor, os.path.join(model_dir, CONFIG_FILE))
+    with strategy.scope():
+        return model.fit(train_batches, epochs=params.epochs,
+                         callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
+
+
+def _train_batch_size(requested: int, clips: int, replicas: int) -> int:
+    """The training batch size: `requested`, or, for a Train split smaller than that, the whole
+    split (rounded down to a multiple of the replicas). Training batches are full (a partial batch
+    is dropped), so a batch larger than the split would leave no step at all; one batch of the
+    whole split is the closest to what was asked for, and keeps e.g. a conformer head's default of
+    128 usable on a small data set."""
+    if clips < replicas or clips < 1:
+        raise UserInputError(f"the Train split has {clips} clip(s): too few to train on "
+                             f"{replicas} replica(s)")
+    if requested <= clips:
+        return requested
+    batch_size = clips - clips % replicas
+    logging.warning("--batch_size: %d is more than the %d Train clips; training on batches of %d "
+                    "(the whole split)", requested, clips, batch_size)
+    return batch_size
 
 
 def _logs_as_vectors(train_step):
@@ -243,21 +318,52 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     return sorted(changed)
 
 
-def _write_config(model_dir, params, schema, data_dir, table, settings):
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if os.path.isfile(path):
-        # data_dir may change on resume: a prepared copy of the same clips is the same data.
-        changed = differing_settings(model_dir, params, schema, table)
-        if changed:
-            raise UserInputError(f"--model_dir: {model_dir} holds an unfinished run with other "
-                                 f"settings ({', '.join(changed)}); resume it with the same flags "
-                                 "or pick another --model_dir")
-        logging.info("resuming the unfinished run in %s", model_dir)
-    config = {**_run_identity(params, schema, table, data_dir), "settings": settings or {},
-              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                           "python": sys.version.split()[0]}}
-    atomic.write_json(path, config)
+def finished_an_epoch(model_dir) -> bool:
+    """Whether the run in `model_dir` got as far as ending an epoch (a backup, a history row or
+    best weights). One that never did holds nothing worth resuming."""
+    backup = os.path.join(model_dir, BACKUP_DIR)
+    return (any(os.path.isfile(os.path.join(backup, name)) for name in (
+                "training_metadata.json", "training_metadata.json.bkp", TRAINED_WEIGHTS))
+            or os.path.isfile(os.path.join(model_dir, "best.weights.h5"))
+            or plots.read_history(model_dir) is not None)
+
+
+def _check_resumable(model_dir, params, schema, table):
+    """Refuses to resume a run started with other settings; a run that never finished an epoch
+    (one that failed to start, or was killed in its first epoch) binds nothing and starts afresh."""
+    if not os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
+        return
+    if not finished_an_epoch(model_dir):
+        logging.info("%s holds a run that never finished an epoch: starting afresh", model_dir)
+        return
+    # data_dir may change on resume: a prepared copy of the same clips is the same data.
+    changed = differing_settings(model_dir, params, schema, table)
+    if changed:
+        raise UserInputError(f"--model_dir: {model_dir} holds an unfinished run with other "
+                             f"settings ({', '.join(changed)}); resume it with the same flags "
+                             "or pick another --model_dir")
+    logging.info("resuming the unfinished run in %s", model_dir)
+
+
+def _new_config(params, schema, table, data_dir, settings, **extra) -> dict:
+    return {**_run_identity(params, schema, table, data_dir), "settings": settings or {},
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                         "python": sys.version.split()[0]}, **extra}
+
+
+def _write_config(model_dir, params, schema, data_dir, table, settings, **extra) -> dict:
+    """Writes config.json as a run starts training (from then on it binds a rerun's settings)."""
+    config = _new_config(params, schema, table, data_dir, settings, **extra)
+    atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
     return config
+
+
+def _save_weights(model, path):
+    """Saves weights atomically (a killed save leaves no half file)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
+    model.save_weights(temporary)
+    os.replace(temporary, path)
 
 
 def _save_model(model, model_dir):
