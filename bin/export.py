@@ -67,7 +67,8 @@ def main(argv):
         print(f"{task}: {members[owner].name}")
     for task in sorted(set(("emotion", "country", "age")) - set(servable.owners)):
         print(f"{task}: naive prediction")
-    print(f"exported and verified in a fresh process: {path}")
+    print("exported and verified in a fresh process (TF2 and TF Serving's session loader): "
+          f"{path}")
 
 
 def run():

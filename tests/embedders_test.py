@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import YAMNET, requires_yamnet, run_main
+from serving_loaders import assert_serves_like, load_saved_model_binary  # noqa: F401 (fixture)
 from vb_keras import embedders
 from vb_keras.errors import UserInputError
 
@@ -25,6 +26,17 @@ def test_exported_conformer_reproduces_the_keras_model(builtin):
     assert embedder.dimension == 144
     assert "RANDOM weights" in embedder.description
     assert embedder.identity.startswith("saved_model:")
+
+
+def test_tf_serving_loaders_run_the_exported_conformer(builtin, load_saved_model_binary):
+    """What bin/export_embedder writes serves under TF Serving's session-based loaders too, on a
+    batch of clips of several lengths (zero-padded: the embedder sees every sample as audio)."""
+    rng = np.random.default_rng(1)
+    clips = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (16000, 23000, 41000)]
+    audio = np.stack([np.pad(clip, (0, 41000 - len(clip))) for clip in clips])
+    keras_model = embedders.build_conformer_embedder("small", seed=0)
+    assert_serves_like(builtin, {"audio_samples": audio},
+                       {"embedding": keras_model(audio).numpy()}, load_saved_model_binary)
 
 
 def test_the_builtin_export_is_made_once(builtin, tmp_path):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT, run_main
+from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
+from serving_loaders import assert_serves_like, load_saved_model_binary  # noqa: F401 (fixture)
 from vb_keras import export, training
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
@@ -29,10 +30,16 @@ def resnet_member(tasks=("emotion", "country", "age")):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported_servable(tmp_path_factory):
+    """(servable, path of its export)."""
     root = str(tmp_path_factory.mktemp("saved_models") / "resnet18")
     servable = export.Servable([resnet_member()], SCHEMA, NAIVE)
-    return export.export(servable, root, description="test")
+    return servable, export.export(servable, root, description="test")
+
+
+@pytest.fixture(scope="module")
+def exported(exported_servable):
+    return exported_servable[1]
 
 
 def test_tf_serving_layout_with_names_as_assets(exported):
@@ -81,6 +88,59 @@ def test_a_tf_serving_predict_request_built_from_the_signature_runs(exported):
     assert set(outputs) == set(signature.outputs)
 
 
+def sample_batch():
+    """The export check's clips (1.3, 2.7 and 5.6 s) as one zero-padded batch."""
+    return export.padded_batch(export.sample_clips())
+
+
+def keras_outputs(servable):
+    return export.reference_outputs(servable.members, servable.schema, servable.naive,
+                                    export.sample_clips())
+
+
+def test_tf_serving_loaders_run_the_resnet_export_like_the_keras_model(
+        exported_servable, load_saved_model_binary):
+    servable, path = exported_servable
+    assert_serves_like(path, sample_batch(), keras_outputs(servable), load_saved_model_binary)
+
+
+@pytest.mark.parametrize("embedder", ["builtin", pytest.param("yamnet", marks=requires_yamnet)])
+def test_tf_serving_loaders_run_a_head_with_its_frozen_embedder(
+        tmp_path, load_saved_model_binary, embedder):
+    params = TrainingParams(model="conformer_autopool", window_seconds=1.0, min_tail_seconds=0.5,
+                            embedder=YAMNET if embedder == "yamnet" else "")
+    member = export.Member(None, params)
+    member.model = heads.build_head_model("conformer_autopool", member.embedder.dimension, SCHEMA)
+    servable = export.Servable([member], SCHEMA, NAIVE)
+    # export() itself checks the SavedModel against the Keras head on embeddings computed as the
+    # cache computes them (clips of 1.3, 2.7 and 5.6 s: dropped and kept tail windows).
+    path = export.export(servable, str(tmp_path / embedder))
+    assert export.load_names(path)[1] == SCHEMA.classes
+    assert_serves_like(path, sample_batch(), keras_outputs(servable), load_saved_model_binary)
+
+
+def test_an_export_tf_serving_cannot_load_is_refused(tmp_path, monkeypatch):
+    """What bin/export wrote before Keras's ExportArchive: the servable in a plain tf.Module. It
+    reloads in Python, but TF Serving's session-based loader cannot find its Keras 3 variables;
+    the fresh-process check must catch that."""
+    class PlainModule:
+        def __init__(self, servable):
+            self.module = tf.Module()
+            self.module.models = [member.model for member in servable.members]
+            self.module.serve = tf.function(servable.serve, input_signature=[
+                tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int32)])
+
+        def write_out(self, path, verbose=False):
+            del verbose
+            tf.saved_model.save(self.module, path, signatures={"serving_default": self.module.serve})
+
+    monkeypatch.setattr(export.Servable, "archive", lambda self: PlainModule(self))
+    root = str(tmp_path / "plain")
+    with pytest.raises(RuntimeError, match="Could not find variable"):
+        export.export(export.Servable([resnet_member()], SCHEMA, NAIVE), root)
+    assert os.listdir(root) == []
+
+
 def test_what_a_client_puts_beyond_num_samples_is_ignored(exported):
     served = tf.saved_model.load(exported).signatures["serving_default"]
     clip = export.sample_clips()[1]
@@ -92,29 +152,20 @@ def test_what_a_client_puts_beyond_num_samples_is_ignored(exported):
         np.testing.assert_allclose(junk[task], zeros[task], atol=1e-6)
 
 
-def test_the_submission_ensemble_answers_each_task_from_its_model(tmp_path):
+def test_the_submission_ensemble_answers_each_task_from_its_model(
+        tmp_path, load_saved_model_binary):
     emotion, country = resnet_member(("emotion",)), resnet_member(("country",))
     servable = export.Servable([emotion, country], SCHEMA, NAIVE)
     path = export.export(servable, str(tmp_path / "exvo"))
     served = tf.saved_model.load(path).signatures["serving_default"]
-    clips = export.sample_clips()
-    lengths = np.array([len(c) for c in clips], np.int32)
-    padded = np.stack([np.pad(c, (0, lengths.max() - len(c))) for c in clips])
-    outputs = served(waveform=padded, num_samples=lengths)
-    features = {"waveform": padded, "num_samples": lengths}
+    features = sample_batch()
+    outputs = served(**features)
     np.testing.assert_allclose(outputs["emotion"], emotion.model(features)["emotion"], atol=1e-4)
     np.testing.assert_allclose(outputs["country"], country.model(features)["country"], atol=1e-4)
     np.testing.assert_array_equal(outputs["age"], np.full((3, 1), 26.0, np.float32))
-
-
-def test_a_conformer_head_exports_with_its_embedder_and_windows_inside(tmp_path):
-    params = TrainingParams(model="conformer_autopool", window_seconds=1.0, min_tail_seconds=0.5)
-    model = heads.build_head_model("conformer_autopool", 144, SCHEMA)
-    # export() itself checks the SavedModel against the Keras head on embeddings computed as the
-    # cache computes them (clips of 1.3, 2.7 and 5.6 s: dropped and kept tail windows).
-    path = export.export(export.Servable([export.Member(model, params)], SCHEMA, NAIVE),
-                         str(tmp_path / "head"))
-    assert export.load_names(path)[1] == SCHEMA.classes
+    # TF Serving's loaders answer the same.
+    assert_serves_like(path, features, {task: np.asarray(value) for task, value in outputs.items()},
+                       load_saved_model_binary)
 
 
 def test_a_mismatching_export_is_refused_and_leaves_nothing(tmp_path, monkeypatch):

@@ -63,7 +63,7 @@ class SavedModelEmbedder:
         dimension = outputs[EMBEDDING].shape[-1]
         if dimension is None:
             dimension = int(signature(**{AUDIO_SAMPLES: tf.zeros([1, 16000])})[EMBEDDING].shape[-1])
-        self._loaded = loaded   # keeps the variables alive
+        self.saved_model = loaded   # keeps the variables alive; an export tracks it
         self._signature = signature
         self.dimension = int(dimension)
         self.identity = _fingerprint(self.path)

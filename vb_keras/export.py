@@ -17,17 +17,19 @@ single-task emotion ResNet34, a single-task country ResNet34 and the median trai
 Exports use TF Serving's layout, `<export root>/<integer version>/`, and appear whole or not at all:
 a version is written and checked in a scratch directory beside it (named so that TF Serving, which
 only loads integer names, never sees it) and renamed into place only after a fresh Python process has
-reloaded it and reproduced the Keras models' outputs on sample audio.
+reloaded it, through Python's TF2 loader and through the session-based loader that TF Serving uses,
+and reproduced the Keras models' outputs on sample audio.
 """
 
+import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import weakref
+import threading
+import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -45,6 +47,9 @@ EXPORT_INFO = "vb_keras_export.json"
 # Outputs of the reloaded SavedModel must match the Keras models' to this (float32 arithmetic in
 # another graph order; the embedders' FFTs dominate).
 VERIFY_TOLERANCE = 1e-3
+# The loaders an export is checked under: Python's TF2 loader, and the session-based loader of TF
+# Serving (C++ `LoadSavedModel`) and `saved_model_cli run`.
+LOADERS = ("tf2", "session")
 
 
 class Member:
@@ -64,7 +69,7 @@ class Member:
         return f"{self.params.model} ({'+'.join(self.params.tasks)})"
 
 
-class Servable(tf.Module):
+class Servable:
     """The exported graph (see the module docstring).
 
     Args:
@@ -74,34 +79,17 @@ class Servable(tf.Module):
     """
 
     def __init__(self, members, schema: LabelSchema, naive: dict):
-        super().__init__(name="vb_keras_servable")
         self.members = list(members)
-        owners = {}
+        self.owners = {}
         for index, member in enumerate(self.members):
             for task in member.tasks:
-                owners.setdefault(task, index)
-        self.owners = owners   # assigned whole: tf.Module tracks attribute dicts
+                self.owners.setdefault(task, index)
         self.schema = schema
         self.naive = naive
         self.naive_rows = naive_rows(naive, schema)
-        self._naive = {task: tf.constant(row) for task, row in self.naive_rows.items()}
-        # Tracked, so their variables are saved: the Keras models and the embedders' SavedModels.
-        self.models = [member.model for member in self.members]
-        self.embedder_objects = [member.embedder._loaded for member in self.members
-                                 if member.embedder is not None]
-        self._assets = tempfile.mkdtemp(prefix="vb_keras_assets_")
-        weakref.finalize(self, shutil.rmtree, self._assets, True)   # tf.saved_model.save copies them
-        for name, values in ((EMOTIONS_ASSET, schema.emotion_columns),
-                             (CLASSES_ASSET, schema.classes)):
-            with open(os.path.join(self._assets, name), "w") as stream:
-                stream.write("\n".join(values) + "\n")
-        self.emotions_file = tf.saved_model.Asset(os.path.join(self._assets, EMOTIONS_ASSET))
-        self.classes_file = tf.saved_model.Asset(os.path.join(self._assets, CLASSES_ASSET))
-        self.serve = tf.function(self._serve, input_signature=[
-            tf.TensorSpec([None, None], tf.float32, name=WAVEFORM),
-            tf.TensorSpec([None], tf.int32, name=NUM_SAMPLES)])
 
-    def _serve(self, waveform, num_samples):
+    def serve(self, waveform, num_samples):
+        """The `serving_default` function: see the module docstring."""
         batch = tf.shape(waveform)[0]
         # Whatever a client put beyond a row's true length is ignored: it becomes zero padding.
         waveform *= tf.sequence_mask(num_samples, tf.shape(waveform)[1], dtype=waveform.dtype)
@@ -118,8 +106,27 @@ class Servable(tf.Module):
             outputs.update({task: tf.cast(result[task], tf.float32) for task in tasks})
         for task in TASKS:
             if task not in outputs:
-                outputs[task] = tf.tile(self._naive[task][tf.newaxis], [batch, 1])
+                outputs[task] = tf.tile(tf.constant(self.naive_rows[task])[tf.newaxis], [batch, 1])
         return {task: outputs[task] for task in TASKS}
+
+    def archive(self) -> keras.export.ExportArchive:
+        """The servable as a Keras `ExportArchive`, Keras 3's path to a SavedModel that TF
+        Serving's C++ loader can run.
+
+        A Keras 3 model saved inside a plain `tf.Module` by `tf.saved_model.save` reloads in
+        Python, but its variables are missing from the graph the session-based loader restores
+        ("Could not find variable emotion/bias" on the first request); the archive records every
+        variable the endpoint reads, the frozen embedders' included.
+        """
+        archive = keras.export.ExportArchive()
+        for member in self.members:
+            archive.track(member.model)
+            if member.embedder is not None:
+                archive.track(member.embedder.saved_model)
+        archive.add_endpoint(SIGNATURE, self.serve, input_signature=[
+            tf.TensorSpec([None, None], tf.float32, name=WAVEFORM),
+            tf.TensorSpec([None], tf.int32, name=NUM_SAMPLES)])
+        return archive
 
 
 def _embed_in_graph(embedder, window, waveform, num_samples):
@@ -140,8 +147,7 @@ def _embed_in_graph(embedder, window, waveform, num_samples):
 def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
     """The Keras models' own outputs for a list of float32 clips, computed the way training and
     evaluation compute them (not through the servable), for checking an export."""
-    lengths = np.array([len(clip) for clip in clips], np.int32)
-    padded = np.stack([np.pad(clip, (0, lengths.max() - len(clip))) for clip in clips])
+    batch = padded_batch(clips)
     owners = {}
     for index, member in enumerate(members):
         for task in member.tasks:
@@ -159,12 +165,22 @@ def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
                                                 for s in sequences]),
                         "num_windows": np.array([len(s) for s in sequences], np.int32)}
         else:
-            features = {WAVEFORM: padded, NUM_SAMPLES: lengths}
+            features = batch
         result = member.model(features, training=False)
         outputs.update({task: np.asarray(result[task], np.float32) for task in tasks})
     rows = naive_rows(naive, schema)
     return {task: outputs[task] if task in outputs else np.tile(rows[task], (len(clips), 1))
             for task in TASKS}
+
+
+def padded_batch(clips) -> dict:
+    """The signature's inputs for a list of float32 clips: {WAVEFORM: [batch, longest] zero-padded,
+    NUM_SAMPLES: [batch] true lengths}."""
+    lengths = np.array([len(clip) for clip in clips], np.int32)
+    waveform = np.zeros([len(clips), max(lengths.max(), 1)], np.float32)
+    for row, clip in enumerate(clips):
+        waveform[row, :len(clip)] = clip
+    return {WAVEFORM: waveform, NUM_SAMPLES: lengths}
 
 
 def naive_rows(naive: dict, schema: LabelSchema) -> dict:
@@ -225,7 +241,8 @@ def export(servable: Servable, export_root, version: int | None = None,
     clips = sample_clips()
     expected = reference_outputs(servable.members, servable.schema, servable.naive, clips)
     with atomic_directory(target) as scratch:
-        tf.saved_model.save(servable, scratch, signatures={SIGNATURE: servable.serve})
+        servable.archive().write_out(scratch, verbose=False)
+        _write_assets(scratch, servable.schema)
         info = {"members": [member.name for member in servable.members],
                 "tasks": {task: (servable.members[owner].name if owner is not None else "naive")
                           for task, owner in ((t, servable.owners.get(t)) for t in TASKS)},
@@ -237,29 +254,41 @@ def export(servable: Servable, export_root, version: int | None = None,
     return target
 
 
+def _write_assets(path, schema: LabelSchema):
+    """The emotion and class names, one per line, in `path/assets/`: what a client needs to read
+    the output vectors (`load_names`)."""
+    for name, values in ((EMOTIONS_ASSET, schema.emotion_columns), (CLASSES_ASSET, schema.classes)):
+        atomic.write_text(os.path.join(path, "assets", name), "\n".join(values) + "\n")
+
+
 def _verify_in_fresh_process(path, clips, expected):
-    lengths = np.array([len(clip) for clip in clips], np.int32)
-    padded = np.stack([np.pad(clip, (0, lengths.max() - len(clip))) for clip in clips])
-    with tempfile.TemporaryDirectory() as scratch:
-        sample = os.path.join(scratch, "sample.npz")
-        result_path = os.path.join(scratch, "result.npz")
-        np.savez(sample, waveform=padded, num_samples=lengths)
-        # The fresh process imports this very vb_keras, installed or not.
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-        process = subprocess.run(
-            [sys.executable, "-m", "vb_keras.export", path, sample, result_path],
-            capture_output=True, text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path})
-        if process.returncode != 0:
-            raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
-                               f"{process.stderr[-2000:]}")
-        reloaded = np.load(result_path)
+    """Reloads `path` in a fresh Python process through both of TensorFlow's loaders (the TF2
+    `tf.saved_model.load`, and the session-based loader that TF Serving and `saved_model_cli run`
+    use) and compares each one's outputs on `clips` with `expected`.
+
+    The sample goes to the child on its stdin and the outputs come back on its stdout, so a kill
+    at any moment leaves no temporary files; the child exits when this process dies.
+    """
+    sample = io.BytesIO()
+    np.savez(sample, **padded_batch(clips))
+    # The fresh process imports this very vb_keras, installed or not.
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    process = subprocess.run(
+        [sys.executable, "-m", "vb_keras.export", path, str(os.getpid())],
+        input=sample.getvalue(), capture_output=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path})
+    if process.returncode != 0:
+        raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
+                           f"{process.stderr.decode(errors='replace')[-2000:]}")
+    reloaded = np.load(io.BytesIO(process.stdout))
+    for loader in LOADERS:
         for task in TASKS:
-            error = float(np.max(np.abs(reloaded[task] - expected[task])))
+            error = float(np.max(np.abs(reloaded[f"{loader}/{task}"] - expected[task])))
             if not error <= VERIFY_TOLERANCE:
-                raise RuntimeError(f"the exported SavedModel's {task} output differs from the "
-                                   f"Keras model's by {error:.2e} on sample audio")
+                raise RuntimeError(f"the exported SavedModel's {task} output under the {loader} "
+                                   f"loader differs from the Keras model's by {error:.2e} on "
+                                   "sample audio")
 
 
 def load_names(path) -> tuple:
@@ -270,14 +299,45 @@ def load_names(path) -> tuple:
     return read(EMOTIONS_ASSET), read(CLASSES_ASSET)
 
 
-def _reload_and_run(path, sample, result_path):
+def run_with_session_loader(path, feeds: dict, signature: str = SIGNATURE) -> dict:
+    """Runs a SavedModel's signature as TF Serving does: the TF1 session-based loader (variables
+    restored by the graph's saver, assets by the asset file defs), then `Session.run` on the
+    signature's tensor names. This is also what `saved_model_cli run` does.
+
+    Args:
+      feeds: input key -> NumPy array.
+    Returns:
+      output key -> NumPy array.
+    """
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature_def = meta_graph.signature_def[signature]
+        fetches = {key: info.name for key, info in signature_def.outputs.items()}
+        return session.run(fetches, {signature_def.inputs[key].name: value
+                                     for key, value in feeds.items()})
+
+
+def _reload_and_run(path, parent_pid):
     """Runs in the fresh process of `_verify_in_fresh_process`."""
+    result = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)   # anything else printed goes to stderr; stdout carries only the result
+    threading.Thread(target=_exit_with_parent, args=(int(parent_pid),), daemon=True).start()
+    feeds = dict(np.load(io.BytesIO(sys.stdin.buffer.read())))
+    outputs = {f"{LOADERS[1]}/{task}": value
+               for task, value in run_with_session_loader(path, feeds).items()}
     signature = tf.saved_model.load(path).signatures[SIGNATURE]
-    data = np.load(sample)
-    outputs = signature(waveform=tf.constant(data["waveform"]),
-                        num_samples=tf.constant(data["num_samples"]))
-    np.savez(result_path, **{task: value.numpy() for task, value in outputs.items()})
+    outputs.update({f"{LOADERS[0]}/{task}": value.numpy() for task, value in signature(
+        **{key: tf.constant(value) for key, value in feeds.items()}).items()})
+    np.savez(result, **outputs)
+    result.close()
+
+
+def _exit_with_parent(parent_pid):
+    """A verifier whose exporter was killed has no one to answer: it ends too."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 if __name__ == "__main__":
-    _reload_and_run(*sys.argv[1:4])
+    _reload_and_run(*sys.argv[1:3])

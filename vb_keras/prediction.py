@@ -35,11 +35,8 @@ class ExportedModel:
 
     def __call__(self, clips) -> dict:
         """float32 clips (16 kHz, [-1, 1]) -> {task: numpy outputs}, one padded batch."""
-        lengths = np.array([len(clip) for clip in clips], np.int32)
-        padded = np.zeros([len(clips), max(lengths.max(), 1)], np.float32)
-        for row, clip in enumerate(clips):
-            padded[row, :len(clip)] = clip
-        outputs = self._signature(waveform=tf.constant(padded), num_samples=tf.constant(lengths))
+        outputs = self._signature(**{key: tf.constant(value)
+                                     for key, value in export.padded_batch(clips).items()})
         return {task: value.numpy() for task, value in outputs.items()}
 
 
