@@ -20,7 +20,7 @@ if __package__:  # installed: vb_export
 else:            # a checkout: bin/export
     import common_flags
 
-from vb_keras import baseline, export, training
+from vb_keras import atomic, baseline, export, training
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -40,6 +40,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    export_root = FLAGS.export_dir or os.path.join(
+        "saved_models", os.path.basename(os.path.normpath(FLAGS.model_dir[0])))
+    atomic.check_output_path(export_root, "--export_dir")   # before loading any model
     members, schema, config = [], None, None
     for model_dir in FLAGS.model_dir:
         model, model_config = training.load_trained(model_dir)
@@ -58,8 +61,6 @@ def main(argv):
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     if FLAGS.median_age is not None:
         naive[AGE] = FLAGS.median_age
-    export_root = FLAGS.export_dir or os.path.join(
-        "saved_models", os.path.basename(os.path.normpath(FLAGS.model_dir[0])))
     servable = export.Servable(members, schema, naive)
     path = export.export(servable, export_root, FLAGS.version,
                          description=" + ".join(member.name for member in members))

@@ -26,7 +26,7 @@ if __package__:  # installed: vb_permutation_test
 else:            # a checkout: bin/permutation_test
     import common_flags
 
-from vb_keras import inputs, permutation
+from vb_keras import atomic, inputs, permutation
 from vb_keras.models import heads
 
 # Model.
@@ -60,6 +60,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    atomic.check_output_path(FLAGS.output_dir, "--output_dir")   # before extracting embeddings
     schema = common_flags.schema_from_flags(FLAGS)
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     window = common_flags.window_from_flags(FLAGS)

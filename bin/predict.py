@@ -43,6 +43,7 @@ def main(argv):
     del argv
     if bool(FLAGS.data_dir) == bool(FLAGS.audio):
         raise UserInputError("give exactly one of --data_dir (with --split) and --audio")
+    prediction.check_outputs(FLAGS.output, FLAGS.output_json)   # before predicting anything
     model = prediction.ExportedModel(FLAGS.model)
     report_dir = os.path.dirname(os.path.abspath(FLAGS.output))
     if FLAGS.data_dir:

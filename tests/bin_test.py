@@ -125,6 +125,29 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
     assert list(pd.read_csv(tmp_path / "audio.csv").File_ID) == [int(first)]
 
 
+def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, tmp_path):
+    afile, full = tmp_path / "file", tmp_path / "full"
+    afile.write_text("x")
+    full.mkdir()
+    (full / "a").write_text("x")
+    data = f"--data_dir={small_demo}"
+    for name, args, fragment in [
+        ("train", [data, f"--model_dir={afile}"], f"--model_dir: {afile} is a file, not a directory"),
+        ("train", [data, f"--model_dir={afile}/run"], f"--model_dir: cannot create {afile}/run: "
+                                                      f"{afile} is a file"),
+        ("train", [data, "--model_dir=/proc/vb_keras/run"], "--model_dir: cannot create "
+                                                            "/proc/vb_keras/run"),
+        ("prepare_data", [data, f"--out_dir={full}"], f"--out_dir: {full} exists and is not empty"),
+        ("prepare_data", [data, f"--out_dir={afile}"], f"--out_dir: {afile} is a file"),
+        ("predict", ["--model=nowhere", f"--audio={small_demo}", f"--output={tmp_path}"],
+         f"--output: {tmp_path} is a directory, not a file"),
+        ("export", ["--model_dir=nowhere", f"--export_dir={afile}"],
+         f"--export_dir: {afile} is a file, not a directory"),
+    ]:
+        assert_one_line_error(program(name, *args, check=False), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "full"]   # nothing left behind
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["--model=resnet101"], ["flag --model=resnet101"]),
     (["--tasks=valence"], ["--tasks must be distinct names"]),

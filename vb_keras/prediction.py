@@ -73,13 +73,13 @@ def submission_table(model: ExportedModel, results: dict, class_column: str = "C
 
 def write_outputs(table: pd.DataFrame, results: dict, model: ExportedModel, csv_path,
                   json_path=None):
-    """Writes the CSV (and optionally a JSON with the class probabilities too), atomically."""
-    for path in (csv_path, json_path):
-        if path and os.path.dirname(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = csv_path + ".partial"
-    table.to_csv(temporary, index=False)
-    os.replace(temporary, csv_path)
+    """Writes the CSV (and optionally a JSON with the class probabilities too), atomically.
+
+    Raises:
+      UserInputError: a path is a directory or cannot be written (`check_outputs`).
+    """
+    check_outputs(csv_path, json_path)
+    atomic.write_file(csv_path, lambda stream: table.to_csv(stream, index=False))
     if json_path:
         records = {file_id: {EMOTION: dict(zip(model.emotions, map(float, out[EMOTION]))),
                              COUNTRY: dict(zip(model.classes, map(float, out[COUNTRY]))),
@@ -87,6 +87,13 @@ def write_outputs(table: pd.DataFrame, results: dict, model: ExportedModel, csv_
                    for file_id, out in sorted(results.items())}
         atomic.write_json(json_path, {"model": model.path, "predictions": records}, indent=1)
     logging.info("wrote predictions for %d clips to %s", len(table), csv_path)
+
+
+def check_outputs(csv_path, json_path=None):
+    """One-line errors for output paths that cannot be written (call it before the work)."""
+    atomic.check_output_path(csv_path, "--output", directory=False)
+    if json_path:
+        atomic.check_output_path(json_path, "--output_json", directory=False)
 
 
 def audio_files(paths) -> pd.DataFrame:

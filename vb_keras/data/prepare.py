@@ -23,12 +23,14 @@ def prepare(table: pd.DataFrame, schema: LabelSchema, out_dir, source: str,
     """Writes the clips of `splits` under `out_dir`; returns {split: clips written}.
 
     Raises:
-      UserInputError: `out_dir` already holds a prepared set, or a bad clip with on_bad_audio="fail".
+      UserInputError: `out_dir` already holds a prepared set (or anything else), is a file, cannot be
+        written, or another process is writing it; or a bad clip with on_bad_audio="fail".
     """
     if tfrecord.is_prepared(out_dir):
         raise UserInputError(f"--out_dir: {out_dir} already holds a prepared data set")
     counts, shards, bad = {}, {}, []
-    with atomic_directory(out_dir) as scratch:
+    # Checks out_dir (not a file, empty, writable, no other writer) before decoding anything.
+    with atomic_directory(out_dir, "--out_dir") as scratch:
         for split in splits:
             rows = exvo.select_split(table, schema, split)
             shards[split] = max(1, math.ceil(len(rows) / CLIPS_PER_SHARD)) if len(rows) else 0
