@@ -1,7 +1,10 @@
 """Shared fixtures: tiny generated data sets, the shared/ material, a private demo cache."""
 
+import contextlib
 import os
+import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -66,6 +69,29 @@ def write_data_info(directory, rows):
     os.makedirs(directory, exist_ok=True)
     frame.to_csv(os.path.join(directory, "data_info.csv"), index=False)
     return directory
+
+
+@contextlib.contextmanager
+def directory_held_by_another_process(directory, seconds=60, then=""):
+    """Runs a process that holds `directory` (`atomic.owned_directory`) for `seconds`, then runs the
+    Python statement `then` (with `directory` bound) and ends; yields the process once it holds it."""
+    script = textwrap.dedent(f"""
+        import os, time
+        from vb_keras import atomic
+        directory = {str(directory)!r}
+        with atomic.owned_directory(directory):
+            print("held", flush=True)
+            time.sleep({seconds})
+            {then}
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    try:
+        assert process.stdout.readline().strip() == "held"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 def run_main():

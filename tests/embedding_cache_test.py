@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import run_main
+from conftest import directory_held_by_another_process, run_main
 from vb_keras.data import embedding_cache, exvo, prepare
 from vb_keras.errors import UserInputError
 from vb_keras.params import WindowParams
@@ -149,6 +149,17 @@ def test_batches_pad_sequences_and_carry_the_labels(tiny_demo, demo_table, tmp_p
         embedding_cache.clips_from_cache(exvo.select_split(table, schema, "Train"), sequences,
                                          schema), schema, batch_size=8, training=True)
     assert all(f["num_windows"].shape[0] == 8 for f, _ in training)   # full batches only
+
+
+def test_a_second_extraction_waits_for_the_first_and_reuses_its_cache(tiny_demo, demo_table,
+                                                                       tmp_path):
+    table, schema = demo_table
+    directory = tmp_path / "cache"
+    finish = "open(os.path.join(directory, 'cache_info.json'), 'w').write('{}')"
+    with directory_held_by_another_process(directory, seconds=1.5, then=finish) as other:
+        embedder = _extract(tiny_demo, table, schema, str(directory))
+        assert other.wait(timeout=60) == 0
+    assert embedder.windows_seen == 0            # it waited, then found the cache complete
 
 
 if __name__ == "__main__":

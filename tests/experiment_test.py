@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main
+from conftest import directory_held_by_another_process, run_main
 from vb_keras import experiment, training
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
@@ -116,6 +116,16 @@ def _stored_predictions(output_dir):
         with np.load(path) as arrays:
             stored[("conformer", tasks, 0)] = {key: arrays[key] for key in arrays.files}
     return stored
+
+
+def test_an_output_dir_another_process_writes_is_refused(data, tmp_path):
+    data_dir, table, schema = data
+    with directory_held_by_another_process(tmp_path / "grid") as other:
+        with pytest.raises(UserInputError, match=rf"^--output_dir: .*grid is being written by "
+                                                 rf"another process \(pid {other.pid}\)"):
+            experiment.run_grid(data_dir, table, schema, str(tmp_path / "grid"),
+                                experiment.grid_rows(["conformer"], experiment.FORMS),
+                                lambda model: HEAD, seeds=[0])
 
 
 if __name__ == "__main__":

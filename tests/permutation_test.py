@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import run_main
+from conftest import directory_held_by_another_process, run_main
 from vb_keras import permutation
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
@@ -218,6 +218,13 @@ def test_run_resumes_finished_trials_and_refuses_other_settings(data, tmp_path, 
 def test_run_checks_conditions(data, tmp_path):
     with pytest.raises(UserInputError, match="--conditions"):
         permutation.run(str(tmp_path), data, trials=1, conditions=["true", "random"])
+
+
+def test_an_output_dir_another_process_writes_is_refused(data, tmp_path):
+    with directory_held_by_another_process(tmp_path / "perm") as other:
+        with pytest.raises(UserInputError, match=rf"^--output_dir: .*perm is being written by "
+                                                 rf"another process \(pid {other.pid}\)"):
+            permutation.run(str(tmp_path / "perm"), data, trials=1, epochs=1, batch_size=16)
 
 
 if __name__ == "__main__":

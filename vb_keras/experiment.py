@@ -75,6 +75,17 @@ def run_directory(output_dir, model: str, tasks, seed: int) -> str:
     return os.path.join(output_dir, "runs", f"{model}_{'_'.join(tasks)}_seed{seed}")
 
 
+def recorded_config(output_dir) -> dict | None:
+    """The config.json (`training.read_config`) of a run the grid in `output_dir` has started,
+    or None: what data, schema and split a rerun of the grid continues with."""
+    runs = os.path.join(output_dir, "runs")
+    names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    for name in names:
+        if os.path.isfile(os.path.join(runs, name, training.CONFIG_FILE)):
+            return training.read_config(os.path.join(runs, name))
+    return None
+
+
 def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
              rows: Sequence[Row], params_for_model, seeds: Sequence[int], split: str = "Val",
              num_resamples: int = 1000, confidence: float = 0.95, on_bad_audio: str = "skip",
@@ -100,8 +111,15 @@ def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
     if split_rows.empty:
         raise UserInputError(f"--split: {data_dir} has no {split} clips")
     evaluation.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
-    os.makedirs(output_dir, exist_ok=True)
+    with atomic.owned_directory(output_dir, "--output_dir"):   # one writer at a time
+        return _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model, seeds,
+                               split, num_resamples, confidence, on_bad_audio,
+                               embedding_cache_root, settings)
 
+
+def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model, seeds, split,
+                    num_resamples, confidence, on_bad_audio, embedding_cache_root, settings):
+    split_rows = exvo.select_split(table, schema, split)
     predictions = {}   # (model, tasks, seed) -> {file_id: ..., task: array}
     for row in rows:
         row_params = params_for_model(row.model)

@@ -461,39 +461,41 @@ def run(output_dir, data: PermutationData, head: str = "conformer", trials: int 
                 "score": "Val mean CCC after the final epoch (true class and age on Val)"}
     # As the JSON file holds them (tuples become lists), so a resumption compares like with like.
     settings = json.loads(json.dumps(settings, default=atomic.jsonable))
-    path = os.path.join(output_dir, RESULT_FILE)
-    finished = _load_previous(path, settings, output_dir)
-    done = {(t["condition"], t["trial"]) for t in finished}
-    reused = sum((c, k) in done for c in conditions for k in range(trials))
-    if reused:
-        logging.info("%s: reusing %d finished trial(s)", path, reused)
+    with atomic.owned_directory(output_dir, "--output_dir"):   # one writer at a time
+        path = os.path.join(output_dir, RESULT_FILE)
+        finished = _load_previous(path, settings, output_dir)
+        done = {(t["condition"], t["trial"]) for t in finished}
+        reused = sum((c, k) in done for c in conditions for k in range(trials))
+        if reused:
+            logging.info("%s: reusing %d finished trial(s)", path, reused)
 
-    def document():
-        wanted = requested_trials(finished, conditions, trials)
-        order = {c: i for i, c in enumerate(CONDITIONS)}
-        finished.sort(key=lambda t: (order[t["condition"]], t["trial"]))
-        return {"settings": settings, "trials": finished,
-                "summary": summarize(wanted, conditions)}
+        def document():
+            wanted = requested_trials(finished, conditions, trials)
+            order = {c: i for i, c in enumerate(CONDITIONS)}
+            finished.sort(key=lambda t: (order[t["condition"]], t["trial"]))
+            return {"settings": settings, "trials": finished,
+                    "summary": summarize(wanted, conditions)}
 
-    total, count = trials * len(conditions), reused
-    result = document()
-    for trial in range(trials):
-        for condition in conditions:
-            if (condition, trial) in done:
-                continue
-            record = train_and_score(data, condition, trial_seed(seed, condition, trial), head,
-                                     epochs, batch_size, learning_rate)
-            record = {"condition": condition, "trial": trial, **record}
-            finished.append(record)
-            done.add((condition, trial))
-            result = document()
-            atomic.write_json(path, result)   # after every trial: a killed run loses one at most
-            count += 1
-            if on_trial is not None:
-                on_trial(record, count, total)
-    if count == reused:   # nothing ran: still write, as fewer trials asked for change the summary
-        atomic.write_json(path, result)
-    return result
+        total, count = trials * len(conditions), reused
+        result = document()
+        for trial in range(trials):
+            for condition in conditions:
+                if (condition, trial) in done:
+                    continue
+                record = train_and_score(data, condition, trial_seed(seed, condition, trial), head,
+                                         epochs, batch_size, learning_rate)
+                record = {"condition": condition, "trial": trial, **record}
+                finished.append(record)
+                done.add((condition, trial))
+                result = document()
+                # After every trial: a killed run loses one at most.
+                atomic.write_json(path, result)
+                count += 1
+                if on_trial is not None:
+                    on_trial(record, count, total)
+        if count == reused:   # nothing ran: still write, as fewer trials change the summary
+            atomic.write_json(path, result)
+        return result
 
 
 def requested_trials(trials: Sequence[dict], conditions: Sequence[str], num_trials: int) -> list:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import soundfile
 
-from vb_keras.atomic import atomic_directory
+from vb_keras.atomic import atomic_directory, owned_target
 from vb_keras.cache import cache_root
 from vb_keras.schema import HUME_VB_EMOTIONS
 
@@ -107,14 +107,12 @@ def ensure_demo_data(directory: str | None = None) -> str:
     directory = directory or default_demo_dir()
     if os.path.isfile(os.path.join(directory, "data_info.csv")):
         return directory
-    logging.info("generating the demo data set into %s (once)", directory)
-    try:
-        with atomic_directory(directory) as scratch:
-            write_demo_data(scratch)
-    except OSError:
-        # Another process may have finished the same data set first; that copy is as good.
+    # Another process generating it meanwhile is waited for: its copy is as good.
+    with owned_target(directory, wait=True):
         if not os.path.isfile(os.path.join(directory, "data_info.csv")):
-            raise
+            logging.info("generating the demo data set into %s (once)", directory)
+            with atomic_directory(directory) as scratch:
+                write_demo_data(scratch)
     return directory
 
 

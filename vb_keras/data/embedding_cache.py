@@ -10,7 +10,8 @@ so a changed embedder, window or data set never reuses a stale cache. A cache di
                          (float32), or the reason its audio was unusable
   cache_info.json        written last: the cache is complete only when it exists
 Shards are written one at a time through a scratch file and a rename, so an extraction that is killed
-resumes at the first missing shard. Clips are keyed by file id, not split: any split scheme (e.g. the
+resumes at the first missing shard. One process extracts a cache at a time; another waits for it.
+Clips are keyed by file id, not split: any split scheme (e.g. the
 paper's, which moves Val speakers into Train) reads the same cache.
 """
 
@@ -91,7 +92,16 @@ def extract(embedder, data_dir, table: pd.DataFrame, schema: LabelSchema, direct
     """
     if is_complete(directory):
         return directory
-    os.makedirs(directory, exist_ok=True)
+    # One extraction per cache: a second process (say, another head trained on the same data)
+    # waits for the first, then reuses its cache; a killed one's lock is released by the kernel.
+    with atomic.owned_directory(directory, "--embedding_cache", wait=True):
+        if is_complete(directory):
+            return directory
+        return _extract(embedder, data_dir, table, schema, directory, window, on_bad_audio,
+                        progress)
+
+
+def _extract(embedder, data_dir, table, schema, directory, window, on_bad_audio, progress):
     prepared = tfrecord.is_prepared(data_dir)
     total = (sum(tfrecord.read_info(data_dir)["counts"].values()) if prepared else len(table))
     num_shards = max(1, math.ceil(total / CLIPS_PER_SHARD))
