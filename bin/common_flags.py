@@ -4,6 +4,7 @@ Programs read these flags and pass plain values into the library, which never se
 """
 
 import dataclasses
+import os
 import sys
 
 from absl import app
@@ -24,16 +25,21 @@ def define_data_flags(schema_flags=True):
     flags.DEFINE_string("data_dir", None,
                         "HUME-VB-layout directory (data_info.csv + wav/), A-VB-layout directory "
                         "(labels/*.csv + audio/wav/, with --dataset=avb), or a directory written by "
-                        "bin/prepare_data. Default: the embedded demo data (generated once).")
+                        "bin/prepare_data. Default: for a program reading a trained model, the "
+                        "data it was trained on (its config.json); else the embedded demo data "
+                        "(generated once).")
     if schema_flags:
         define_schema_flags()
     # Which clips form each split.
-    flags.DEFINE_enum("split_scheme", "official", exvo.SPLIT_SCHEMES,
+    defaults = exvo.SPLIT_DEFAULTS
+    flags.DEFINE_enum("split_scheme", defaults["split_scheme"], exvo.SPLIT_SCHEMES,
                       "official: the Split column; paper: also move every clip of "
-                      "--moved_val_speakers random Val speakers into Train (section 3.3).")
-    flags.DEFINE_integer("moved_val_speakers", 250, "Val speakers moved to Train by "
-                         "--split_scheme=paper.", lower_bound=0)
-    flags.DEFINE_integer("split_seed", 0, "Seed choosing the speakers --split_scheme=paper moves.")
+                      "--moved_val_speakers random Val speakers into Train (section 3.3). "
+                      "Programs reading a trained model's data default to its split settings.")
+    flags.DEFINE_integer("moved_val_speakers", defaults["moved_val_speakers"], "Val speakers "
+                         "moved to Train by --split_scheme=paper.", lower_bound=0)
+    flags.DEFINE_integer("split_seed", defaults["split_seed"], "Seed choosing the speakers "
+                         "--split_scheme=paper moves.")
 
 
 def define_embedder_flags(window=True):
@@ -104,6 +110,39 @@ def data_dir_from_flags(values) -> str:
     directory = demo.ensure_demo_data()
     logging.info("no --data_dir: using the embedded demo data at %s", directory)
     return directory
+
+
+# The flags that decide which clips form each split; bin/train records them in config.json's
+# "settings", so programs that read a trained model's data split it the same way.
+SPLIT_FLAGS = ("split_scheme", "moved_val_speakers", "split_seed")
+
+
+def split_settings(values) -> dict:
+    """The split flags' values, for config.json's "settings"."""
+    return {name: values[name].value for name in SPLIT_FLAGS}
+
+
+def read_trained_data(values, config: dict, schema: LabelSchema, source: str):
+    """(data_dir, table, schema with classes) for a program that reads a trained model's data.
+
+    --data_dir wins, with the split flags as given. Without it, the data directory and split
+    settings recorded in `config` (a model's config.json) are used, split flags given explicitly
+    still win, and a line on stderr says so: a model trained on other data no longer silently
+    falls back to the demo data. `source` names the model in that line.
+    """
+    recorded = config.get("data_dir")
+    if values.data_dir or not recorded:
+        return read_data(values, schema)
+    if not os.path.isdir(recorded):
+        raise UserInputError(f"--data_dir: not given, and {recorded}, the data {source} was "
+                             "trained on, no longer exists; pass --data_dir")
+    settings = config.get("settings", {})
+    split = {name: (values[name].value if name in values and values[name].present
+                    else settings.get(name, exvo.SPLIT_DEFAULTS[name])) for name in SPLIT_FLAGS}
+    print(f"no --data_dir: reading the data {source} was trained on, {recorded} "
+          f"(split_scheme={split['split_scheme']}, from its config.json)", file=sys.stderr)
+    table, schema = exvo.read_and_split(recorded, schema, *(split[name] for name in SPLIT_FLAGS))
+    return recorded, table, schema
 
 
 def run(main):

@@ -42,15 +42,17 @@ def main(argv):
     if len(FLAGS.model_dir) > 1 and not FLAGS.output_dir:
         raise UserInputError("--output_dir is required with several --model_dir")
     output_dir = FLAGS.output_dir or FLAGS.model_dir[0]
-    entries, names, settings = [], [], []
+    entries, names, settings, configs = [], [], [], []
     for model_dir in FLAGS.model_dir:
         model, config = training.load_trained(model_dir)
+        configs.append(config)
         tasks = tuple(config["training"]["tasks"])
         entries.append((model, config["schema"], tasks))
         names.append(f"{config['training']['model']} ({'+'.join(tasks)})")
         settings.append(TrainingParams(**config["training"]))
     schema = entries[0][1]
-    data_dir, table, _ = common_flags.read_data(FLAGS, schema)
+    data_dir, table, _ = common_flags.read_trained_data(FLAGS, configs[0], schema,
+                                                        FLAGS.model_dir[0])
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split_rows = exvo.select_split(table, schema, FLAGS.split)
     evaluation.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front

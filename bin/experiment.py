@@ -50,8 +50,13 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     rows = experiment.grid_rows(FLAGS.models, FLAGS.forms)
-    schema = common_flags.schema_from_flags(FLAGS)
-    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+    recorded = None if FLAGS.data_dir else experiment.recorded_config(FLAGS.output_dir)
+    if recorded:   # a rerun of a started grid continues on its data, schema and split
+        data_dir, table, schema = common_flags.read_trained_data(
+            FLAGS, recorded, recorded["schema"], f"the grid in {FLAGS.output_dir}")
+    else:
+        schema = common_flags.schema_from_flags(FLAGS)
+        data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     window = common_flags.window_from_flags(FLAGS)
     summary = experiment.run_grid(
         data_dir, table, schema, FLAGS.output_dir, rows,
@@ -59,7 +64,7 @@ def main(argv):
         seeds=[int(seed) for seed in FLAGS.seeds], split=FLAGS.split,
         num_resamples=FLAGS.bootstrap_resamples, confidence=FLAGS.confidence,
         on_bad_audio=FLAGS.on_bad_audio, embedding_cache_root=FLAGS.embedding_cache,
-        settings={"flags": FLAGS.flags_into_string(), "split_scheme": FLAGS.split_scheme,
+        settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS),
                   "experiment": FLAGS.output_dir})
     print(summary["markdown"])
     print("wrote " + ", ".join(summary["paths"]))

@@ -30,8 +30,8 @@ flags.DEFINE_list("model_dir", None, "One model directory, or several (one per t
 flags.DEFINE_string("export_dir", None, "Export root; versions go below it. Default: "
                     "saved_models/<name of the (first) model directory>.")
 flags.DEFINE_integer("version", None, "Version number (default: the next one).", lower_bound=1)
-flags.DEFINE_string("data_dir", None, "Data the naive fallback is fitted on (its Train split). "
-                    "Default: the data the (first) model was trained on.")
+# The naive fallback is fitted on the Train split of this data.
+common_flags.define_data_flags(schema_flags=False)
 flags.DEFINE_float("median_age", None, "Age answered when no model predicts age (default: the "
                    "median training age; the paper's submission used 26.0).")
 flags.mark_flag_as_required("model_dir")
@@ -52,18 +52,15 @@ def main(argv):
                 schema.emotion_columns, schema.classes):
             raise UserInputError(f"--model_dir: {model_dir} was trained on another label schema")
         members.append(export.Member(model, TrainingParams(**model_config["training"])))
-    data_dir = FLAGS.data_dir or config["data_dir"]
-    if not os.path.isdir(data_dir):
-        raise UserInputError(f"--data_dir: {data_dir} (needed for the naive fallback) does not "
-                             "exist; pass the training data's directory")
-    split_scheme = config["settings"].get("split_scheme", "official")
-    table, _ = exvo.read_and_split(data_dir, schema, split_scheme)
+    data_dir, table, _ = common_flags.read_trained_data(FLAGS, config, schema,
+                                                        FLAGS.model_dir[0])
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     if FLAGS.median_age is not None:
         naive[AGE] = FLAGS.median_age
     servable = export.Servable(members, schema, naive)
     path = export.export(servable, export_root, FLAGS.version,
-                         description=" + ".join(member.name for member in members))
+                         description=" + ".join(member.name for member in members),
+                         data_dir=data_dir)
     for task, owner in sorted(servable.owners.items()):
         print(f"{task}: {members[owner].name}")
     for task in sorted(set(("emotion", "country", "age")) - set(servable.owners)):

@@ -11,6 +11,7 @@ and in bad_audio.csv beside the output, and left out; the other clips are still 
 """
 
 import os
+import sys
 
 from absl import flags
 from absl import logging
@@ -20,12 +21,13 @@ if __package__:  # installed: vb_predict
 else:            # a checkout: bin/predict
     import common_flags
 
-from vb_keras import prediction
+from vb_keras import export, prediction
 from vb_keras.data import exvo, loading, pipeline
 from vb_keras.errors import UserInputError
 
 flags.DEFINE_string("model", None, "An exported SavedModel (or its export root: latest version).")
-flags.DEFINE_string("data_dir", None, "A HUME-VB-layout or prepared data directory to predict.")
+flags.DEFINE_string("data_dir", None, "A HUME-VB-layout or prepared data directory to predict. "
+                    "Default (without --audio): the data the exported models were trained on.")
 flags.DEFINE_string("split", "Test", "With --data_dir: the split to predict (labels not needed).")
 flags.DEFINE_multi_string("audio", None, "Audio files or folders (searched recursively) to "
                           "predict instead of --data_dir; File_ID is the path without extension.")
@@ -41,18 +43,29 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    if bool(FLAGS.data_dir) == bool(FLAGS.audio):
-        raise UserInputError("give exactly one of --data_dir (with --split) and --audio")
+    if FLAGS.data_dir and FLAGS.audio:
+        raise UserInputError("give one of --data_dir (with --split) and --audio, not both")
     prediction.check_outputs(FLAGS.output, FLAGS.output_json)   # before predicting anything
     model = prediction.ExportedModel(FLAGS.model)
     report_dir = os.path.dirname(os.path.abspath(FLAGS.output))
-    if FLAGS.data_dir:
+    data_dir = FLAGS.data_dir
+    if not data_dir and not FLAGS.audio:
+        if not model.data_dir:
+            raise UserInputError(f"--model: {model.path} does not record the data it was trained "
+                                 "on; give --data_dir (with --split) or --audio")
+        if not os.path.isdir(model.data_dir):
+            raise UserInputError(f"--data_dir: not given, and {model.data_dir}, the data "
+                                 f"{model.path} was trained on, no longer exists; pass --data_dir")
+        data_dir = model.data_dir
+        print(f"no --data_dir or --audio: predicting {FLAGS.split} of {data_dir}, the data "
+              f"{model.path} was trained on (its {export.EXPORT_INFO})", file=sys.stderr)
+    if data_dir:
         if model.schema is None:
             raise UserInputError(f"--model: {model.path} carries no label schema "
                                  "(not written by bin/export); use --audio")
-        table, schema = exvo.read_and_split(FLAGS.data_dir, model.schema)
+        table, schema = exvo.read_and_split(data_dir, model.schema)
         clips = [(clip["file_id"].decode(), clip["audio"] / 32768.0) for clip in
-                 pipeline.read_clips(FLAGS.data_dir, schema, FLAGS.split, "skip", report_dir,
+                 pipeline.read_clips(data_dir, schema, FLAGS.split, "skip", report_dir,
                                      table=table).as_numpy_iterator()]
         class_column, id_format = schema.class_column, "[{}]"   # ids as data_info.csv writes them
     else:

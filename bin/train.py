@@ -65,7 +65,7 @@ def main(argv):
         data_dir, model_dir, table, schema, params, strategy=strategy,
         callbacks=[training.load_callback(spec) for spec in FLAGS.callbacks],
         on_bad_audio=FLAGS.on_bad_audio,
-        settings={"flags": FLAGS.flags_into_string(), "split_scheme": FLAGS.split_scheme},
+        settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS)},
         embedding_cache_root=FLAGS.embedding_cache)
     if distribute.is_chief():
         print(f"model saved in {model_dir}")

@@ -94,7 +94,10 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
     process = program("train", f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
                       "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion")
     assert "| resnet18 (emotion) | NO |" in process.stdout
-    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={small_demo}")
+    # No --data_dir: evaluate, export and predict read the data the model was trained on (not the
+    # demo data, which they once fell back to silently) and say so.
+    process = program("evaluate", f"--model_dir={model_dir}")
+    assert f"no --data_dir: reading the data {model_dir} was trained on, {small_demo}" in process.stderr
     assert "country: naive prediction" in process.stdout and "emotion: resnet18 (emotion)" in process.stdout
     for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
         assert os.path.isfile(os.path.join(model_dir, name)), name
@@ -106,8 +109,9 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
     assert "age: naive prediction" in process.stdout
     assert "exported and verified in a fresh process" in process.stdout
     output = str(tmp_path / "predictions" / "test.csv")
-    program("predict", f"--model={export_root}", f"--data_dir={small_demo}", "--split=Test",
-            f"--output={output}", f"--output_json={output[:-4]}.json")
+    process = program("predict", f"--model={export_root}", "--split=Test", f"--output={output}",
+                      f"--output_json={output[:-4]}.json")
+    assert f"predicting Test of {small_demo}, the data" in process.stderr
     import pandas as pd
     predicted = pd.read_csv(output)
     info = pd.read_csv(os.path.join(small_demo, "data_info.csv"))
@@ -258,7 +262,10 @@ def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_p
                  "side_by_side_confusion_Val.png", "side_by_side_training_curves.png",
                  "runs/resnet18_emotion_country_age_seed0/training_curves.png"):
         assert os.path.isfile(os.path.join(output_dir, name)), name
-    again = program("experiment", *args)
+    # The rerun names no --data_dir: the grid continues on the data its runs were trained on.
+    again = program("experiment", *args[1:])
+    assert f"no --data_dir: reading the data the grid in {output_dir} was trained on, {small_demo}" \
+        in again.stderr
     assert "reusing the finished run" in again.stderr and "training resnet18" not in again.stderr
     assert [line for line in again.stdout.splitlines() if line.startswith("| ")] == lines
 

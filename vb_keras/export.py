@@ -226,8 +226,11 @@ def latest_version(model_path) -> str:
 
 
 def export(servable: Servable, export_root, version: int | None = None,
-           description: str = "", verify: bool = True) -> str:
+           description: str = "", verify: bool = True, data_dir: str | None = None) -> str:
     """Writes `servable` to `export_root/<version>` (default: the next version); returns the path.
+
+    `data_dir`, the data the models were trained on, is recorded in the export's info, so that
+    bin/predict can read it when no data is named.
 
     Raises:
       UserInputError: the version exists already.
@@ -247,7 +250,8 @@ def export(servable: Servable, export_root, version: int | None = None,
                 "tasks": {task: (servable.members[owner].name if owner is not None else "naive")
                           for task, owner in ((t, servable.owners.get(t)) for t in TASKS)},
                 "schema": json.loads(servable.schema.to_json()),
-                "description": description, "version": version}
+                "description": description, "version": version,
+                "data_dir": os.path.abspath(data_dir) if data_dir else None}
         atomic.write_json(os.path.join(scratch, EXPORT_INFO), info)
         if verify:
             _verify_in_fresh_process(scratch, clips, expected)

@@ -28,9 +28,12 @@ class ExportedModel:
         self.emotions, self.classes = export.load_names(self.path)
         info_path = os.path.join(self.path, export.EXPORT_INFO)
         self.schema = None
+        self.data_dir = None   # the data the models were trained on, where the export says
         if os.path.isfile(info_path):
             with open(info_path) as stream:
-                self.schema = LabelSchema(**json.load(stream)["schema"])
+                info = json.load(stream)
+            self.schema = LabelSchema(**info["schema"])
+            self.data_dir = info.get("data_dir")
         self._signature = tf.saved_model.load(self.path).signatures[export.SIGNATURE]
 
     def __call__(self, clips) -> dict:

@@ -269,9 +269,7 @@ def load_trained(model_dir):
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise UserInputError(f"--model_dir: {model_dir} holds no trained model ({MODEL_FILE} missing)")
-    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
-        config = json.load(stream)
-    config["schema"] = LabelSchema(**config["schema"])
+    config = read_config(model_dir)
     try:
         model = keras.models.load_model(path)
     except ValueError as error:
@@ -280,6 +278,14 @@ def load_trained(model_dir):
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserInputError(f"{path}: cannot be loaded ({reason})") from None
     return model, config
+
+
+def read_config(model_dir) -> dict:
+    """config.json of `model_dir`, its "schema" as a `LabelSchema`."""
+    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
+        config = json.load(stream)
+    config["schema"] = LabelSchema(**config["schema"])
+    return config
 
 
 def split_digest(table: pd.DataFrame, schema: LabelSchema) -> str:

@@ -246,10 +246,14 @@ def _raise_at(origin, table, schema, mask, reason, column=None):
 
 
 SPLIT_SCHEMES = ("official", "paper")
+# How a data set is split unless told otherwise (section 3.3's paper scheme moves 250 Val speakers).
+SPLIT_DEFAULTS = {"split_scheme": "official", "moved_val_speakers": 250, "split_seed": 0}
 
 
-def read_and_split(data_dir, schema: LabelSchema, split_scheme: str = "official",
-                   moved_val_speakers: int = 250, split_seed: int = 0):
+def read_and_split(data_dir, schema: LabelSchema,
+                   split_scheme: str = SPLIT_DEFAULTS["split_scheme"],
+                   moved_val_speakers: int = SPLIT_DEFAULTS["moved_val_speakers"],
+                   split_seed: int = SPLIT_DEFAULTS["split_seed"]):
     """`read_clip_table`, then the chosen split scheme, then the classes fitted on Train.
 
     Logs a warning for every speaker found in more than one split.
