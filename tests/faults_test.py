@@ -1,0 +1,393 @@
+"""Nothing lost under faults: the bin/ programs killed with SIGKILL at chosen points, then run again.
+
+Each program runs in its own session on tiny data. A fault comes either from outside (the whole
+process group is killed when a line appears on the program's output, as a terminal or a job scheduler
+would) or from inside: `VB_FAULT` makes a startup hook (the sitecustomize.py this module writes) kill
+the main process alone, as the OOM killer would, right before or after a chosen call, such as the
+rename that publishes a result. Then the same command runs again; its outputs must equal an
+uninterrupted run's (the same files, one history row per epoch), with no scratch file left and no
+process of the killed run alive (the export's verifier child included).
+"""
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import REPO_ROOT, run_main
+
+# Set in every program's environment (and so its children's): finds them after a kill.
+MARK = "VB_FAULTS_TEST_RUN"
+# How long a killed program's processes may take to go: long enough for the kernel, far shorter
+# than the export's verifier takes to finish on its own (it imports TensorFlow).
+GONE_WITHIN_S = 5.0
+# Scratch names: atomic_directory's ".<name>.partial-*", write_file's ".*.tmp", training's
+# ".partial.model.keras", BestWeights' "best.tmp.weights.h5", the cache's "<shard>.partial".
+SCRATCH = re.compile(r"partial|\.tmp$|\.tmp\.")
+
+HOOK = r'''"""Fault injection for tests/faults_test.py, loaded at startup (it is first on PYTHONPATH).
+
+VB_FAULT = {"when": "before"|"after", "module": M, "name": "f" or "Class.method", "nth": N,
+            "args": REGEX}: kill this process with SIGKILL before (or after) the N-th call of M.f
+whose string arguments (joined by spaces; lists flattened) match REGEX.
+"""
+import importlib.abc
+import importlib.util
+import json
+import os
+import re
+import signal
+import sys
+
+_SPEC = os.environ.pop("VB_FAULT", None)   # popped: child processes run unharmed
+
+
+def _text(values):
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            yield from _text(value)
+        elif isinstance(value, (str, os.PathLike)):
+            yield os.fspath(value)
+
+
+def _install(spec):
+    pattern, nth, calls = re.compile(spec.get("args", "")), spec.get("nth", 1), [0]
+
+    def wrap(function):
+        def wrapper(*args, **kwargs):
+            hit = False
+            if pattern.search(" ".join(_text(args))):
+                calls[0] += 1
+                hit = calls[0] == nth
+            if hit and spec["when"] == "before":
+                os.kill(os.getpid(), signal.SIGKILL)
+            result = function(*args, **kwargs)
+            if hit:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+        return wrapper
+
+    def patch(module):
+        owner, _, attribute = spec["name"].rpartition(".")
+        target = module
+        for part in filter(None, owner.split(".")):
+            target = getattr(target, part)
+        setattr(target, attribute, wrap(getattr(target, attribute)))
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path, target=None):
+            if fullname != spec["module"]:
+                return None
+            sys.meta_path.remove(self)
+            found = importlib.util.find_spec(fullname)
+            load = found.loader.exec_module
+
+            def exec_module(module):
+                load(module)
+                patch(module)
+            found.loader.exec_module = exec_module
+            return found
+
+    if spec["module"] in sys.modules:
+        patch(sys.modules[spec["module"]])
+    else:
+        sys.meta_path.insert(0, Finder())
+
+
+if _SPEC:
+    _install(json.loads(_SPEC))
+'''
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("fault_hooks")
+    (directory / "sitecustomize.py").write_text(HOOK)
+    return str(directory)
+
+
+class Run:
+    """One program run: its exit status (-9 when killed), output and the processes it left."""
+
+    def __init__(self, returncode, output, left):
+        self.returncode, self.output, self.left = returncode, output, left
+
+    def check(self):
+        assert self.returncode == 0, self.output[-3000:]
+        assert not self.left, self.left
+        return self
+
+    def check_killed(self):
+        assert self.returncode == -signal.SIGKILL, (
+            f"the fault never fired (exit status {self.returncode}):\n{self.output[-3000:]}")
+        return self
+
+
+def program(hooks, name, *args, fault=None, kill_on=None, timeout=300) -> Run:
+    """Runs bin/<name> in a session of its own, to the end, or until `fault` kills it from inside
+    or a line of its output matches `kill_on` (then its whole process group is killed)."""
+    tag = uuid.uuid4().hex
+    env = {key: value for key, value in os.environ.items() if key != "VB_FAULT"}
+    env.update({"PYTHONPATH": os.pathsep.join([hooks, REPO_ROOT]), "TF_CPP_MIN_LOG_LEVEL": "3",
+                MARK: tag})
+    if fault:
+        env["VB_FAULT"] = json.dumps(fault)
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(REPO_ROOT, "bin", f"{name}.py"), *args], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        start_new_session=True)
+    timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+    timer.start()
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if kill_on and re.search(kill_on, line):
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+        process.stdout.close()
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+    return Run(returncode, "".join(lines), processes_left(process.pid, tag))
+
+
+def processes_left(group, tag) -> list:
+    """The live processes of a finished run (in its process group, or carrying its mark), after
+    GONE_WITHIN_S; they are killed before returning, so no test leaves any behind."""
+    deadline = time.time() + GONE_WITHIN_S
+    while True:
+        left = _live_processes(group, tag)
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+def _live_processes(group, tag):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stream:
+                stat = stream.read()
+            state, _, process_group = stat[stat.rindex(")") + 2:].split()[:3]
+            with open(f"/proc/{entry}/environ", "rb") as stream:
+                marked = f"{MARK}={tag}".encode() in stream.read().split(b"\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                command = stream.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):   # gone meanwhile, or another user's
+            continue
+        if state != "Z" and (marked or int(process_group) == group):
+            found.append((int(entry), command[:200]))
+    return found
+
+
+def files(directory) -> set:
+    """Relative paths of the files under `directory` (TensorBoard's event files by kind: each
+    process writes its own, so a resumed run has more)."""
+    paths = set()
+    for root, _, names in os.walk(directory):
+        for name in names:
+            relative = os.path.relpath(os.path.join(root, name), directory)
+            paths.add(re.sub(r"events\.out\.tfevents\..*", "events.out.tfevents.*", relative))
+    return paths
+
+
+def scratch_left(directory) -> list:
+    return sorted(os.path.join(root, name) for root, dirs, names in os.walk(directory)
+                  for name in dirs + names if SCRATCH.search(name))
+
+
+def in_os_replace(target_regex, when="before"):
+    """A fault at the rename (os.replace) onto a path matching `target_regex`."""
+    return {"when": when, "module": "os", "name": "replace", "args": target_regex}
+
+
+def history_epochs(model_dir) -> list:
+    with open(os.path.join(model_dir, "history.csv")) as stream:
+        return [int(row["epoch"]) for row in csv.DictReader(stream)]
+
+
+class ProcessesLeft(AssertionError):
+    """A killed run left processes alive."""
+
+
+class EpochLoggedTwice(AssertionError):
+    """history.csv holds more than one row for an epoch."""
+
+
+def assert_none_left(*runs):
+    left = [process for run in runs for process in run.left]
+    if left:
+        raise ProcessesLeft(f"alive after the kill: {left}")
+
+
+def killed_in_turn(hooks, name, command, faults) -> list:
+    """Runs `command` once per fault, each run killed by its fault (a dict of `program`'s fault or
+    kill_on); returns the runs. Each run after the first is also the rerun of the one before."""
+    return [program(hooks, name, *command, **how).check_killed() for how in faults]
+
+
+# ---------------------------------------------------------------- bin/train
+
+EPOCHS = 2
+TRAIN_FLAGS = [f"--epochs={EPOCHS}", "--batch_size=8", "--clip_seconds=0.5"]
+
+
+@pytest.fixture(scope="module")
+def trained(hooks, tiny_demo, tmp_path_factory):
+    """An uninterrupted run: the reference, and the model the export faults start from."""
+    model_dir = str(tmp_path_factory.mktemp("reference") / "run")
+    program(hooks, "train", f"--data_dir={tiny_demo}", f"--model_dir={model_dir}",
+            *TRAIN_FLAGS).check()
+    assert history_epochs(model_dir) == list(range(EPOCHS))
+    return model_dir
+
+
+# Keras's CSVLogger appends an epoch's row before BackupAndRestore saves it; a kill in between
+# repeats the epoch on resume and logs it twice. Only that failure is expected (raises=...).
+@pytest.mark.xfail(raises=EpochLoggedTwice, strict=False,
+                   reason="a kill between an epoch's history row and its backup logs the "
+                   "repeated epoch twice in history.csv; not yet fixed")
+def test_train_killed_mid_run_and_after_the_last_epoch_ends_as_an_uninterrupted_run(
+        hooks, tiny_demo, trained, tmp_path):
+    model_dir = str(tmp_path / "run")
+    command = [f"--data_dir={tiny_demo}", f"--model_dir={model_dir}", *TRAIN_FLAGS]
+    runs = killed_in_turn(hooks, "train", command, [
+        # Epoch 1's history row is written, its backup not.
+        dict(fault={"when": "before", "module": "vb_keras.callbacks",
+                    "name": "ResumableBackup.on_epoch_end"}),
+        # After the last epoch, everything but model.keras written (issue 15, part A (1): the
+        # backup was once deleted before the save, and the rerun trained from scratch).
+        dict(fault=in_os_replace(r"/model\.keras$")),
+    ])
+    assert_none_left(*runs)
+    assert not os.path.exists(os.path.join(model_dir, "model.keras"))
+    program(hooks, "train", *command).check()
+    assert files(model_dir) == files(trained)
+    assert not scratch_left(tmp_path)
+    assert 1 <= json.load(open(os.path.join(model_dir, "config.json")))["best_epoch"] <= EPOCHS
+    epochs = history_epochs(model_dir)
+    assert sorted(set(epochs)) == list(range(EPOCHS))
+    if epochs != list(range(EPOCHS)):
+        raise EpochLoggedTwice(f"history.csv epochs: {epochs}")
+
+
+# ---------------------------------------------------------------- bin/prepare_data
+
+@pytest.fixture(scope="module")
+def prepared(hooks, tiny_demo, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("reference") / "prepared")
+    program(hooks, "prepare_data", f"--data_dir={tiny_demo}", f"--out_dir={out}").check()
+    return out
+
+
+def contents(directory) -> dict:
+    """{relative path: content}; TFRecords as their tf.train.Examples (the serialized order of a
+    feature map varies from process to process)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    result = {}
+    for path in files(directory):
+        full = os.path.join(directory, path)
+        if path.endswith(".tfrecord"):
+            result[path] = [tf.train.Example.FromString(record.numpy())
+                            for record in tf.data.TFRecordDataset(full)]
+        else:
+            with open(full, "rb") as stream:
+                result[path] = stream.read()
+    return result
+
+
+def test_prepare_data_killed_mid_run_and_before_the_rename_writes_the_same_set(
+        hooks, tiny_demo, prepared, tmp_path):
+    out = str(tmp_path / "prepared")
+    command = [f"--data_dir={tiny_demo}", f"--out_dir={out}"]
+    runs = killed_in_turn(hooks, "prepare_data", command, [
+        # From outside, the whole process group, once Train is written (Val and Test not).
+        dict(kill_on=r"Train: \d+ clips"),
+        # Everything written, the scratch directory not yet renamed into place.
+        dict(fault=in_os_replace(r"/prepared$")),
+    ])
+    assert_none_left(*runs)
+    assert not os.path.exists(out)            # nothing that looks prepared
+    program(hooks, "prepare_data", *command).check()
+    assert contents(out) == contents(prepared)
+    assert not scratch_left(tmp_path)         # the killed writers' scratch is gone too
+
+
+# ---------------------------------------------------------------- bin/extract_embeddings
+
+EXTRACT_FLAGS = ["--window_seconds=1.0"]   # the built-in (random) Conformer embedder
+
+
+@pytest.fixture(scope="module")
+def extracted(hooks, tiny_demo, tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("reference") / "embeddings")
+    program(hooks, "extract_embeddings", f"--data_dir={tiny_demo}", f"--embedding_cache={cache}",
+            *EXTRACT_FLAGS).check()
+    return cache
+
+
+def test_extract_embeddings_killed_before_the_cache_is_complete_resumes(hooks, tiny_demo,
+                                                                        extracted, tmp_path):
+    cache = str(tmp_path / "embeddings")
+    command = [f"--data_dir={tiny_demo}", f"--embedding_cache={cache}", *EXTRACT_FLAGS]
+    # Every shard written; cache_info.json, which marks the cache complete, not yet in place.
+    killed, = killed_in_turn(hooks, "extract_embeddings", command,
+                             [dict(fault=in_os_replace(r"/cache_info\.json$"))])
+    assert_none_left(killed)
+    rerun = program(hooks, "extract_embeddings", *command).check()
+    assert "1 of 1 shards already written" in rerun.output    # resumed, not redone
+    assert files(cache) == files(extracted)
+    assert not scratch_left(tmp_path)
+
+
+# ---------------------------------------------------------------- bin/export
+
+@pytest.fixture(scope="module")
+def exported(hooks, trained, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("reference") / "exported")
+    program(hooks, "export", f"--model_dir={trained}", f"--export_dir={root}").check()
+    return root
+
+
+# Only the verifier outliving its parent is expected to fail (raises=...); it is checked last.
+@pytest.mark.xfail(raises=ProcessesLeft, strict=False,
+                   reason="the export's verifier child outlives its killed parent (export.py's "
+                   "fix pending)")
+def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
+        hooks, trained, exported, tmp_path):
+    root = str(tmp_path / "exported")
+    command = [f"--model_dir={trained}", f"--export_dir={root}"]
+    runs = killed_in_turn(hooks, "export", command, [
+        # Right after the verifier child starts reloading the export: it must go with its parent.
+        dict(fault={"when": "after", "module": "subprocess", "name": "Popen.__init__",
+                    "args": r"-m vb_keras\.export"}),
+        # Verified, not yet renamed to <export_dir>/1.
+        dict(fault=in_os_replace(r"/exported/1$")),
+    ])
+    assert not os.path.exists(os.path.join(root, "1"))
+    rerun = program(hooks, "export", *command).check()
+    assert "exported and verified in a fresh process" in rerun.output
+    assert files(root) == files(exported)        # version 1 only, whole
+    assert not scratch_left(tmp_path)
+    assert_none_left(*runs)
+
+
+if __name__ == "__main__":
+    run_main()
