@@ -73,7 +73,8 @@ def main(argv):
     print(evaluation.TABLE_HEADER)
     multitask = len(entries) == 1 and len(entries[0][2]) > 1
     print(evaluation.table_row(" + ".join(names), "YES" if multitask else "NO", result))
-    print("per emotion: " + ", ".join(f"{k} {v:.3f}" for k, v in result.ccc_per_emotion.items()))
+    if result.ccc_per_emotion:
+        print("per emotion: " + ", ".join(f"{k} {v:.3f}" for k, v in result.ccc_per_emotion.items()))
     print(f"wrote {json_path} and {', '.join(os.path.basename(f) for f in figures)}")
 
 

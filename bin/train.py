@@ -31,8 +31,9 @@ from vb_keras.schema import TASKS
 # Model.
 flags.DEFINE_enum("model", TrainingParams().model, inputs.MODEL_NAMES,
                   "resnet18/34/50 (section 2.1) or a head on frozen embeddings (section 2.2).")
-flags.DEFINE_list("tasks", list(TASKS), "Outputs to train: all three is multitask (hard parameter "
-                  "sharing); one is a single-task model (MTL 'No' in Table 1).")
+flags.DEFINE_list("tasks", None, "Outputs to train: several is multitask (hard parameter "
+                  "sharing); one is a single-task model (MTL 'No' in Table 1). Default: every task "
+                  "the data has labels for (all three unless a column flag is empty).")
 # Embedder (conformer heads).
 common_flags.define_embedder_flags()
 # Data.
@@ -46,8 +47,9 @@ flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or aut
 flags.DEFINE_string("model_dir", None, "Output directory. Default: runs/<model>_<tasks>.")
 flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.Class names "
                   "constructed with no arguments.")
-flags.register_validator("tasks", lambda tasks: bool(tasks) and set(tasks) <= set(TASKS)
-                         and len(set(tasks)) == len(tasks),
+flags.register_validator("tasks", lambda tasks: tasks is None or (
+                             bool(tasks) and set(tasks) <= set(TASKS)
+                             and len(set(tasks)) == len(tasks)),
                          message=f"--tasks must be distinct names among {', '.join(TASKS)}")
 
 FLAGS = flags.FLAGS
@@ -57,8 +59,10 @@ def main(argv):
     del argv
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
     schema = common_flags.schema_from_flags(FLAGS)
+    tasks = multitask.check_tasks(FLAGS.tasks or schema.tasks)
+    schema.check_tasks(tasks)   # before reading: a task the data lacks is refused at once
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
-    params = training_flags.training_params(FLAGS, FLAGS.model, multitask.check_tasks(FLAGS.tasks),
+    params = training_flags.training_params(FLAGS, FLAGS.model, tasks,
                                             common_flags.window_from_flags(FLAGS), FLAGS.seed)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"{params.model}_{'_'.join(params.tasks)}")
     result = training.train(

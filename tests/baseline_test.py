@@ -46,5 +46,17 @@ def test_ties_go_to_the_first_class_in_schema_order():
     assert baseline.fit_naive(table, SCHEMA)["country"] == 0
 
 
+def test_naive_fits_only_the_tasks_the_schema_has():
+    no_age = LabelSchema(emotion_columns=("A", "B"), class_column="C",
+                         age_column="").with_classes(["x", "y", "z"])
+    naive = baseline.fit_naive(train_table().drop(columns="Age"), no_age)
+    assert set(naive) == {"emotion", "country"}
+    assert set(baseline.naive_predictions(naive, 2)) == {"emotion", "country"}
+    filled, tasks = baseline.fill_missing_tasks({"emotion": np.zeros((2, 2))}, naive, 2)
+    assert set(filled) == {"emotion", "country"} and tasks == ("country",)
+    age_only = LabelSchema(emotion_columns=(), class_column="", age_column="Age")
+    assert baseline.fit_naive(train_table()[["Age", "labelled"]], age_only) == {"age": 26.0}
+
+
 if __name__ == "__main__":
     run_main()

@@ -178,5 +178,35 @@ def test_bad_inputs_raise_value_error():
         bootstrap.bootstrap(y_true, y_pred, [])
 
 
+
+@pytest.mark.parametrize("absent", ["age", "emotion", "country"])
+def test_a_task_without_labels_has_no_interval_and_the_hmean_leaves_it_out(absent):
+    y_true, speakers = make_split(30, 4)
+    y_pred = noisy_prediction(y_true, 0.2, seed=0)
+    del y_true[absent], y_pred[absent]
+    schema = LabelSchema(emotion_columns=() if absent == "emotion" else ("A", "B", "C"),
+                         class_column="" if absent == "country" else "Country",
+                         age_column="" if absent == "age" else "Age")
+    if absent != "country":
+        schema = schema.with_classes(["w", "x", "y", "z"])
+    figure = {"emotion": "mean_ccc", "country": "uar", "age": "mae"}[absent]
+    result = bootstrap.bootstrap(y_true, y_pred, speakers, num_resamples=50, seed=0)
+    evaluated = evaluation.evaluate(y_true, y_pred, schema, "Val")
+    assert result[figure] is None and getattr(evaluated, figure) is None
+    for name, interval in result.items():
+        if name != figure:
+            assert interval.estimate == pytest.approx(getattr(evaluated, name))
+            assert interval.low <= interval.estimate <= interval.high
+    weights = bootstrap.speaker_resample_weights(speakers, 3, seed=1)
+    figures = bootstrap.weighted_figures(y_true, y_pred, weights)
+    assert figure not in figures
+    repeated = {task: np.repeat(np.asarray(value), weights[0].astype(int), axis=0)
+                for task, value in y_pred.items()}
+    truth = {task: np.repeat(value, weights[0].astype(int), axis=0)
+             for task, value in y_true.items()}
+    assert figures["hmean"][0] == pytest.approx(
+        evaluation.evaluate(truth, repeated, schema, "Val").hmean)
+
+
 if __name__ == "__main__":
     run_main()

@@ -126,5 +126,36 @@ def test_reads_real_emodb_with_its_own_schema():
     assert np.all((emotions >= 0) & (emotions <= 1)) and np.all((emotions > 0).sum(axis=1) == 1)
 
 
+def test_a_schema_without_a_task_reads_data_without_its_column(tmp_path):
+    """Any non-empty subset of the tasks: the absent column is neither needed nor read."""
+    write_data_info(str(tmp_path), [{k: v for k, v in r.items() if k != "Age"} for r in rows()])
+    no_age = LabelSchema(class_column="Country_string", age_column="")
+    table, schema = exvo.read_and_split(str(tmp_path), no_age)
+    assert "Age" not in table.columns and schema.classes == ("China", "US")
+    assert table["labelled"].tolist() == [True, True, True, False]
+    # No emotions and no age: the class column alone labels the clips.
+    table = exvo.read_clip_table(str(tmp_path), LabelSchema(emotion_columns=(), age_column=""))
+    assert table["labelled"].tolist() == [True, True, True, False]
+    assert not set(HUME_VB.emotion_columns) & set(table.columns)
+    # No class column: no classes are fitted.
+    schema = exvo.fit_classes(table, LabelSchema(emotion_columns=("Awe",), class_column="",
+                                                 age_column=""))
+    assert schema.classes is None and schema.tasks == ("emotion",)
+
+
+def test_a_missing_named_column_suggests_the_empty_flag(tmp_path):
+    """A named column missing from the CSV stays an error (a typo never drops a task silently)."""
+    write_data_info(str(tmp_path), [{k: v for k, v in r.items() if k != "Age"} for r in rows()])
+    with pytest.raises(UserInputError, match=r"missing column 'Age' \(if the data has no age labels, "
+                                             r"pass --age_column=\) \(it has: File_ID"):
+        exvo.read_clip_table(str(tmp_path), HUME_VB)
+    with pytest.raises(UserInputError, match=r"missing column 'Sex' \(if the data has no class "
+                                             r"labels, pass --class_column=\)"):
+        exvo.read_clip_table(str(tmp_path), LabelSchema(class_column="Sex", age_column=""))
+    with pytest.raises(UserInputError, match=r"missing column 'Joy' \(if the data has no emotion "
+                                             r"labels, pass --emotion_columns=\)"):
+        exvo.read_clip_table(str(tmp_path), LabelSchema(emotion_columns=("Joy",), age_column=""))
+
+
 if __name__ == "__main__":
     run_main()

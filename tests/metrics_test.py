@@ -40,6 +40,20 @@ def test_challenge_score_is_zero_without_positive_ccc_or_uar():
     assert metrics.challenge_score(0.5, 0.0, 4.0) == 0.0
 
 
+def test_challenge_score_is_taken_over_the_tasks_present():
+    """A task the data has no labels for (None) is left out of the harmonic mean."""
+    assert metrics.challenge_score(0.5, 0.25, None) == pytest.approx(2 / (2 + 4))
+    assert metrics.challenge_score(None, 0.5, 4.0) == pytest.approx(2 / (2 + 4))
+    assert metrics.challenge_score(0.5, None, None) == pytest.approx(0.5)
+    assert metrics.challenge_score(None, None, 4.0) == pytest.approx(0.25)
+    assert metrics.challenge_score(-0.1, None, 4.0) == 0.0
+    with pytest.raises(ValueError):
+        metrics.challenge_score(None, None, None)
+    figures = metrics.challenge_figures([0.1, 0.5, 0.9], [0.2, 0.5, 0.8], None, None, None, None)
+    assert figures["uar"] is None and figures["mae"] is None
+    assert figures["hmean"] == pytest.approx(figures["mean_ccc"])
+
+
 def test_ccc_limiting_cases():
     x = np.array([0.1, 0.4, 0.2, 0.9])
     assert metrics.concordance_cc(x, x) == pytest.approx(1.0)

@@ -31,6 +31,24 @@ def test_prepare_writes_every_split_once(tiny_demo, tmp_path):
     assert relabelled.drop(columns="path").equals(table.drop(columns="path"))
 
 
+
+@pytest.mark.parametrize("kwargs, tasks", [(dict(age_column=""), ("emotion", "country")),
+                                           (dict(emotion_columns=(), class_column=""), ("age",))])
+def test_a_data_set_without_some_tasks_prepares_and_reads_back(tiny_demo, tmp_path, kwargs, tasks):
+    import dataclasses
+    table, schema = exvo.read_and_split(tiny_demo, dataclasses.replace(HUME_VB, **kwargs))
+    out = str(tmp_path / "prepared")
+    prepare.prepare(table, schema, out, source=tiny_demo, progress=False)
+    relabelled = exvo.read_clip_table(out, schema)
+    assert relabelled.drop(columns="path").equals(table.drop(columns="path"))
+    assert set(relabelled.columns) == {*schema.label_columns, "File_ID", "Split", "Subject_ID",
+                                       "path", "labelled"}
+    clips = pipeline.read_clips(out, schema, "Val")
+    params = pipeline.PipelineParams(batch_size=4, clip_seconds=0.5, seed=0)
+    _, labels = next(iter(pipeline.batches(clips, schema, params, training=True)))
+    assert tuple(sorted(labels)) == tuple(sorted(tasks))
+
+
 def test_bad_clip_is_skipped_and_listed_or_fails(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     table.loc[0, "path"] = str(tmp_path / "missing.wav")

@@ -54,6 +54,46 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
         training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
 
 
+
+def without_columns(data_dir, directory, columns):
+    """A copy of a HUME-VB data directory without `columns` in data_info.csv (audio linked)."""
+    import pandas as pd
+    os.makedirs(directory)
+    table = pd.read_csv(os.path.join(data_dir, "data_info.csv"), dtype=str, keep_default_na=False)
+    table.drop(columns=list(columns)).to_csv(os.path.join(directory, "data_info.csv"), index=False)
+    os.symlink(os.path.join(data_dir, "wav"), os.path.join(directory, "wav"))
+    return directory
+
+
+@pytest.mark.parametrize("schema_kwargs, dropped, tasks", [
+    (dict(age_column=""), ["Age"], ("emotion", "country")),
+    (dict(emotion_columns=()), list(HUME_VB.emotion_columns), ("country", "age")),
+])
+def test_a_data_set_without_a_task_trains_only_the_outputs_it_can_teach(tiny_demo, tmp_path,
+                                                                        schema_kwargs, dropped,
+                                                                        tasks):
+    data_dir = without_columns(tiny_demo, str(tmp_path / "data"), dropped)
+    schema = LabelSchema(**schema_kwargs)
+    assert schema.tasks == tasks
+    table, schema = exvo.read_and_split(data_dir, schema)
+    with pytest.raises(UserInputError, match="--tasks: the data has no"):
+        training.train(data_dir, str(tmp_path / "refused"), table, schema,
+                       TrainingParams(epochs=1, **TINY))   # (the default asks for all three)
+    model_dir = str(tmp_path / "run")
+    result = training.train(data_dir, model_dir, table, schema,
+                            TrainingParams(epochs=1, tasks=tasks, **TINY))
+    assert set(result.model.output_names) == set(tasks)
+    saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
+    absent = {"emotion": "mean_ccc", "country": "uar", "age": "mae"}
+    for task, key in absent.items():
+        assert (saved[key] is None) == (task not in tasks), key
+    assert saved["hmean"] == pytest.approx(result.validation.hmean)
+    with open(os.path.join(model_dir, "history.csv")) as stream:
+        assert "val_hmean" in next(csv.DictReader(stream))
+    model, config = training.load_trained(model_dir)
+    assert config["schema"].tasks == tasks and config["training"]["tasks"] == list(tasks)
+
+
 def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "head")

@@ -7,6 +7,9 @@ be scored alike, so they are not independent, and resampling clips would underst
 
 A replicate is scored through clip weights (how many times the clip's speaker was drawn), never by
 building the resampled arrays; the weighted figures equal `metrics` on the resampled arrays.
+
+A task the data has no labels for (absent from y_true, see `LabelSchema.tasks`) has no figure: its
+interval is None, and the harmonic mean is taken over the tasks present (`metrics.challenge_score`).
 """
 
 import dataclasses
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from vb_keras import metrics
-from vb_keras.schema import AGE, COUNTRY, EMOTION
+from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS
 
 FIGURES = ("mean_ccc", "uar", "mae", "hmean")
 
@@ -50,10 +53,12 @@ def speaker_resample_weights(speakers, num_resamples: int, seed: int) -> np.ndar
 
 def bootstrap(y_true: dict, y_preds, speakers, num_resamples: int = 1000, seed: int = 0,
               confidence: float = 0.95) -> dict:
-    """{figure: Interval} for each of FIGURES, resampling speakers.
+    """{figure: Interval} for each of FIGURES, resampling speakers (None for the figure of a task
+    y_true has no labels for).
 
     Args:
-      y_true: {emotion [N, E], country [N] class indices, age [N]}, as `evaluation.labels_from_table`.
+      y_true: {emotion [N, E], country [N] class indices, age [N]}, as `evaluation.labels_from_table`
+        (only the tasks the data has labels for).
       y_preds: one prediction dict, or a sequence of them (one per training seed), each {emotion
         [N, E], country [N] indices or [N, C] scores, age [N] or [N, 1]}.
       speakers: [N] speaker id of each clip.
@@ -75,23 +80,27 @@ def bootstrap(y_true: dict, y_preds, speakers, num_resamples: int = 1000, seed: 
     truth = _truth_arrays(y_true, len(codes))
     predictions = [_prediction_arrays(p, truth, f"y_preds[{i}]") for i, p in enumerate(predictions)]
 
-    per_seed = np.array([[_full_split_figures(truth, p)[f] for f in FIGURES] for p in predictions])
+    figures_present = [f for f in FIGURES if f not in _absent_figures(truth)]
+    per_seed = np.array([[_full_split_figures(truth, p)[f] for f in figures_present]
+                         for p in predictions])
     counts = _speaker_draw_counts(num_speakers, num_resamples, seed)
-    replicates = np.empty((num_resamples, len(FIGURES)))
+    replicates = np.empty((num_resamples, len(figures_present)))
     for start in range(0, num_resamples, CHUNK_SIZE):
         weights = counts[start:start + CHUNK_SIZE][:, codes].astype(np.float64)
         figures = _weighted_figures(truth, predictions, weights)
-        replicates[start:start + len(weights)] = np.stack([figures[f].mean(axis=0) for f in FIGURES],
-                                                          axis=1)
+        replicates[start:start + len(weights)] = np.stack(
+            [figures[f].mean(axis=0) for f in figures_present], axis=1)
 
     # Percentile method: simple, and its bounds stay inside the figures' ranges (CCC <= 1, UAR in
     # [0, 1], MAE >= 0), which normal-theory intervals of these bounded figures need not.
     tail = 100.0 * (1.0 - confidence) / 2.0
     low, high = np.percentile(replicates, [tail, 100.0 - tail], axis=0)
-    std = per_seed.std(axis=0, ddof=1) if len(predictions) > 1 else np.zeros(len(FIGURES))
-    return {figure: Interval(estimate=float(per_seed[:, i].mean()), low=float(low[i]),
-                             high=float(high[i]), std=float(std[i]))
-            for i, figure in enumerate(FIGURES)}
+    std = (per_seed.std(axis=0, ddof=1) if len(predictions) > 1
+           else np.zeros(len(figures_present)))
+    intervals = {figure: Interval(estimate=float(per_seed[:, i].mean()), low=float(low[i]),
+                                  high=float(high[i]), std=float(std[i]))
+                 for i, figure in enumerate(figures_present)}
+    return {figure: intervals.get(figure) for figure in FIGURES}
 
 
 def weighted_figures(y_true: dict, y_pred: dict, weights) -> dict:
@@ -107,7 +116,8 @@ def weighted_figures(y_true: dict, y_pred: dict, weights) -> dict:
     if (weights < 0).any() or not (weights.sum(axis=1) > 0).all():
         raise ValueError("weights must be non-negative with a positive sum in every replicate")
     figures = _weighted_figures(truth, [_prediction_arrays(y_pred, truth, "y_pred")], weights)
-    return {figure: values[0] for figure, values in figures.items()}
+    return {figure: values[0] for figure, values in figures.items()
+            if figure not in _absent_figures(truth)}
 
 
 # ---------------------------------------------------------------- resampling
@@ -142,33 +152,60 @@ def _check_num_resamples(num_resamples):
 
 @dataclasses.dataclass(frozen=True)
 class _Truth:
+    """The labels; a task the data has no labels for is absent from `tasks` and its arrays are
+    stand-ins (no emotion columns, class 0, age 0) that no figure reads."""
     raw_emotion: np.ndarray  # [N, E] as given
     emotion: np.ndarray      # [N, E] minus `shift` (see _truth_arrays)
     shift: np.ndarray        # [E]
     country: np.ndarray      # [N] class indices
     classes: np.ndarray      # [K] the classes present on the full split
     age: np.ndarray          # [N]
+    tasks: tuple = TASKS     # the tasks y_true has labels for
+
+
+_FIGURE_OF = {EMOTION: "mean_ccc", COUNTRY: "uar", AGE: "mae"}
+
+
+def _absent_figures(truth) -> set:
+    return {_FIGURE_OF[task] for task in TASKS if task not in truth.tasks}
+
+
+def _stand_ins(values, tasks, num_clips):
+    """`values` with stand-in arrays for the tasks outside `tasks` (see `_Truth`)."""
+    values = dict(values)
+    for task in TASKS:
+        if task not in tasks:
+            values[task] = {EMOTION: np.zeros((num_clips, 0)), COUNTRY: np.zeros(num_clips, np.int64),
+                            AGE: np.zeros(num_clips)}[task]
+    return values
 
 
 def _truth_arrays(y_true, num_clips):
-    _check_keys(y_true, "y_true")
+    if not isinstance(y_true, Mapping):
+        raise ValueError(f"y_true must be a dict with keys among {EMOTION}, {COUNTRY}, {AGE}")
+    tasks = tuple(task for task in TASKS if task in y_true)
+    if not tasks:
+        raise ValueError(f"y_true has none of {EMOTION}, {COUNTRY}, {AGE}")
+    y_true = _stand_ins(y_true, tasks, num_clips)
     emotion = _emotion(y_true[EMOTION], "y_true")
     country = metrics.class_indices(y_true[COUNTRY])
     age = np.asarray(y_true[AGE], np.float64).reshape(-1)
     for key, values in ((EMOTION, emotion), (COUNTRY, country), (AGE, age)):
-        if len(values) != num_clips:
+        if key in tasks and len(values) != num_clips:
             raise ValueError(f"y_true[{key!r}] has {len(values)} clips, expected {num_clips} "
                              "(one per speaker id / weight column)")
     # CCC is unchanged when truth and prediction move together; centring both on the truth's mean
     # keeps E[x^2] - E[x]^2 free of cancellation in the weighted moments.
     shift = emotion.mean(axis=0)
     return _Truth(raw_emotion=emotion, emotion=emotion - shift, shift=shift, country=country,
-                  classes=np.unique(country), age=age)
+                  classes=np.unique(country), age=age, tasks=tasks)
 
 
 def _prediction_arrays(y_pred, truth, name):
-    """{emotion (shifted like the truth), country indices, age [N]} of one prediction."""
-    _check_keys(y_pred, name)
+    """{emotion (shifted like the truth), country indices, age [N]} of one prediction (of the
+    tasks the truth has; stand-ins for the others)."""
+    _check_keys(y_pred, name, truth.tasks)
+    y_pred = _stand_ins(y_pred, truth.tasks, len(truth.age))
     emotion = _emotion(y_pred[EMOTION], name)
     country = metrics.class_indices(y_pred[COUNTRY])
     age = np.asarray(y_pred[AGE], np.float64).reshape(-1)
@@ -182,10 +219,10 @@ def _prediction_arrays(y_pred, truth, name):
     return {EMOTION: emotion - truth.shift, "raw_emotion": emotion, COUNTRY: country, AGE: age}
 
 
-def _check_keys(values, name):
+def _check_keys(values, name, tasks=TASKS):
     if not isinstance(values, Mapping):
-        raise ValueError(f"{name} must be a dict with keys {EMOTION}, {COUNTRY}, {AGE}")
-    missing = [key for key in (EMOTION, COUNTRY, AGE) if key not in values]
+        raise ValueError(f"{name} must be a dict with keys {', '.join(tasks)}")
+    missing = [key for key in tasks if key not in values]
     if missing:
         raise ValueError(f"{name} lacks {', '.join(missing)}")
 
@@ -204,8 +241,11 @@ def _emotion(values, name):
 
 def _full_split_figures(truth, prediction):
     """The figures on the split itself, exactly as `evaluation.evaluate` computes them."""
-    return metrics.challenge_figures(truth.raw_emotion, prediction["raw_emotion"], truth.country,
-                                     prediction[COUNTRY], truth.age, prediction[AGE])
+    def pair(task, true, predicted):
+        return (true, predicted) if task in truth.tasks else (None, None)
+    return metrics.challenge_figures(*pair(EMOTION, truth.raw_emotion, prediction["raw_emotion"]),
+                                     *pair(COUNTRY, truth.country, prediction[COUNTRY]),
+                                     *pair(AGE, truth.age, prediction[AGE]))
 
 
 def _weighted_figures(truth, predictions, weights):
@@ -236,7 +276,7 @@ def _weighted_figures(truth, predictions, weights):
         denominator = var_t + var_p + (mean_t - mean_p) ** 2
         safe = np.where(denominator > 0, denominator, 1.0)
         ccc = np.where(denominator > 0, 2.0 * covariance / safe, 1.0)
-        mean_ccc = ccc.mean(axis=1)
+        mean_ccc = ccc.mean(axis=1) if ccc.shape[1] else np.zeros(len(ccc))   # (no emotions)
 
         hits = weights @ (one_hot * (prediction[COUNTRY] == truth.country)[:, None])
         recall = np.where(present, hits / np.where(present, support, 1.0), 0.0)
@@ -244,8 +284,13 @@ def _weighted_figures(truth, predictions, weights):
 
         mae = weights @ np.abs(truth.age - prediction[AGE]) / total[:, 0]
 
+        labelled = {figure: values for figure, values in
+                    (("mean_ccc", mean_ccc), ("uar", uar), ("mae", mae))
+                    if figure not in _absent_figures(truth)}
         for figure, values in (("mean_ccc", mean_ccc), ("uar", uar), ("mae", mae),
-                               ("hmean", _challenge_scores(mean_ccc, uar, mae))):
+                               ("hmean", _challenge_scores(labelled.get("mean_ccc"),
+                                                           labelled.get("uar"),
+                                                           labelled.get("mae")))):
             figures[figure].append(values)
     return {figure: np.array(values) for figure, values in figures.items()}
 
@@ -278,7 +323,17 @@ def _weighted_mean_and_variance(values, mean, second_moment, positive):
 
 
 def _challenge_scores(mean_ccc, uar, mae):
-    """metrics.challenge_score over arrays: 3 / (1/mean CCC + 1/UAR + MAE), 0 unless both positive."""
-    valid = (mean_ccc > 0) & (uar > 0)
-    score = 3.0 / (1.0 / np.where(valid, mean_ccc, 1.0) + 1.0 / np.where(valid, uar, 1.0) + mae)
+    """metrics.challenge_score over arrays: 3 / (1/mean CCC + 1/UAR + MAE), 0 unless both positive;
+    a figure given as None (a task without labels) is left out: k / (sum of the k reciprocals)."""
+    present = [values for values in (mean_ccc, uar, mae) if values is not None]
+    valid = np.ones(np.shape(present[0]), bool)
+    total = np.zeros(np.shape(present[0]))
+    for values in (mean_ccc, uar):
+        if values is not None:
+            valid &= values > 0
+            total = total + 1.0 / np.where(valid, values, 1.0)
+    if mae is not None:
+        total = total + mae
+    with np.errstate(divide="ignore"):
+        score = len(present) / np.where(valid, total, 1.0)
     return np.where(valid, score, 0.0)

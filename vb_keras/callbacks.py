@@ -52,8 +52,10 @@ def predict_batches(model, batches, tasks=None, forward=None):
             if tasks is None or task in tasks:
                 predictions.setdefault(task, []).append(value.numpy())
     y_true = {task: np.concatenate(parts) for task, parts in truths.items()}
-    y_true[COUNTRY] = y_true[COUNTRY].argmax(axis=-1)
-    y_true[AGE] = y_true[AGE].reshape(-1)
+    if COUNTRY in y_true:
+        y_true[COUNTRY] = y_true[COUNTRY].argmax(axis=-1)
+    if AGE in y_true:
+        y_true[AGE] = y_true[AGE].reshape(-1)
     y_pred = {task: np.concatenate(parts) for task, parts in predictions.items()}
     if AGE in y_pred:
         y_pred[AGE] = y_pred[AGE].reshape(-1)
@@ -86,18 +88,22 @@ class ValidationScore(keras.callbacks.Callback):
         if self._forward is None or self._forward_model is not self.model:
             self._forward, self._forward_model = inference_function(self.model), self.model
         y_true, y_pred, _ = predict_batches(self.model, self.batches, forward=self._forward)
-        y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive, len(y_true[AGE]))
+        y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive,
+                                                len(next(iter(y_true.values()))))
         return evaluation.evaluate(y_true, y_pred, self.schema, self.split)
 
     def on_epoch_end(self, epoch, logs=None):
         result = self.last_result = self.evaluate()
+        figures = {"mean_ccc": result.mean_ccc, "uar": result.uar, "mae": result.mae,
+                   "hmean": result.hmean}
         if logs is not None:
-            logs.update({"val_mean_ccc": result.mean_ccc, "val_uar": result.uar,
-                         "val_mae": result.mae, "val_hmean": result.hmean})
+            # (A task the data has no labels for logs nothing.)
+            logs.update({f"val_{key}": value for key, value in figures.items() if value is not None})
             logs.update({f"val_ccc_{name}": value for name, value in result.ccc_per_emotion.items()})
-        print(f"\n{self.split} after epoch {epoch + 1}: mean CCC {result.mean_ccc:.3f} | "
-              f"UAR {result.uar:.3f} | MAE {result.mae:.3f} | harmonic mean {result.hmean:.3f}",
-              flush=True)
+        names = {"mean_ccc": "mean CCC", "uar": "UAR", "mae": "MAE", "hmean": "harmonic mean"}
+        print(f"\n{self.split} after epoch {epoch + 1}: " + " | ".join(
+            f"{names[key]} {value:.3f}" for key, value in figures.items() if value is not None),
+            flush=True)
 
 
 class BestWeights(keras.callbacks.Callback):

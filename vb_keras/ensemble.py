@@ -2,7 +2,8 @@
 
 Each task is taken from the first model trained for it; a task no model covers falls back to the
 naive prediction (majority class, median training age, mean training emotions). One multitask model
-is the special case of a single entry.
+is the special case of a single entry. A task the data has no labels for is neither predicted nor
+filled in (the models were trained without it, and the naive baseline has none).
 """
 
 from typing import List, Tuple
@@ -13,7 +14,7 @@ import numpy as np
 from vb_keras import baseline
 from vb_keras.callbacks import predict_batches
 from vb_keras.errors import UserInputError
-from vb_keras.schema import AGE, TASKS, LabelSchema
+from vb_keras.schema import TASKS, LabelSchema
 
 
 def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
@@ -59,6 +60,7 @@ def predict(entries, batches, naive: dict):
         predictions.update({task: y_pred[task][order] for task in wanted})
     if truth is None:
         raise UserInputError("--model_dir: none of the models predicts emotion, country or age")
-    predictions, filled = baseline.fill_missing_tasks(predictions, naive, len(truth[AGE]))
+    predictions, filled = baseline.fill_missing_tasks(predictions, naive,
+                                                      len(next(iter(truth.values()))))
     owners.update({task: "naive" for task in filled})
     return truth, predictions, owners

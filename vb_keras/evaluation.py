@@ -1,10 +1,12 @@
 """Evaluation reports: the Table-1-style row and the JSON every evaluation writes.
 
-JSON keys: mean_ccc, uar, mae, hmean, ccc_per_emotion (name -> value), n_clips, split.
+JSON keys: mean_ccc, uar, mae, hmean, ccc_per_emotion (name -> value), n_clips, split. A task the
+data has no labels for (see `LabelSchema.tasks`) has null for its figure ('—' in the Table-1 row), and
+the harmonic mean is taken over the tasks present (`metrics.challenge_score`).
 """
 
 import dataclasses
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -19,9 +21,9 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 class EvaluationResult:
     split: str
     n_clips: int
-    mean_ccc: float
-    uar: float
-    mae: float
+    mean_ccc: Optional[float]   # None: the data has no emotion labels
+    uar: Optional[float]        # None: no class labels
+    mae: Optional[float]        # None: no age labels
     hmean: float
     ccc_per_emotion: Dict[str, float]
 
@@ -30,28 +32,41 @@ class EvaluationResult:
 
 
 def labels_from_table(table: pd.DataFrame, schema: LabelSchema) -> dict:
-    """{emotion [N, E], country (class indices) [N], age [N]} of the labelled rows of a clip table."""
+    """{emotion [N, E], country (class indices) [N], age [N]} of the labelled rows of a clip table,
+    for the tasks the schema has."""
     if not table[LABELLED].all():
         raise UserInputError(f"{(~table[LABELLED]).sum()} clips have no labels (HUME-VB's Test "
                              "labels are withheld): evaluate on a labelled split")
-    index = {name: i for i, name in enumerate(schema.classes)}
-    return {EMOTION: table[list(schema.emotion_columns)].to_numpy(np.float64),
-            COUNTRY: table[schema.class_column].map(index).to_numpy(np.int64),
-            AGE: table[schema.age_column].to_numpy(np.float64)}
+    labels = {}
+    if schema.has(EMOTION):
+        labels[EMOTION] = table[list(schema.emotion_columns)].to_numpy(np.float64)
+    if schema.has(COUNTRY):
+        index = {name: i for i, name in enumerate(schema.classes)}
+        labels[COUNTRY] = table[schema.class_column].map(index).to_numpy(np.int64)
+    if schema.has(AGE):
+        labels[AGE] = table[schema.age_column].to_numpy(np.float64)
+    return labels
 
 
 def evaluate(y_true: dict, y_pred: dict, schema: LabelSchema, split: str) -> EvaluationResult:
-    """Scores predictions of the three tasks with the challenge metrics.
+    """Scores predictions with the challenge metrics, over the tasks the schema has.
 
     Args:
       y_true: as from `labels_from_table`.
-      y_pred: emotion [N, E]; country as class indices [N] or scores [N, C]; age [N] or [N, 1].
+      y_pred: emotion [N, E]; country as class indices [N] or scores [N, C]; age [N] or [N, 1];
+        every task of `schema.tasks` is needed (others are ignored).
     """
-    figures = metrics.challenge_figures(y_true[EMOTION], y_pred[EMOTION], y_true[COUNTRY],
-                                        y_pred[COUNTRY], y_true[AGE], y_pred[AGE])
+    tasks = [task for task in schema.tasks if task in y_true]
+    if not tasks:
+        raise ValueError(f"no labels of the schema's tasks ({', '.join(schema.tasks)}) to evaluate")
+    missing = [task for task in tasks if task not in y_pred]
+    if missing:
+        raise ValueError(f"no predictions for {', '.join(missing)}")
+    figures = metrics.challenge_figures(*(value for task in (EMOTION, COUNTRY, AGE) for value in (
+        (y_true[task], y_pred[task]) if task in tasks else (None, None))))
     per_emotion = figures.pop("ccc_per_emotion")
     return EvaluationResult(
-        split=split, n_clips=int(len(y_true[AGE])), **figures,
+        split=split, n_clips=int(len(y_true[tasks[0]])), **figures,
         ccc_per_emotion={name: float(value)
                          for name, value in zip(schema.emotion_columns, per_emotion)})
 
@@ -61,9 +76,14 @@ TABLE_HEADER = ("| Model | MTL? | Emotions (CCC) ↑ | Country (UAR) ↑ | Age (
 
 
 def table_row(model: str, mtl: str, result: EvaluationResult) -> str:
-    """One Markdown row in the layout of the paper's Table 1."""
-    return (f"| {model} | {mtl} | {result.mean_ccc:.3f} | {result.uar:.3f} | {result.mae:.3f} | "
-            f"{result.hmean:.3f} |")
+    """One Markdown row in the layout of the paper's Table 1 ('—' for a task the data lacks)."""
+    return (f"| {model} | {mtl} | {format_figure(result.mean_ccc)} | {format_figure(result.uar)} | "
+            f"{format_figure(result.mae)} | {format_figure(result.hmean)} |")
+
+
+def format_figure(value, digits=3) -> str:
+    """A figure with `digits` decimals, or '—' for None (a task the data has no labels for)."""
+    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def write_json(result: EvaluationResult, path) -> None:

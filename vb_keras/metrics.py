@@ -65,10 +65,22 @@ def challenge_score(mean_ccc_value, uar, mae):
 
     As the ExVo MultiTask baseline computes it ("Harmonic mean" in Table 1); 0 where mean CCC or UAR
     is not positive, since the harmonic mean is undefined there.
+
+    A figure passed as None (a task the data has no labels for) is left out: the harmonic mean is
+    taken over the k figures present, k / (sum of their reciprocals), e.g. 2 / (1/mean CCC + 1/UAR)
+    without age labels, and 1/MAE for age alone. With all three it is the challenge's formula.
     """
-    if mean_ccc_value <= 0 or uar <= 0:
+    if all(value is None for value in (mean_ccc_value, uar, mae)):
+        raise ValueError("the harmonic mean needs at least one of mean CCC, UAR and MAE")
+    if any(value is not None and value <= 0 for value in (mean_ccc_value, uar)):
         return 0.0
-    return float(3.0 / (1.0 / mean_ccc_value + 1.0 / uar + mae))
+    reciprocals = [1.0 / value for value in (mean_ccc_value, uar) if value is not None]
+    if mae is not None:
+        reciprocals.append(mae)
+    total = sum(reciprocals)
+    if total <= 0:   # (a perfect age prediction alone: 1/MAE is infinite)
+        return float("inf")
+    return float(len(reciprocals) / total)
 
 
 def class_indices(values) -> np.ndarray:
@@ -80,11 +92,18 @@ def class_indices(values) -> np.ndarray:
 def challenge_figures(emotion_true, emotion_pred, class_true, class_pred, age_true,
                       age_pred) -> dict:
     """Per-emotion CCCs and the challenge's four figures (mean CCC, UAR, MAE and their harmonic
-    mean) of one set of predictions of the three tasks; classes as indices or score rows."""
-    per_emotion = np.atleast_1d(concordance_cc(emotion_true, emotion_pred))
-    mean_ccc = float(np.mean(per_emotion))
-    uar = unweighted_average_recall(class_true, class_pred)
-    mae = mean_absolute_error(age_true, age_pred)
+    mean) of one set of predictions of the three tasks; classes as indices or score rows.
+
+    A task whose truth is None (the data has no labels for it) gets None for its figure (and no
+    per-emotion CCCs), and the harmonic mean is taken over the others (see `challenge_score`)."""
+    per_emotion, mean_ccc, uar, mae = np.zeros([0]), None, None, None
+    if emotion_true is not None:
+        per_emotion = np.atleast_1d(concordance_cc(emotion_true, emotion_pred))
+        mean_ccc = float(np.mean(per_emotion))
+    if class_true is not None:
+        uar = unweighted_average_recall(class_true, class_pred)
+    if age_true is not None:
+        mae = mean_absolute_error(age_true, age_pred)
     return {"ccc_per_emotion": per_emotion, "mean_ccc": mean_ccc, "uar": uar, "mae": mae,
             "hmean": challenge_score(mean_ccc, uar, mae)}
 

@@ -32,11 +32,33 @@ _SCORES = (("val_hmean", "harmonic mean"), ("val_mean_ccc", "mean CCC"), ("val_u
 
 def write_evaluation_plots(result: evaluation.EvaluationResult, y_true: dict, y_pred: dict,
                            classes, output_dir, title: str = "") -> list:
-    """Writes ccc_per_emotion_<split>.png, confusion_<split>.png, age_<split>.png; returns paths."""
+    """Writes ccc_per_emotion_<split>.png, confusion_<split>.png, age_<split>.png (each only when
+    the data has the task's labels: its figure in `result` is not None); returns paths."""
     os.makedirs(output_dir, exist_ok=True)
     split = result.split
     paths = []
 
+    if result.mean_ccc is not None:
+        paths.append(_write_emotion_bars(result, output_dir, title))
+
+    if result.uar is not None:
+        count = len(classes)
+        with _figure(figsize=(1.2 * count + 3, 1.2 * count + 2)) as (figure, axis):
+            image = _draw_confusion(axis, _confusion(y_true, y_pred, count), classes,
+                                    f"{title} classes on {split}: UAR {result.uar:.3f}".strip())
+            figure.colorbar(image, ax=axis, label="recall")
+            paths.append(_save(figure, os.path.join(output_dir, f"confusion_{split}.png")))
+
+    if result.mae is not None:
+        with _figure(figsize=(5, 5)) as (figure, axis):
+            _draw_age(axis, y_true, y_pred, f"{title} age on {split}: MAE {result.mae:.2f}".strip())
+            axis.legend()
+            paths.append(_save(figure, os.path.join(output_dir, f"age_{split}.png")))
+    return paths
+
+
+def _write_emotion_bars(result, output_dir, title):
+    split = result.split
     with _figure(figsize=(8, 4)) as (figure, axis):
         names, values = list(result.ccc_per_emotion), list(result.ccc_per_emotion.values())
         axis.bar(names, values, color="tab:blue")
@@ -47,20 +69,7 @@ def write_evaluation_plots(result: evaluation.EvaluationResult, y_true: dict, y_
         axis.set_title(f"{title} emotion CCC on {split}".strip())
         axis.tick_params(axis="x", rotation=45)
         axis.legend()
-        paths.append(_save(figure, os.path.join(output_dir, f"ccc_per_emotion_{split}.png")))
-
-    count = len(classes)
-    with _figure(figsize=(1.2 * count + 3, 1.2 * count + 2)) as (figure, axis):
-        image = _draw_confusion(axis, _confusion(y_true, y_pred, count), classes,
-                                f"{title} classes on {split}: UAR {result.uar:.3f}".strip())
-        figure.colorbar(image, ax=axis, label="recall")
-        paths.append(_save(figure, os.path.join(output_dir, f"confusion_{split}.png")))
-
-    with _figure(figsize=(5, 5)) as (figure, axis):
-        _draw_age(axis, y_true, y_pred, f"{title} age on {split}: MAE {result.mae:.2f}".strip())
-        axis.legend()
-        paths.append(_save(figure, os.path.join(output_dir, f"age_{split}.png")))
-    return paths
+        return _save(figure, os.path.join(output_dir, f"ccc_per_emotion_{split}.png"))
 
 
 # ----------------------------------------------------------------------------- training curves
@@ -226,7 +235,7 @@ def write_side_by_side(entries, classes, output_dir, split) -> list:
     """Writes figures comparing several models evaluated on `split`; returns the paths.
 
     side_by_side_ccc_per_emotion_<split>.png, side_by_side_confusion_<split>.png and
-    side_by_side_age_<split>.png always; side_by_side_training_curves.png (validation harmonic mean
+    side_by_side_age_<split>.png for each task the data has labels for; side_by_side_training_curves.png (validation harmonic mean
     and mean CCC per epoch) when at least one entry has a history with those columns. Each entry
     keeps its colour across the figures.
     """
@@ -235,9 +244,13 @@ def write_side_by_side(entries, classes, output_dir, split) -> list:
         raise ValueError("write_side_by_side needs at least one entry")
     os.makedirs(output_dir, exist_ok=True)
     colours = _colours(len(entries))
-    paths = [_side_by_side_ccc(entries, colours, output_dir, split),
-             _side_by_side_confusion(entries, classes, output_dir, split),
-             _side_by_side_age(entries, output_dir, split)]
+    first = entries[0].result   # (a task the data lacks has no figure: None)
+    paths = ([_side_by_side_ccc(entries, colours, output_dir, split)]
+             if first.mean_ccc is not None else [])
+    if first.uar is not None:
+        paths.append(_side_by_side_confusion(entries, classes, output_dir, split))
+    if first.mae is not None:
+        paths.append(_side_by_side_age(entries, output_dir, split))
     curves = _side_by_side_curves(entries, colours, output_dir)
     return paths + ([curves] if curves else [])
 
@@ -316,8 +329,10 @@ def _side_by_side_curves(entries, colours, output_dir):
                           color=colour, label=label)
             axis.set_title(title)
             axis.set_xlabel("epoch")
-            _score_limits(axis, np.concatenate([history[column].to_numpy(np.float64)
-                                                for _, _, history in curves if column in history]))
+            values = [history[column].to_numpy(np.float64) for _, _, history in curves
+                      if column in history]
+            if values:   # (no val_mean_ccc without emotion labels)
+                _score_limits(axis, np.concatenate(values))
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
         handles, labels = [], []

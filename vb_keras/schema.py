@@ -4,6 +4,12 @@ The model's outputs are always named `emotion`, `country` and `age` (the paper's
 schema says which columns feed them, so the same code reads HUME-VB, EmoDB (class column `Sex`) or any
 data set in the HUME-VB layout, and the ACII 2022 A-VB layout (`vb_keras.data.avb`). Columns are
 always selected by name, never by position.
+
+A data set may label any non-empty subset of the three tasks: an empty column setting
+(`emotion_columns=()`, `class_column=""`, `age_column=""`; `--emotion_columns= --class_column=
+--age_column=` on the command line) means the data has no labels for that task, and `schema.tasks`
+names the tasks it has. Everything downstream (reading, model outputs, losses, metrics, evaluation,
+the naive baseline) follows `schema.tasks`.
 """
 
 import dataclasses
@@ -20,6 +26,9 @@ HUME_VB_EMOTIONS = ("Awe", "Excitement", "Amusement", "Awkwardness", "Fear", "Ho
 EMOTION, COUNTRY, AGE = "emotion", "country", "age"
 TASKS = (EMOTION, COUNTRY, AGE)
 
+# The flag that sets each task's column(s): an empty value means the data has no such labels.
+TASK_FLAGS = {EMOTION: "--emotion_columns", COUNTRY: "--class_column", AGE: "--age_column"}
+
 # Raw data layouts (--dataset): HUME-VB's `data_info.csv + wav/`, A-VB's `labels/*.csv + audio/wav/`.
 LAYOUTS = ("hume_vb", "avb")
 
@@ -29,9 +38,11 @@ class LabelSchema:
     """Where the labels are.
 
     Attributes:
-      emotion_columns: columns with emotion intensities in [0, 1], in output order.
-      class_column: the categorical column (HUME-VB `Country`), integers or strings.
-      age_column: the age column, in years.
+      emotion_columns: columns with emotion intensities in [0, 1], in output order; empty when the
+        data has no emotion labels.
+      class_column: the categorical column (HUME-VB `Country`), integers or strings; "" when the
+        data has no class labels.
+      age_column: the age column, in years; "" when the data has no age labels.
       classes: the class values in output order, as strings. None until fitted on the training split
         with `with_classes`; every trained model stores them.
       id_column, split_column, speaker_column: the HUME-VB bookkeeping columns.
@@ -53,25 +64,48 @@ class LabelSchema:
         object.__setattr__(self, "emotion_columns", tuple(self.emotion_columns))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if not self.emotion_columns:
-            raise UserInputError("--emotion_columns: at least one emotion column is needed")
+        if not self.tasks:
+            raise UserInputError("--emotion_columns, --class_column and --age_column are all empty: "
+                                 "the data must label at least one task")
         if len(set(self.emotion_columns)) != len(self.emotion_columns):
             raise UserInputError(f"--emotion_columns: a column is named twice in {self.emotion_columns}")
         label_columns = set(self.emotion_columns)
         for flag, column in (("--class_column", self.class_column), ("--age_column", self.age_column)):
-            if not column:
-                raise UserInputError(f"{flag}: a column name is needed")
-            if column in label_columns:
+            if column and column in label_columns:
                 raise UserInputError(f"{flag}: column {column!r} is also an emotion column")
+
+    @property
+    def tasks(self) -> Tuple[str, ...]:
+        """The tasks the data labels, in canonical order (a subset of TASKS)."""
+        present = {EMOTION: bool(self.emotion_columns), COUNTRY: bool(self.class_column),
+                   AGE: bool(self.age_column)}
+        return tuple(task for task in TASKS if present[task])
+
+    def has(self, task: str) -> bool:
+        return task in self.tasks
+
+    @property
+    def label_columns(self) -> Tuple[str, ...]:
+        """The label columns the data has: emotions, then the class and age columns if present."""
+        return (*self.emotion_columns, *(c for c in (self.class_column, self.age_column) if c))
+
+    def check_tasks(self, tasks: Sequence[str], flag: str = "--tasks") -> None:
+        """A one-line error when `tasks` asks for a task the data has no labels for."""
+        for task in tasks:
+            if task not in self.tasks:
+                raise UserInputError(f"{flag}: the data has no {task} labels ({TASK_FLAGS[task]} "
+                                     f"is empty); it has {', '.join(self.tasks)}")
 
     @classmethod
     def from_flags(cls, emotion_columns: Sequence[str] | str, class_column: str,
                    age_column: str) -> "LabelSchema":
         """Builds a schema from the `--emotion_columns=A,B,... --class_column --age_column` values."""
         if isinstance(emotion_columns, str):
-            emotion_columns = [c.strip() for c in emotion_columns.split(",") if c.strip()]
-        return cls(emotion_columns=tuple(emotion_columns), class_column=class_column,
-                   age_column=age_column)
+            emotion_columns = emotion_columns.split(",")
+        # `--emotion_columns=` parses as [] (absl) or [""]: no emotion labels.
+        emotion_columns = [c.strip() for c in emotion_columns if c.strip()]
+        return cls(emotion_columns=tuple(emotion_columns), class_column=(class_column or "").strip(),
+                   age_column=(age_column or "").strip())
 
     def with_classes(self, classes: Sequence) -> "LabelSchema":
         return dataclasses.replace(self, classes=tuple(str(c) for c in classes))
@@ -82,6 +116,8 @@ class LabelSchema:
 
     @property
     def num_classes(self) -> int:
+        if not self.class_column:
+            raise ValueError("the schema has no class column")
         if self.classes is None:
             raise ValueError("the schema's classes are not known yet: fit them on the training split")
         return len(self.classes)

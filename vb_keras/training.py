@@ -103,6 +103,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     """
     strategy = strategy or tf.distribute.get_strategy()
     tasks = multitask.check_tasks(params.tasks)
+    schema.check_tasks(tasks)   # only tasks the data has labels for
     inputs.check_model_name(params.model)
     if params.batch_size % strategy.num_replicas_in_sync:
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
@@ -149,7 +150,11 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
-    initial_biases = {EMOTION: naive[EMOTION], AGE: [naive[AGE]]}
+    initial_biases = {task: value for task, value in ((EMOTION, naive.get(EMOTION)),
+                                                      (AGE, naive.get(AGE)))
+                      if value is not None}
+    if AGE in initial_biases:
+        initial_biases[AGE] = [initial_biases[AGE]]
     try:
         with strategy.scope():
             if reader.embedding_model:

@@ -34,15 +34,16 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
 
     Returns:
       A DataFrame with the id, split and speaker columns (ids without brackets), the emotion, class
-      (as strings) and age columns, `path` (the clip's audio file, whether or not it exists yet) and
+      (as strings) and age columns the schema has (`schema.label_columns`), `path` (the clip's audio file, whether or not it exists yet) and
       `labelled`. Only Test rows may be unlabelled.
 
     Raises:
       UserInputError: missing file or column, duplicate ids, unknown split, missing or out-of-range
         labels in a labelled row, or an unknown class value.
     """
-    required = (schema.id_column, schema.split_column, schema.speaker_column,
-                *schema.emotion_columns, schema.class_column, schema.age_column)
+    # A task the schema leaves out (an empty column setting) is not read at all.
+    label_columns = list(schema.label_columns)
+    required = (schema.id_column, schema.split_column, schema.speaker_column, *label_columns)
     avb_layout = schema.layout == "avb" and not tfrecord.is_prepared(data_dir)
     if avb_layout:
         raw = avb.read_label_table(data_dir, required)
@@ -56,15 +57,14 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
     csv_path = origin.path
     for column in required:
         if column not in raw.columns:
-            raise UserInputError(f"{csv_path}: missing column {column!r} "
-                                 f"(it has: {', '.join(raw.columns)})")
+            raise UserInputError(f"{csv_path}: missing column {column!r}{_absent_hint(column, schema)}"
+                                 f" (it has: {', '.join(raw.columns)})")
     table = raw[list(required)].copy()
     table.attrs = {}   # the provenance stays in `origin`, not in every table derived from this one
     table[schema.id_column] = csvfile.clean_ids(table[schema.id_column])
     _check_ids(table, schema, origin)
     _check_splits(table, schema, origin)
 
-    label_columns = [*schema.emotion_columns, schema.class_column, schema.age_column]
     blank = table[label_columns].apply(lambda column: column.str.strip() == "")
     table[LABELLED] = ~blank.all(axis=1)
     if schema.layout == "avb":
@@ -75,7 +75,7 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
     if unlabelled_outside_test.any():
         # (Located through an emotion column: in A-VB that names the label file lacking the clip.)
         _raise_at(origin, table, schema, unlabelled_outside_test, "has no labels outside Test",
-                  schema.emotion_columns[0])
+                  label_columns[0])
     partly_blank = blank.any(axis=1) & table[LABELLED]
     if partly_blank.any():
         row = int(np.flatnonzero(partly_blank)[0])
@@ -83,7 +83,7 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
         _raise_at(origin, table, schema, partly_blank, f"{column} is empty", column)
 
     labelled = table[LABELLED]
-    for column in (*schema.emotion_columns, schema.age_column):
+    for column in (*schema.emotion_columns, *([schema.age_column] if schema.age_column else [])):
         values = pd.to_numeric(table[column].where(labelled, None), errors="coerce")
         bad = labelled & values.isna()
         if bad.any():
@@ -95,16 +95,34 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
             value = table.loc[bad, column].iloc[0]
             _raise_at(origin, table, schema, bad, f"{column} = {value:g} lies outside [0, 1]",
                       column)
-    bad_age = labelled & (table[schema.age_column] < 0)
-    if bad_age.any():
-        _raise_at(origin, table, schema, bad_age, f"{schema.age_column} is negative",
-                  schema.age_column)
+    if schema.age_column:
+        bad_age = labelled & (table[schema.age_column] < 0)
+        if bad_age.any():
+            _raise_at(origin, table, schema, bad_age, f"{schema.age_column} is negative",
+                      schema.age_column)
 
-    # An unlabelled row keeps no class (as in HUME-VB), so a prepared copy reads back the same.
-    table[schema.class_column] = table[schema.class_column].str.strip().where(labelled, "")
-    _check_classes(table, schema, origin)
+    if schema.class_column:
+        # An unlabelled row keeps no class (as in HUME-VB), so a prepared copy reads back the same.
+        table[schema.class_column] = table[schema.class_column].str.strip().where(labelled, "")
+        _check_classes(table, schema, origin)
     table[PATH] = [_audio_path(data_dir, clip_id, audio_dirs) for clip_id in table[schema.id_column]]
     return table.reset_index(drop=True)
+
+
+_TASK_NAMES = {"--emotion_columns": "emotion", "--class_column": "class", "--age_column": "age"}
+
+
+def _absent_hint(column, schema: LabelSchema) -> str:
+    """For a missing label column: how to say the data has no labels for that task."""
+    if column in schema.emotion_columns:
+        flag = "--emotion_columns"
+    elif column == schema.class_column:
+        flag = "--class_column"
+    elif column == schema.age_column:
+        flag = "--age_column"
+    else:
+        return ""
+    return f" (if the data has no {_TASK_NAMES[flag]} labels, pass {flag}=)"
 
 
 def _read_data_info(data_dir) -> pd.DataFrame:
@@ -146,7 +164,7 @@ def fit_classes(table: pd.DataFrame, schema: LabelSchema) -> LabelSchema:
     unrecalled, in UAR); a warning names it. Integer-like classes sort numerically (HUME-VB Country
     0-3), others alphabetically.
     """
-    if schema.classes is not None:
+    if schema.classes is not None or not schema.class_column:
         return schema
     labelled = table[table[LABELLED]]
     values = sorted(set(labelled[schema.class_column]), key=_class_sort_key)

@@ -4,6 +4,7 @@ A clip is a dict {file_id, speaker, audio (int16 [samples] at 16 kHz), emotion [
 (string), age, labelled}. Batches are (features, labels):
   features: {"waveform": float32 [batch, samples] in [-1, 1], "num_samples": int32 [batch]}
   labels:   {"emotion": float32 [batch, E], "country": float32 one-hot [batch, C], "age": [batch, 1]}
+            (only the tasks the schema has: `schema.tasks`)
 Training batches crop each clip at a random offset (or zero-pad it) to a fixed length; evaluation
 batches hold whole clips of similar length (0.5 s buckets, so they come out grouped by length) padded
 to the longest one, with their true lengths, so padding never biases a metric. Shuffling and cropping
@@ -93,30 +94,43 @@ def clips_from_arrays(rows: pd.DataFrame, waveforms, schema: LabelSchema) -> tf.
 def clip_labels(rows: pd.DataFrame, schema: LabelSchema) -> dict:
     """The clip dict's bookkeeping and label columns for `rows`, as arrays (no audio)."""
     labelled = rows[exvo.LABELLED].to_numpy()
-    emotion = rows[list(schema.emotion_columns)].to_numpy(np.float32)
-    age = rows[schema.age_column].to_numpy(np.float32)
+    # A task the data lacks keeps its place in the clip dict (emotion [0], class "", age NaN), so
+    # clips keep one layout; `label_encoder` leaves it out of the labels.
+    emotion = rows[list(schema.emotion_columns)].to_numpy(np.float32).reshape(len(rows), -1)
+    age = (rows[schema.age_column].to_numpy(np.float32) if schema.age_column
+           else np.full(len(rows), np.nan, np.float32))
+    class_value = (rows[schema.class_column].to_numpy(str) if schema.class_column
+                   else np.full(len(rows), "", object).astype(str))
     return {
         "file_id": rows[schema.id_column].to_numpy(str),
         "speaker": rows[schema.speaker_column].to_numpy(str),
         "emotion": np.where(labelled[:, None], emotion, 0.0).astype(np.float32),
-        "class_value": rows[schema.class_column].to_numpy(str),
+        "class_value": class_value,
         "age": np.where(labelled, age, np.nan).astype(np.float32),
         "labelled": labelled,
     }
 
 
 def label_encoder(schema: LabelSchema):
-    """A function from a clip dict to its labels {"emotion", "country" (one-hot), "age" [1]}."""
-    class_index = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(tf.constant(schema.classes),
-                                            tf.range(schema.num_classes, dtype=tf.int64)),
-        default_value=-1)
-    num_classes = schema.num_classes
+    """A function from a clip dict to its labels {"emotion", "country" (one-hot), "age" [1]}, of
+    the tasks the schema has (`schema.tasks`)."""
+    tasks = schema.tasks
+    if COUNTRY in tasks:
+        class_index = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(schema.classes),
+                                                tf.range(schema.num_classes, dtype=tf.int64)),
+            default_value=-1)
+        num_classes = schema.num_classes
 
     def labels_of(clip):
-        return {EMOTION: clip["emotion"],
-                COUNTRY: tf.one_hot(class_index.lookup(clip["class_value"]), num_classes),
-                AGE: clip["age"][tf.newaxis]}
+        labels = {}
+        if EMOTION in tasks:
+            labels[EMOTION] = clip["emotion"]
+        if COUNTRY in tasks:
+            labels[COUNTRY] = tf.one_hot(class_index.lookup(clip["class_value"]), num_classes)
+        if AGE in tasks:
+            labels[AGE] = clip["age"][tf.newaxis]
+        return labels
     return labels_of
 
 

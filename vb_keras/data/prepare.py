@@ -64,8 +64,10 @@ def _write_split(rows, schema, directory, split, num_shards, on_bad_audio, worke
                 file_id=row[schema.id_column], speaker=str(row[schema.speaker_column]),
                 audio_int16=result,
                 emotion=[float(row[c]) if labelled else 0.0 for c in schema.emotion_columns],
-                class_value=str(row[schema.class_column]),
-                age=float(row[schema.age_column]) if labelled else float("nan"),
+                # (A task the data has no labels for is stored empty: class "", age NaN.)
+                class_value=str(row[schema.class_column]) if schema.class_column else "",
+                age=(float(row[schema.age_column]) if labelled and schema.age_column
+                     else float("nan")),
                 labelled=labelled))
             written += 1
     finally:
@@ -80,7 +82,7 @@ def _write_label_table(table, schema, bad, splits, directory):
     skipped = {clip.file_id for clip in bad}
     kept = table[table[schema.split_column].isin(splits) & ~table[schema.id_column].isin(skipped)]
     columns = [schema.id_column, schema.split_column, schema.speaker_column,
-               *schema.emotion_columns, schema.class_column, schema.age_column]
+               *schema.label_columns]
     labels = kept[columns].copy()
     labels[schema.id_column] = "[" + labels[schema.id_column] + "]"
     labels.to_csv(os.path.join(directory, exvo.DATA_INFO), index=False, na_rep="")
