@@ -81,11 +81,14 @@ def define_schema_flags():
                       "(Voc_Type feeds the `country` output). Country and Age feed the other outputs.")
     flags.DEFINE_list("emotion_columns", list(HUME_VB.emotion_columns),
                       "Columns with emotion intensities in [0, 1], in output order. Default: the 10 "
-                      "HUME-VB emotions, or the --avb_task's columns with --dataset=avb.")
+                      "HUME-VB emotions, or the --avb_task's columns with --dataset=avb. Empty "
+                      "(--emotion_columns=): the data has no emotion labels.")
     flags.DEFINE_string("class_column", HUME_VB.class_column,
                         "The categorical column (the `country` output), integers or strings. "
-                        "--dataset=avb: default from --avb_task.")
-    flags.DEFINE_string("age_column", HUME_VB.age_column, "The age column, in years.")
+                        "--dataset=avb: default from --avb_task. Empty (--class_column=): the data "
+                        "has no class labels.")
+    flags.DEFINE_string("age_column", HUME_VB.age_column, "The age column, in years. Empty "
+                        "(--age_column=): the data has no age labels.")
 
 
 def schema_from_flags(values) -> LabelSchema:

@@ -62,6 +62,7 @@ def main(argv):
     del argv
     atomic.check_output_path(FLAGS.output_dir, "--output_dir")   # before extracting embeddings
     schema = common_flags.schema_from_flags(FLAGS)
+    permutation.check_schema(schema)   # before reading data or extracting embeddings
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     window = common_flags.window_from_flags(FLAGS)
     embedder = inputs.load_embedder(FLAGS.embedder)

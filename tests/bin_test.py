@@ -309,5 +309,60 @@ def test_permutation_test_on_real_emodb(tmp_path):
     assert "[6/6] incorrect trial 1" in process.stdout
 
 
+
+EMOGATOR = os.path.join(os.path.dirname(EMODB), "emogator")
+requires_emogator = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(EMOGATOR, "data_info.csv")),
+    reason=f"real-audio test: {EMOGATOR} is absent (it ships only beside the project, in ../shared)")
+
+
+def emogator_subset(directory, train=28, val=12):
+    """A small EmoGator copy: data_info.csv of `train` + `val` clips of distinct categories, and
+    links to their MP3s; returns (directory, emotion columns)."""
+    import pandas as pd
+    table = pd.read_csv(os.path.join(EMOGATOR, "data_info.csv"), dtype=str, keep_default_na=False)
+    picked = pd.concat([table[table["Split"] == split].drop_duplicates("Category").head(count)
+                        for split, count in (("Train", train), ("Val", val))])
+    os.makedirs(os.path.join(directory, "wav"))
+    picked.to_csv(os.path.join(directory, "data_info.csv"), index=False)
+    for clip_id in picked["File_ID"].str.strip("[]"):
+        os.symlink(os.path.join(EMOGATOR, "wav", f"{clip_id}.mp3"),
+                   os.path.join(directory, "wav", f"{clip_id}.mp3"))
+    return directory, list(table.columns[4:])
+
+
+@requires_emogator
+def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
+    """Real vocal bursts (MP3) labelling two of the three tasks: --age_column= leaves age out."""
+    data_dir, emotions = emogator_subset(str(tmp_path / "emogator"))
+    assert "Romantic Love" in emotions and "Surprise (Negative)" in emotions and len(emotions) == 30
+    data = [f"--data_dir={data_dir}", f"--emotion_columns={','.join(emotions)}",
+            "--class_column=Category"]
+    # A named column the data lacks stays an error, and says how to leave the task out.
+    assert_one_line_error(program("baseline", *data, check=False), "missing column 'Age'",
+                          "(if the data has no age labels, pass --age_column=)")
+    model_dir = str(tmp_path / "run")
+    assert_one_line_error(program("train", *data, "--age_column=", "--tasks=emotion,age",
+                                  f"--model_dir={model_dir}", check=False),
+                          "--tasks: the data has no age labels (--age_column is empty)")
+    process = program("train", *data, "--age_column=", "--epochs=1", "--batch_size=8",
+                      "--clip_seconds=1", f"--model_dir={model_dir}")
+    assert "| resnet18 (emotion+country) | YES |" in process.stdout
+    assert " | — | " in process.stdout.splitlines()[-1]
+    from vb_keras import training
+    model, config = training.load_trained(model_dir)
+    assert sorted(model.output_names) == ["country", "emotion"]
+    assert config["schema"].tasks == ("emotion", "country") and len(config["schema"].classes) == 28
+    saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
+    assert saved["mae"] is None and saved["uar"] is not None and len(saved["ccc_per_emotion"]) == 30
+    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}")
+    assert "| resnet18 (emotion+country) | YES |" in process.stdout and "age:" not in process.stdout
+    assert not os.path.exists(os.path.join(model_dir, "age_Val.png"))
+    process = program("baseline", *data, "--age_column=")
+    assert "majority class" in process.stdout and "median age" not in process.stdout
+    naive_row = process.stdout.rstrip().splitlines()[-1]
+    assert naive_row.startswith("| NAIVE | — | ") and naive_row.split(" | ")[4] == "—"
+
+
 if __name__ == "__main__":
     run_main()

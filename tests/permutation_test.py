@@ -227,5 +227,17 @@ def test_an_output_dir_another_process_writes_is_refused(data, tmp_path):
             permutation.run(str(tmp_path / "perm"), data, trials=1, epochs=1, batch_size=16)
 
 
+
+def test_the_test_refuses_data_without_class_or_age_labels_in_one_line():
+    permutation.check_schema(LabelSchema())
+    with pytest.raises(UserInputError, match=r"^the permutation test needs emotion, class and age "
+                                             r"labels .*; the data has no age labels "
+                                             r"\(--age_column empty\)$"):
+        permutation.check_schema(LabelSchema(age_column=""))
+    with pytest.raises(UserInputError, match=r"no class or age labels \(--class_column, "
+                                             r"--age_column empty\)$"):
+        permutation.check_schema(LabelSchema(class_column="", age_column=""))
+
+
 if __name__ == "__main__":
     run_main()

@@ -37,7 +37,7 @@ from vb_keras import atomic, losses, metrics, plots
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads
-from vb_keras.schema import EMOTION, LabelSchema
+from vb_keras.schema import EMOTION, TASK_FLAGS, TASKS, LabelSchema
 
 CONDITIONS = ("true", "shuffled", "incorrect")
 # Figure 1's names and line styles.
@@ -148,10 +148,23 @@ def split_arrays(table: pd.DataFrame, schema: LabelSchema, sequences: dict,
         ages=rows[schema.age_column].to_numpy(np.float32))
 
 
+def check_schema(schema: LabelSchema) -> None:
+    """A one-line error unless the data labels all three tasks: the test predicts the emotions
+    from the audio with the class and the age as extra inputs."""
+    missing = [task for task in TASKS if not schema.has(task)]
+    if missing:
+        raise UserInputError(
+            "the permutation test needs emotion, class and age labels (it predicts the emotions "
+            f"with the class and the age as extra inputs); the data has no "
+            f"{' or '.join('class' if task == 'country' else task for task in missing)} "
+            f"labels ({', '.join(TASK_FLAGS[task] for task in missing)} empty)")
+
+
 def data_from_sequences(table: pd.DataFrame, schema: LabelSchema,
                         sequences: dict) -> PermutationData:
     """Train and Val arrays of a data set (`exvo.read_and_split`) and its window embeddings
     (`inputs.embedding_sequences`)."""
+    check_schema(schema)
     train = split_arrays(table, schema, sequences, "Train")
     val = split_arrays(table, schema, sequences, "Val")
     std = float(np.std(train.ages))
