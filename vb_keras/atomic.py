@@ -131,6 +131,11 @@ def _acquire(lock_path, directory, label, wait) -> int:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
+            if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                # A file system without locks (some network mounts): write on, unguarded.
+                logging.warning("cannot lock %s (%s): a second writer would not be stopped",
+                                directory, error.strerror)
+                return descriptor
             if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 os.close(descriptor)
                 raise
