@@ -56,6 +56,7 @@ def main(argv):
                                                         FLAGS.model_dir[0])
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     if FLAGS.median_age is not None:
+        schema.check_tasks([AGE], "--median_age")   # no age output without age labels
         naive[AGE] = FLAGS.median_age
     servable = export.Servable(members, schema, naive)
     path = export.export(servable, export_root, FLAGS.version,
@@ -63,7 +64,7 @@ def main(argv):
                          data_dir=data_dir)
     for task, owner in sorted(servable.owners.items()):
         print(f"{task}: {members[owner].name}")
-    for task in sorted(set(("emotion", "country", "age")) - set(servable.owners)):
+    for task in sorted(set(schema.tasks) - set(servable.owners)):
         print(f"{task}: naive prediction")
     print("exported and verified in a fresh process (TF2 and TF Serving's session loader): "
           f"{path}")

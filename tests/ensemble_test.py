@@ -48,5 +48,19 @@ def test_first_model_wins_and_schemas_must_agree():
         ensemble.assign_tasks([(None, SCHEMA, ("emotion",)), (None, other, ("country",))])
 
 
+
+def test_without_age_labels_only_the_present_tasks_are_predicted_or_filled():
+    """Data without age labels: no age in the labels, the naive fallback or the predictions."""
+    no_age = SCHEMA.__class__(age_column="", classes=("0", "1"))
+    entries = [(constant_model("country", [0.2, 0.8]), no_age, ("country",))]
+    dataset = batches().map(lambda features, labels: (
+        features, {task: value for task, value in labels.items() if task != "age"}))
+    naive = {"emotion": np.full(10, 0.25), "country": 0}
+    y_true, y_pred, owners = ensemble.predict(entries, dataset, naive)
+    assert owners == {"country": 0, "emotion": "naive"}
+    assert set(y_true) == set(y_pred) == {"emotion", "country"}
+    assert y_pred["country"].argmax(axis=1).tolist() == [1] * 6
+
+
 if __name__ == "__main__":
     run_main()

@@ -11,7 +11,7 @@ from vb_keras import export, prediction
 from vb_keras.errors import UserInputError
 from vb_keras.models import multitask
 from vb_keras.params import TrainingParams
-from vb_keras.schema import HUME_VB
+from vb_keras.schema import HUME_VB, LabelSchema
 
 SCHEMA = HUME_VB.with_classes(["China", "South Africa", "United States", "Venezuela"])
 
@@ -57,6 +57,27 @@ def test_submission_layout_and_json(model, tmp_path):
     import json
     saved = json.load(open(json_path))["predictions"]["10001"]
     assert sum(saved["country"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+
+def test_a_model_of_data_without_age_labels_exports_and_predicts_only_its_outputs(tmp_path):
+    schema = LabelSchema(emotion_columns=("Joy", "Romantic Love"), class_column="Category",
+                         age_column="").with_classes(["a", "b", "c"])
+    member = export.Member(multitask.build_model("resnet18", schema, schema.tasks),
+                           TrainingParams(model="resnet18", tasks=schema.tasks))
+    root = str(tmp_path / "no_age")
+    path = export.export(export.Servable([member], schema, {"emotion": np.full(2, 0.2),
+                                                             "country": 1}), root)
+    model = prediction.ExportedModel(root)
+    assert model.path == path and model.schema.tasks == ("emotion", "country")
+    results = prediction.predict_clips(model, [("1", tone(1.0)), ("2", tone(0.7))])
+    assert set(results["1"]) == {"emotion", "country"}
+    table = prediction.submission_table(model, results, "Category")
+    assert list(table.columns) == ["File_ID", "Category", "Joy", "Romantic Love"]
+    csv_path, json_path = str(tmp_path / "p.csv"), str(tmp_path / "p.json")
+    prediction.write_outputs(table, results, model, csv_path, json_path)
+    import json
+    assert set(json.load(open(json_path))["predictions"]["2"]) == {"emotion", "country"}
 
 
 def test_audio_files_from_folders_and_files(tmp_path):

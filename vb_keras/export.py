@@ -7,6 +7,8 @@ and returns
   emotion  float32 [batch, n_emotions]: perceived intensities, in the order of assets/emotions.txt
   country  float32 [batch, n_classes]: class probabilities, in the order of assets/classes.txt
   age      float32 [batch, 1]: years
+(only the outputs of the tasks the training data labels, `LabelSchema.tasks`: a data set without age
+labels gives a servable without `age`, and without its asset for a missing emotion or class task)
 Everything a client would otherwise have to reproduce is inside the graph: normalisation and log-mel
 (ResNets), or windowing, the frozen embedder and the head (conformer family).
 
@@ -38,7 +40,7 @@ from vb_keras.atomic import atomic_directory
 from vb_keras.data import windows
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
-from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
 SIGNATURE = "serving_default"
 WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
@@ -104,10 +106,11 @@ class Servable:
                 features = {WAVEFORM: waveform, NUM_SAMPLES: num_samples}
             result = member.model(features, training=False)
             outputs.update({task: tf.cast(result[task], tf.float32) for task in tasks})
-        for task in TASKS:
+        # Only the tasks the data has labels for (`schema.tasks`) are outputs of the signature.
+        for task in self.schema.tasks:
             if task not in outputs:
                 outputs[task] = tf.tile(tf.constant(self.naive_rows[task])[tf.newaxis], [batch, 1])
-        return {task: outputs[task] for task in TASKS}
+        return {task: outputs[task] for task in self.schema.tasks}
 
     def archive(self) -> keras.export.ExportArchive:
         """The servable as a Keras `ExportArchive`, Keras 3's path to a SavedModel that TF
@@ -170,7 +173,7 @@ def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
         outputs.update({task: np.asarray(result[task], np.float32) for task in tasks})
     rows = naive_rows(naive, schema)
     return {task: outputs[task] if task in outputs else np.tile(rows[task], (len(clips), 1))
-            for task in TASKS}
+            for task in schema.tasks}
 
 
 def padded_batch(clips) -> dict:
@@ -185,10 +188,16 @@ def padded_batch(clips) -> dict:
 
 def naive_rows(naive: dict, schema: LabelSchema) -> dict:
     """One output row per task of the naive prediction (`baseline.fit_naive`): the training-mean
-    emotions, the majority class as probability 1, the median training age."""
-    return {EMOTION: np.asarray(naive[EMOTION], np.float32),
-            COUNTRY: np.eye(schema.num_classes, dtype=np.float32)[int(naive[COUNTRY])],
-            AGE: np.asarray([naive[AGE]], np.float32)}
+    emotions, the majority class as probability 1, the median training age (of the tasks `naive`
+    has)."""
+    rows = {}
+    if EMOTION in naive:
+        rows[EMOTION] = np.asarray(naive[EMOTION], np.float32)
+    if COUNTRY in naive:
+        rows[COUNTRY] = np.eye(schema.num_classes, dtype=np.float32)[int(naive[COUNTRY])]
+    if AGE in naive:
+        rows[AGE] = np.asarray([naive[AGE]], np.float32)
+    return rows
 
 
 def sample_clips(seed: int = 0):
@@ -248,7 +257,8 @@ def export(servable: Servable, export_root, version: int | None = None,
         _write_assets(scratch, servable.schema)
         info = {"members": [member.name for member in servable.members],
                 "tasks": {task: (servable.members[owner].name if owner is not None else "naive")
-                          for task, owner in ((t, servable.owners.get(t)) for t in TASKS)},
+                          for task, owner in ((t, servable.owners.get(t))
+                                              for t in servable.schema.tasks)},
                 "schema": json.loads(servable.schema.to_json()),
                 "description": description, "version": version,
                 "data_dir": os.path.abspath(data_dir) if data_dir else None}
@@ -260,8 +270,10 @@ def export(servable: Servable, export_root, version: int | None = None,
 
 def _write_assets(path, schema: LabelSchema):
     """The emotion and class names, one per line, in `path/assets/`: what a client needs to read
-    the output vectors (`load_names`)."""
+    the output vectors (`load_names`); none for a task the data has no labels for."""
     for name, values in ((EMOTIONS_ASSET, schema.emotion_columns), (CLASSES_ASSET, schema.classes)):
+        if not values:
+            continue
         atomic.write_text(os.path.join(path, "assets", name), "\n".join(values) + "\n")
 
 
@@ -287,7 +299,7 @@ def _verify_in_fresh_process(path, clips, expected):
                            f"{process.stderr.decode(errors='replace')[-2000:]}")
     reloaded = np.load(io.BytesIO(process.stdout))
     for loader in LOADERS:
-        for task in TASKS:
+        for task in expected:
             error = float(np.max(np.abs(reloaded[f"{loader}/{task}"] - expected[task])))
             if not error <= VERIFY_TOLERANCE:
                 raise RuntimeError(f"the exported SavedModel's {task} output under the {loader} "
@@ -296,8 +308,10 @@ def _verify_in_fresh_process(path, clips, expected):
 
 
 def load_names(path) -> tuple:
-    """(emotion names, class names) from an export's assets."""
+    """(emotion names, class names) from an export's assets; () for a task the export lacks."""
     def read(name):
+        if not os.path.isfile(os.path.join(path, "assets", name)):
+            return ()
         with open(os.path.join(path, "assets", name)) as stream:
             return tuple(line.rstrip("\n") for line in stream if line.strip())
     return read(EMOTIONS_ASSET), read(CLASSES_ASSET)

@@ -60,17 +60,23 @@ def predict_clips(model: ExportedModel, clips, batch_size: int = 16) -> dict:
 
 def submission_table(model: ExportedModel, results: dict, class_column: str = "Country",
                      id_format: str = "{}") -> pd.DataFrame:
-    """The ExVo submission rows: File_ID, the most probable class, age, then the emotions."""
+    """The ExVo submission rows: File_ID, the most probable class, age, then the emotions (only
+    the columns of the tasks the model has outputs for: e.g. no Age for data without age labels)."""
     rows = []
     for file_id in sorted(results):
         outputs = results[file_id]
-        row = {"File_ID": id_format.format(file_id),
-               class_column: model.classes[int(np.argmax(outputs[COUNTRY]))],
-               "Age": round(float(outputs[AGE][0]), 4)}
-        row.update({name: round(float(value), 4)
-                    for name, value in zip(model.emotions, outputs[EMOTION])})
+        row = {"File_ID": id_format.format(file_id)}
+        if COUNTRY in outputs:
+            row[class_column] = model.classes[int(np.argmax(outputs[COUNTRY]))]
+        if AGE in outputs:
+            row["Age"] = round(float(outputs[AGE][0]), 4)
+        if EMOTION in outputs:
+            row.update({name: round(float(value), 4)
+                        for name, value in zip(model.emotions, outputs[EMOTION])})
         rows.append(row)
-    columns = ["File_ID", class_column, "Age", *model.emotions]
+    tasks = set(results[next(iter(results))]) if results else {EMOTION, COUNTRY, AGE}
+    columns = ["File_ID", *([class_column] if COUNTRY in tasks else []),
+               *(["Age"] if AGE in tasks else []), *(model.emotions if EMOTION in tasks else [])]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -84,12 +90,21 @@ def write_outputs(table: pd.DataFrame, results: dict, model: ExportedModel, csv_
     check_outputs(csv_path, json_path)
     atomic.write_file(csv_path, lambda stream: table.to_csv(stream, index=False))
     if json_path:
-        records = {file_id: {EMOTION: dict(zip(model.emotions, map(float, out[EMOTION]))),
-                             COUNTRY: dict(zip(model.classes, map(float, out[COUNTRY]))),
-                             AGE: float(out[AGE][0])}
-                   for file_id, out in sorted(results.items())}
+        records = {file_id: _json_record(model, out) for file_id, out in sorted(results.items())}
         atomic.write_json(json_path, {"model": model.path, "predictions": records}, indent=1)
     logging.info("wrote predictions for %d clips to %s", len(table), csv_path)
+
+
+def _json_record(model: ExportedModel, outputs: dict) -> dict:
+    """One clip's predictions for the JSON: the tasks the model has outputs for."""
+    record = {}
+    if EMOTION in outputs:
+        record[EMOTION] = dict(zip(model.emotions, map(float, outputs[EMOTION])))
+    if COUNTRY in outputs:
+        record[COUNTRY] = dict(zip(model.classes, map(float, outputs[COUNTRY])))
+    if AGE in outputs:
+        record[AGE] = float(outputs[AGE][0])
+    return record
 
 
 def check_outputs(csv_path, json_path=None):
