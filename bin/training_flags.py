@@ -5,7 +5,7 @@ import os
 from absl import flags
 from absl import logging
 
-from vb_keras import inputs
+from vb_keras import inputs, params
 from vb_keras.params import TrainingParams
 
 _DEFAULTS = TrainingParams()
@@ -23,9 +23,13 @@ def define_training_flags(seed: bool = True):
                        "Training clips are randomly cropped or zero-padded to this length.")
     flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                       "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
-    flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the training split (default "
-                         f"{_DEFAULTS.epochs}; on the embedded demo data {DEMO_EPOCHS['resnet']} "
-                         f"for ResNets, {DEMO_EPOCHS['conformer']} for heads).", lower_bound=1)
+    flags.DEFINE_integer("epochs", None, "Passes over the training split. Default: until Val stops "
+                         "improving: epochs of a pass or "
+                         f"{params.MIN_EPOCH_STEPS} optimiser steps (whichever is more), "
+                         f"{params.AUTO_STEPS} steps' worth but at least {params.AUTO_MIN_EPOCHS}, "
+                         "stopping early (--early_stopping_patience), the best epoch restored; on "
+                         f"the embedded demo data {DEMO_EPOCHS['resnet']} for ResNets, "
+                         f"{DEMO_EPOCHS['conformer']} for heads.", lower_bound=1)
     flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_DEFAULTS.batch_size} "
                          f"for ResNets, {HEAD_BATCH_SIZE} for the conformer heads).", lower_bound=1)
     flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adam learning rate.",
@@ -37,8 +41,14 @@ def define_training_flags(seed: bool = True):
                        "Weight of the class loss.", lower_bound=0)
     flags.DEFINE_float("age_loss_weight", _DEFAULTS.loss_weights[2], "Weight of the age loss.",
                        lower_bound=0)
-    flags.DEFINE_integer("early_stopping_patience", 0, "Stop after this many epochs without a "
-                         "better validation score (0: never).", lower_bound=0)
+    flags.DEFINE_integer("early_stopping_patience", None, "Stop after this many epochs without a "
+                         "better validation score (0: never). Default: "
+                         f"{params.AUTO_PATIENCE_STEPS} optimiser steps' worth, at least "
+                         f"{params.AUTO_MIN_PATIENCE} epochs; with --epochs given, never.",
+                         lower_bound=0)
+    flags.DEFINE_bool("balanced_classes", _DEFAULTS.balanced_classes, "Weight the class loss "
+                      "by inverse class frequency over Train, so it tracks UAR (--nobalanced_classes: "
+                      "the paper's plain cross-entropy).")
     if seed:
         flags.DEFINE_integer("seed", 0, "Seeds weights, shuffling and cropping.", lower_bound=0)
     flags.DEFINE_bool("mixed_bfloat16", False, "Compute the trunk in bfloat16 (faster on CPUs with "
@@ -71,6 +81,6 @@ def training_params(values, model: str, tasks, window, seed: int) -> TrainingPar
                       values.age_loss_weight),
         dropout=values.dropout, clip_seconds=values.clip_seconds,
         early_stopping_patience=values.early_stopping_patience,
-        seed=seed, mixed_bfloat16=values.mixed_bfloat16,
+        balanced_classes=values.balanced_classes, seed=seed, mixed_bfloat16=values.mixed_bfloat16,
         embedder=os.path.abspath(values.embedder) if values.embedder else "",
         window_seconds=window.window_seconds, min_tail_seconds=window.min_tail_seconds)

@@ -38,5 +38,26 @@ def test_config_round_trip():
     assert losses.NegativeMeanCCC.from_config(loss.get_config()).name == "negative_mean_ccc"
 
 
+def test_balanced_class_weights_give_every_class_the_same_total():
+    counts = [177, 101, 0]
+    weights = losses.balanced_class_weights(counts)
+    assert weights[2] == 0.0
+    np.testing.assert_allclose([weights[0] * 177, weights[1] * 101], [139.0, 139.0])
+    assert np.dot(weights, counts) == pytest.approx(sum(counts))   # mean weight 1 over the clips
+
+
+def test_balanced_cross_entropy_weights_each_clip_by_its_class():
+    y_true = np.eye(2, dtype=np.float32)[[0, 0, 0, 1]]
+    y_pred = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]], np.float32)
+    plain = -np.log([0.9, 0.8, 0.6, 0.7])
+    weights = np.array([2 / 3, 2 / 3, 2 / 3, 2.0])   # balanced_class_weights([3, 1])
+    loss = losses.BalancedCategoricalCrossentropy(losses.balanced_class_weights([3, 1]))
+    assert float(loss(y_true, y_pred)) == pytest.approx(float(np.mean(weights * plain)), rel=1e-5)
+    assert float(losses.BalancedCategoricalCrossentropy([1.0, 1.0])(y_true, y_pred)) == \
+        pytest.approx(float(np.mean(plain)), rel=1e-5)
+    restored = losses.BalancedCategoricalCrossentropy.from_config(loss.get_config())
+    assert restored.class_weights == loss.class_weights
+
+
 if __name__ == "__main__":
     run_main()

@@ -54,6 +54,19 @@ class TrainResult:
     validation: evaluation.EvaluationResult
 
 
+def _class_loss(params: TrainingParams, train_rows: pd.DataFrame, schema: LabelSchema):
+    """Cross-entropy for the class output; with `params.balanced_classes`, each class weighted by
+    the inverse of its share of the labelled Train clips (`losses.balanced_class_weights`)."""
+    if not params.balanced_classes or not schema.class_column:
+        return keras.losses.CategoricalCrossentropy()
+    labels = train_rows.loc[train_rows[exvo.LABELLED], schema.class_column]
+    counts = labels.value_counts()
+    weights = losses.balanced_class_weights([counts.get(name, 0) for name in schema.classes])
+    logging.info("class loss weights (balanced over Train): %s", ", ".join(
+        f"{name} {weight:.2f}" for name, weight in zip(schema.classes, weights)))
+    return losses.BalancedCategoricalCrossentropy(weights)
+
+
 def monitored_metric(tasks) -> tuple:
     """The validation value that picks the best epoch: the challenge score for multitask models,
     the task's own metric for single-task ones."""
@@ -141,7 +154,8 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
                                 embedding_cache_root)
     batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"),
                                    strategy.num_replicas_in_sync)
-    extra = {"train_batch_size": batch_size}
+    schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
+    extra = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule)}
     if reader.cache_info is not None:
         extra["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
     train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
@@ -166,9 +180,8 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
     finally:
         keras.config.set_dtype_policy(previous_policy)
     with strategy.scope():
-        task_losses = {EMOTION: losses.NegativeMeanCCC(),
-                       COUNTRY: keras.losses.CategoricalCrossentropy(),
-                       AGE: keras.losses.MeanSquaredError()}
+        task_losses = {EMOTION: losses.NegativeMeanCCC(), AGE: keras.losses.MeanSquaredError(),
+                       COUNTRY: _class_loss(params, train_rows, schema)}
         weights = dict(zip(TASKS, params.loss_weights))
         model.compile(
             optimizer=keras.optimizers.Adam(params.learning_rate, epsilon=params.epsilon),
@@ -202,8 +215,9 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
             history = {}   # the epochs this call trained, as for any resumed run
         else:
             config = _write_config(model_dir, params, schema, data_dir, table, settings, **extra)
-            history = _fit(model, train_batches, params, model_dir, monitor, mode, validation,
-                           best_weights, callbacks, strategy, chief, len(train_rows)).history
+            history = _fit(model, train_batches, params, schedule, model_dir, monitor, mode,
+                           validation, best_weights, callbacks, strategy, chief,
+                           len(train_rows)).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
             _save_weights(model, trained_path)
     finally:
@@ -225,12 +239,12 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
     return TrainResult(model=model, history=history, validation=result)
 
 
-def _fit(model, train_batches, params, model_dir, monitor, mode, validation, best_weights,
-         callbacks, strategy, chief, train_clips):
+def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, validation,
+         best_weights, callbacks, strategy, chief, train_clips):
     package_callbacks = [validation, best_weights]
-    if params.early_stopping_patience:
-        package_callbacks.append(keras.callbacks.EarlyStopping(
-            monitor, mode=mode, patience=params.early_stopping_patience))
+    if schedule.patience:
+        package_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode=mode,
+                                                               patience=schedule.patience))
     if chief:
         package_callbacks += [
             keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
@@ -238,10 +252,16 @@ def _fit(model, train_batches, params, model_dir, monitor, mode, validation, bes
     # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
     package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, BACKUP_DIR),
                                                           delete_checkpoint=False))
-    logging.info("training %s (%s) on %d clips; best epoch by %s; settings in %s", params.model,
-                 "+".join(params.tasks), train_clips, monitor, os.path.join(model_dir, CONFIG_FILE))
+    logging.info("training %s (%s) on %d clips: up to %d epochs of %d steps, stopping after %s; "
+                 "best epoch by %s; settings in %s", params.model, "+".join(params.tasks),
+                 train_clips, schedule.epochs, schedule.steps_per_epoch,
+                 f"{schedule.patience} epochs without a better one" if schedule.patience
+                 else "the last", monitor, os.path.join(model_dir, CONFIG_FILE))
+    # An epoch may be longer than a pass (a small Train split): the passes then run on.
+    train_batches = train_batches.repeat()
     with strategy.scope():
-        return model.fit(train_batches, epochs=params.epochs,
+        return model.fit(train_batches, epochs=schedule.epochs,
+                         steps_per_epoch=schedule.steps_per_epoch,
                          callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
 
 
