@@ -128,5 +128,24 @@ def test_an_output_dir_another_process_writes_is_refused(data, tmp_path):
                                 lambda model: HEAD, seeds=[0])
 
 
+
+def test_a_grid_on_data_without_age_labels_has_a_dash_for_age(data, tmp_path):
+    data_dir, _, _ = data
+    table, schema = exvo.read_and_split(data_dir, dataclasses.replace(HUME_VB, age_column=""))
+    rows = experiment.grid_rows(["conformer"], experiment.FORMS)
+    assert rows[1].task_sets(schema.tasks) == [("emotion",), ("country",)]
+    output_dir = str(tmp_path / "grid")
+    summary = experiment.run_grid(data_dir, table, schema, output_dir, rows, lambda model: HEAD,
+                                  seeds=[0], num_resamples=50)
+    assert [row["mae"] for row in summary["rows"]] == [None, None, None]
+    assert all(row["uar"]["low"] <= row["uar"]["estimate"] for row in summary["rows"])
+    naive_line = next(line for line in summary["markdown"].splitlines() if "| naive |" in line)
+    assert naive_line.endswith("| — | 0.000 [0.000, 0.000] |")
+    assert os.path.isfile(os.path.join(experiment.run_directory(
+        output_dir, "conformer", ("emotion", "country"), 0), "model.keras"))
+    assert not os.path.exists(os.path.join(output_dir, "side_by_side_age_Val.png"))
+    assert os.path.isfile(os.path.join(output_dir, "side_by_side_confusion_Val.png"))
+
+
 if __name__ == "__main__":
     run_main()

@@ -52,9 +52,11 @@ class Row:
     def mtl(self) -> str:
         return "YES" if self.form == MULTITASK else "NO"
 
-    def task_sets(self) -> list:
-        """The runs behind the row: one multitask model, or one single-task model per task."""
-        return [TASKS] if self.form == MULTITASK else [(task,) for task in TASKS]
+    def task_sets(self, tasks=TASKS) -> list:
+        """The runs behind the row: one multitask model, or one single-task model per task, of
+        `tasks` (the tasks the data has labels for, `LabelSchema.tasks`)."""
+        tasks = tuple(tasks)
+        return [tasks] if self.form == MULTITASK else [(task,) for task in tasks]
 
 
 def grid_rows(models: Sequence[str], forms: Sequence[str]) -> list:
@@ -124,7 +126,7 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
     for row in rows:
         row_params = params_for_model(row.model)
         for seed in seeds:
-            for tasks in row.task_sets():
+            for tasks in row.task_sets(schema.tasks):
                 params = dataclasses.replace(row_params, tasks=tasks, seed=seed)
                 predictions[(row.model, tasks, seed)] = _finished_run_predictions(
                     data_dir, table, schema, output_dir, params, split, on_bad_audio,
@@ -150,13 +152,14 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
                       confidence)]
     entries = [plots.PlotEntry("naive", naive_result, y_true, naive)]
     for row in rows:
-        per_seed = [_row_predictions(row, seed, predictions, ids) for seed in seeds]
+        per_seed = [_row_predictions(row, seed, predictions, ids, schema.tasks) for seed in seeds]
         first = evaluation.evaluate(y_true, per_seed[0], schema, split)
         results.append(_score(row.label, row.mtl, y_true, per_seed, first, speakers,
                               num_resamples, confidence, model=row.model, form=row.form))
         history = None
         if row.form == MULTITASK:
-            history = plots.read_history(run_directory(output_dir, row.model, TASKS, seeds[0]))
+            history = plots.read_history(run_directory(output_dir, row.model, schema.tasks,
+                                                       seeds[0]))
         # The figures show the first seed's predictions (the table has every seed).
         entries.append(plots.PlotEntry(row.label, first, y_true, per_seed[0], history))
 
@@ -204,11 +207,11 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
     return prediction
 
 
-def _row_predictions(row: Row, seed: int, predictions: dict, ids) -> dict:
+def _row_predictions(row: Row, seed: int, predictions: dict, ids, tasks=TASKS) -> dict:
     """The row's predictions of each task, in the order of `ids`: every task from the run that
     trained it (one multitask run, or the task's single-task run)."""
     combined = {}
-    for tasks in row.task_sets():
+    for tasks in row.task_sets(tasks):
         prediction = predictions[(row.model, tasks, seed)]
         position = {file_id: i for i, file_id in enumerate(prediction["file_id"])}
         order = np.array([position[file_id] for file_id in ids])
@@ -224,7 +227,9 @@ def _score(label, mtl, y_true, y_preds, first: evaluation.EvaluationResult, spea
     intervals = bootstrap.bootstrap(y_true, y_preds, speakers, num_resamples=num_resamples,
                                     seed=0, confidence=confidence)
     return {"label": label, "model": model, "form": form, "mtl": mtl, "seeds": len(y_preds),
-            **{figure: intervals[figure].to_dict() for figure in bootstrap.FIGURES},
+            # (None: a task the data has no labels for)
+            **{figure: intervals[figure] and intervals[figure].to_dict()
+               for figure in bootstrap.FIGURES},
             "ccc_per_emotion": first.ccc_per_emotion}
 
 
@@ -255,6 +260,8 @@ def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips,
 
 
 def _cell(interval: dict, num_seeds: int) -> str:
+    if interval is None:   # a task the data has no labels for
+        return "—"
     spread = f" ± {interval['std']:.3f}" if num_seeds > 1 else ""
     return f"{interval['estimate']:.3f}{spread} [{interval['low']:.3f}, {interval['high']:.3f}]"
 
@@ -265,7 +272,8 @@ def _write_csv(path, results) -> str:
         record = {key: result[key] for key in ("label", "model", "form", "mtl", "seeds")}
         for figure, _ in COLUMNS:
             for part in ("estimate", "low", "high", "std"):
-                record[f"{figure}_{part}"] = result[figure][part]
+                record[f"{figure}_{part}"] = (result[figure][part] if result[figure] is not None
+                                              else None)   # empty: no labels for the task
         records.append(record)
     return atomic.write_text(path, pd.DataFrame(records).to_csv(index=False, float_format="%.6f"))
 
