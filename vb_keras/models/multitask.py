@@ -2,7 +2,8 @@
 
 Outputs are always named `emotion` (linear, one unit per emotion column), `country` (softmax over the
 schema's classes) and `age` (linear, one unit), section 2.1; a single-task model (MTL "No" in Table 1)
-has only its own. Trunks come from a small registry that names the valid choices when asked for an
+has only its own, and a model of data that labels only some tasks (`LabelSchema.tasks`) only theirs.
+Trunks come from a small registry that names the valid choices when asked for an
 unknown one.
 """
 
