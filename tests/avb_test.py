@@ -193,6 +193,13 @@ def test_a_column_no_file_holds_is_named(avb_dir):
     with pytest.raises(UserInputError, match=r"labels/data_info.csv: missing column 'Gender', and "
                                              r"no labels/<task>_info.csv has it either"):
         exvo.read_clip_table(avb_dir, schema)
+    with pytest.raises(UserInputError, match=r"has it either \(if the data has no class labels, "
+                                             r"pass --class_column=\)$"):
+        exvo.read_clip_table(avb_dir, schema)
+    # Without class labels the A-VB data reads with an empty class column.
+    schema = dataclasses.replace(schema, class_column="")
+    table = exvo.read_clip_table(avb_dir, schema)
+    assert "Gender" not in table.columns and exvo.fit_classes(table, schema).classes is None
 
 
 def test_culture_needs_its_file_and_unknown_tasks_name_the_flag(avb_copy):

@@ -75,7 +75,7 @@ def avb_schema(task: str, data_dir=None) -> LabelSchema:
                        layout="avb")
 
 
-def read_label_table(data_dir, required=()) -> pd.DataFrame:
+def read_label_table(data_dir, required=(), hints=None) -> pd.DataFrame:
     """labels/data_info.csv with every present labels/<task>_info.csv joined on File_ID.
 
     Every value is a string (empty where a clip has no row in a label file); rows keep
@@ -84,6 +84,8 @@ def read_label_table(data_dir, required=()) -> pd.DataFrame:
 
     Args:
       required: columns the caller needs; a missing one names the file that should hold it.
+      hints: {column: text added to the error when that column is missing} (e.g. how to leave a
+        task the data has no labels for out).
 
     Raises:
       UserInputError: a missing or unreadable data_info.csv, a label file whose Split disagrees with
@@ -108,7 +110,7 @@ def read_label_table(data_dir, required=()) -> pd.DataFrame:
     table.attrs.update({SOURCES: sources, LINES: lines})
     for column in required:
         if column not in table.columns:
-            _raise_missing(data_dir, info_path, column)
+            _raise_missing(data_dir, info_path, column, (hints or {}).get(column, ""))
     return table
 
 
@@ -168,20 +170,20 @@ def _check_ids(ids, path):
                              f"(lines {', '.join(map(str, rows[:5]))})")
 
 
-def _raise_missing(data_dir, info_path, column):
-    """A schema column in no file: name the file that should hold it."""
+def _raise_missing(data_dir, info_path, column, hint=""):
+    """A schema column in no file: name the file that should hold it (and add `hint`)."""
     holders = {"high": column in HUME_VB_EMOTIONS, "two": column in TWO_EMOTIONS,
                "culture": is_culture_column(column), "type": column == TYPE_COLUMN}
     task = next((task for task, holds in holders.items() if holds), None)
     if task is None:
         raise UserInputError(f"{info_path}: missing column {column!r}, and no "
-                             f"{os.path.join(LABELS_DIR, '<task>_info.csv')} has it either")
+                             f"{os.path.join(LABELS_DIR, '<task>_info.csv')} has it either{hint}")
     path = os.path.join(data_dir, label_file(task))
     if not os.path.isfile(path):
         raise UserInputError(f"{path}: not found (the label schema needs its column {column!r}; "
                              f"e.g. --avb_task={task} needs it)")
     header = csvfile.read_strings(path, nrows=0).columns
-    raise UserInputError(f"{path}: missing column {column!r} (it has: {', '.join(header)})")
+    raise UserInputError(f"{path}: missing column {column!r}{hint} (it has: {', '.join(header)})")
 
 
 def _culture_columns(data_dir):

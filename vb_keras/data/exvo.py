@@ -46,7 +46,8 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
     required = (schema.id_column, schema.split_column, schema.speaker_column, *label_columns)
     avb_layout = schema.layout == "avb" and not tfrecord.is_prepared(data_dir)
     if avb_layout:
-        raw = avb.read_label_table(data_dir, required)
+        raw = avb.read_label_table(data_dir, required, hints={
+            column: _absent_hint(column, schema) for column in label_columns})
         origin = _Origin(os.path.join(data_dir, avb.DATA_INFO), raw.attrs[avb.SOURCES],
                          raw.attrs[avb.LINES])
         audio_dirs = audio_dirs or avb.AUDIO_DIRS
