@@ -52,6 +52,9 @@ def test_an_empty_column_setting_leaves_its_task_out():
     with pytest.raises(UserInputError, match=r"^--tasks: the data has no age labels "
                                              r"\(--age_column is empty\); it has emotion, country$"):
         no_age.check_tasks(["emotion", "age"])
+    with pytest.raises(UserInputError, match=r"--tasks: the data has no class labels "
+                                             r"\(--class_column is empty\); it has emotion$"):
+        LabelSchema(class_column="", age_column="").check_tasks(["country"])
     with pytest.raises(ValueError, match="no class column"):
         LabelSchema(class_column="").num_classes
 

@@ -93,7 +93,8 @@ class LabelSchema:
         """A one-line error when `tasks` asks for a task the data has no labels for."""
         for task in tasks:
             if task not in self.tasks:
-                raise UserInputError(f"{flag}: the data has no {task} labels ({TASK_FLAGS[task]} "
+                label = "class" if task == COUNTRY else task   # (the `country` output)
+                raise UserInputError(f"{flag}: the data has no {label} labels ({TASK_FLAGS[task]} "
                                      f"is empty); it has {', '.join(self.tasks)}")
 
     @classmethod
