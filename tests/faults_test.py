@@ -291,6 +291,44 @@ def test_train_killed_mid_run_and_after_the_last_epoch_ends_as_an_uninterrupted_
         raise EpochLoggedTwice(f"history.csv epochs: {epochs}")
 
 
+# ---------------------------------------------------------------- bin/export
+
+# Right after the train test, which shares its `trained` fixture: pytest-xdist hands consecutive
+# tests to one worker, which then trains the reference once.
+
+@pytest.fixture(scope="module")
+def exported(hooks, trained, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("reference") / "exported")
+    program(hooks, "export", f"--model_dir={trained}", f"--export_dir={root}").check()
+    return root
+
+
+# Only the verifier outliving its parent is expected to fail (raises=...); it is checked last. The
+# verifier's watch on its parent starts after its imports: killed while importing TensorFlow, it
+# lived on for 13 s (2 loaded cores). PR_SET_PDEATHSIG, or a watch started before the imports,
+# would end it at once.
+@pytest.mark.xfail(raises=ProcessesLeft, strict=False,
+                   reason="the export's verifier child outlives its killed parent until its "
+                   "imports are done (export.py)")
+def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
+        hooks, trained, exported, tmp_path):
+    root = str(tmp_path / "exported")
+    command = [f"--model_dir={trained}", f"--export_dir={root}"]
+    runs = killed_in_turn(hooks, "export", command, [
+        # Right after the verifier child starts reloading the export: it must go with its parent.
+        dict(fault={"when": "after", "module": "subprocess", "name": "Popen.__init__",
+                    "args": r"-m vb_keras\.export"}),
+        # Verified, not yet renamed to <export_dir>/1.
+        dict(fault=in_os_replace(r"/exported/1$")),
+    ])
+    assert not os.path.exists(os.path.join(root, "1"))
+    rerun = program(hooks, "export", *command).check()
+    assert "exported and verified in a fresh process" in rerun.output
+    assert files(root) == files(exported)        # version 1 only, whole
+    assert not scratch_left(tmp_path)
+    assert_none_left(*runs)
+
+
 # ---------------------------------------------------------------- bin/prepare_data
 
 @pytest.fixture(scope="module")
@@ -361,41 +399,6 @@ def test_extract_embeddings_killed_before_the_cache_is_complete_resumes(hooks, t
     assert "1 of 1 shards already written" in rerun.output    # resumed, not redone
     assert files(cache) == files(extracted)
     assert not scratch_left(tmp_path)
-
-
-# ---------------------------------------------------------------- bin/export
-
-@pytest.fixture(scope="module")
-def exported(hooks, trained, tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("reference") / "exported")
-    program(hooks, "export", f"--model_dir={trained}", f"--export_dir={root}").check()
-    return root
-
-
-# Only the verifier outliving its parent is expected to fail (raises=...); it is checked last. The
-# verifier's watch on its parent starts after its imports: killed while importing TensorFlow, it
-# lived on for 13 s (2 loaded cores). PR_SET_PDEATHSIG, or a watch started before the imports,
-# would end it at once.
-@pytest.mark.xfail(raises=ProcessesLeft, strict=False,
-                   reason="the export's verifier child outlives its killed parent until its "
-                   "imports are done (export.py)")
-def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
-        hooks, trained, exported, tmp_path):
-    root = str(tmp_path / "exported")
-    command = [f"--model_dir={trained}", f"--export_dir={root}"]
-    runs = killed_in_turn(hooks, "export", command, [
-        # Right after the verifier child starts reloading the export: it must go with its parent.
-        dict(fault={"when": "after", "module": "subprocess", "name": "Popen.__init__",
-                    "args": r"-m vb_keras\.export"}),
-        # Verified, not yet renamed to <export_dir>/1.
-        dict(fault=in_os_replace(r"/exported/1$")),
-    ])
-    assert not os.path.exists(os.path.join(root, "1"))
-    rerun = program(hooks, "export", *command).check()
-    assert "exported and verified in a fresh process" in rerun.output
-    assert files(root) == files(exported)        # version 1 only, whole
-    assert not scratch_left(tmp_path)
-    assert_none_left(*runs)
 
 
 if __name__ == "__main__":
