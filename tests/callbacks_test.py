@@ -75,5 +75,27 @@ def test_ties_of_a_degenerate_harmonic_mean_are_broken_by_mean_ccc(tmp_path):
     assert best.best_epoch == 2 and best.best_tie == 0.30
 
 
+def test_history_keeps_one_row_per_epoch_when_a_resumed_run_repeats_one(tmp_path):
+    """Killed after epoch 1's row but before its backup: the rerun repeats epoch 1 (and a cut row
+    from the kill goes too)."""
+    def run(path, epochs):
+        logger = callbacks.HistoryLogger(path)
+        logger.on_train_begin()
+        for epoch in epochs:
+            logger.on_epoch_end(epoch, {"loss": epoch / 10, "val_loss": epoch / 100})
+        logger.on_train_end()
+        with open(path) as stream:
+            return stream.read().replace("\r\n", "\n")
+
+    path = str(tmp_path / "history.csv")
+    with open(path, "w") as stream:
+        stream.write("epoch,loss,val_loss\n0,0.0,0.0\n1,9,9\n2,0.")
+    assert run(path, [1, 2]) == "epoch,loss,val_loss\n0,0.0,0.0\n1,0.1,0.01\n2,0.2,0.02\n"
+    # A fresh history and an uninterrupted resume are left as they are.
+    fresh = str(tmp_path / "fresh.csv")
+    run(fresh, [0])
+    assert run(fresh, [1]) == "epoch,loss,val_loss\n0,0.0,0.0\n1,0.1,0.01\n"
+
+
 if __name__ == "__main__":
     run_main()

@@ -175,6 +175,45 @@ class BestWeights(keras.callbacks.Callback):
                   f"{self.best:.4f})", flush=True)
 
 
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """history.csv (appended to across resumes) with exactly one row per epoch.
+
+    A run killed after an epoch's row was written but before that epoch's backup repeats the epoch
+    when resumed: the repeated epoch's row then replaces the earlier one instead of following it
+    (as does a row cut short by the kill).
+    """
+
+    def __init__(self, filename):
+        super().__init__(filename, append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.writer is None:   # the first epoch this fit ends
+            self._drop_rows_from(epoch)
+        super().on_epoch_end(epoch, logs)
+
+    def _drop_rows_from(self, epoch):
+        with open(self.filename, newline="") as stream:
+            lines = stream.read().splitlines(keepends=True)
+        if len(lines) < 2:
+            return
+        kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n")
+                             and _row_epoch(line, self.sep) < epoch]
+        if len(kept) == len(lines):
+            return
+        logging.info("%s: dropping %d row(s) of epochs this run repeats", self.filename,
+                     len(lines) - len(kept))
+        self.csv_file.close()
+        atomic.write_text(self.filename, "".join(kept))
+        self.csv_file = open(self.filename, "a", newline="")  # pylint: disable=consider-using-with
+
+
+def _row_epoch(line, separator) -> float:
+    try:
+        return int(line.split(separator, 1)[0])
+    except ValueError:
+        return float("inf")   # not a row: dropped
+
+
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore that survives a kill at any moment.
 

@@ -247,7 +247,7 @@ def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, valid
                                                                patience=schedule.patience))
     if chief:
         package_callbacks += [
-            keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+            vb_callbacks.HistoryLogger(os.path.join(model_dir, "history.csv")),
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
     # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
     package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, BACKUP_DIR),
