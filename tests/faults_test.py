@@ -8,6 +8,7 @@ such as the rename that publishes a result. Then the same command runs again; it
 an uninterrupted run's (the same files, one history row per epoch), with no scratch file left and no
 process of the killed run alive (the export's verifier child included).
 """
+import contextlib
 import csv
 import json
 import os
@@ -120,8 +121,9 @@ def hooks(tmp_path_factory):
 class Run:
     """One program run: its exit status (-9 when killed), output and the processes it left."""
 
-    def __init__(self, returncode, output, left):
+    def __init__(self, returncode, output, left, timed_out=False):
         self.returncode, self.output, self.left = returncode, output, left
+        self.timed_out = timed_out
 
     def check(self):
         assert self.returncode == 0, self.output[-3000:]
@@ -129,6 +131,7 @@ class Run:
         return self
 
     def check_killed(self):
+        assert not self.timed_out, f"killed for running too long:\n{self.output[-3000:]}"
         assert self.returncode == -signal.SIGKILL, (
             f"the fault never fired (exit status {self.returncode}):\n{self.output[-3000:]}")
         return self
@@ -147,7 +150,13 @@ def program(hooks, name, *args, fault=None, kill_on=None, timeout=300) -> Run:
         [sys.executable, os.path.join(REPO_ROOT, "bin", f"{name}.py"), *args], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
         start_new_session=True)
-    timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+    timed_out = threading.Event()
+
+    def kill_when_late():
+        timed_out.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    timer = threading.Timer(timeout, kill_when_late)
     timer.start()
     lines = []
     try:
@@ -160,7 +169,7 @@ def program(hooks, name, *args, fault=None, kill_on=None, timeout=300) -> Run:
         returncode = process.wait()
     finally:
         timer.cancel()
-    return Run(returncode, "".join(lines), processes_left(process.pid, tag))
+    return Run(returncode, "".join(lines), processes_left(process.pid, tag), timed_out.is_set())
 
 
 def processes_left(group, tag) -> list:
