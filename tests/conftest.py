@@ -43,6 +43,14 @@ def private_working_directory(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def load_saved_model_binary(tmp_path_factory):
+    """The C++ TF Serving loader of `serving_loaders`, built once per test session (the parent of
+    the base temp is shared by pytest-xdist's workers)."""
+    import serving_loaders   # pylint: disable=import-outside-toplevel  (TensorFlow; few tests)
+    return serving_loaders.cpp_loader(str(tmp_path_factory.getbasetemp().parent))
+
+
+@pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory):
     """A 60-clip demo data set in the HUME-VB layout (Train 36, Val 12, Test 12 clips)."""
     from vb_keras.data import demo

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import YAMNET, requires_yamnet, run_main
-from serving_loaders import assert_serves_like, load_saved_model_binary  # noqa: F401 (fixture)
+from serving_loaders import assert_serves_like
 from vb_keras import embedders
 from vb_keras.errors import UserInputError
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
-from serving_loaders import assert_serves_like, load_saved_model_binary  # noqa: F401 (fixture)
+from serving_loaders import assert_serves_like
 from vb_keras import export, training
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError

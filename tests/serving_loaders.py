@@ -83,12 +83,6 @@ def cpp_load_and_run(binary, path, feeds: dict, signature: str = "serving_defaul
         return outputs
 
 
-@pytest.fixture(scope="session")
-def load_saved_model_binary(tmp_path_factory):
-    # The parent of the base temp is shared by pytest-xdist's workers: one build serves both.
-    return cpp_loader(str(tmp_path_factory.getbasetemp().parent))
-
-
 def assert_serves_like(path, feeds: dict, expected: dict, binary=None, atol=1e-4):
     """Both TF Serving loaders run `path` on `feeds` and reproduce `expected` (key -> array)."""
     runs = {"saved_model_cli run": saved_model_cli_run(path, feeds)}

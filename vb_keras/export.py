@@ -28,14 +28,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vb_keras import atomic, inputs
+from vb_keras import atomic, export_check, inputs
 from vb_keras.atomic import atomic_directory
 from vb_keras.data import windows
 from vb_keras.errors import UserInputError
@@ -49,9 +47,6 @@ EXPORT_INFO = "vb_keras_export.json"
 # Outputs of the reloaded SavedModel must match the Keras models' to this (float32 arithmetic in
 # another graph order; the embedders' FFTs dominate).
 VERIFY_TOLERANCE = 1e-3
-# The loaders an export is checked under: Python's TF2 loader, and the session-based loader of TF
-# Serving (C++ `LoadSavedModel`) and `saved_model_cli run`.
-LOADERS = ("tf2", "session")
 
 
 class Member:
@@ -291,14 +286,14 @@ def _verify_in_fresh_process(path, clips, expected):
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     process = subprocess.run(
-        [sys.executable, "-m", "vb_keras.export", path, str(os.getpid())],
+        [sys.executable, "-m", "vb_keras.export_check", path, str(os.getpid())],
         input=sample.getvalue(), capture_output=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path})
     if process.returncode != 0:
         raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
                            f"{process.stderr.decode(errors='replace')[-2000:]}")
     reloaded = np.load(io.BytesIO(process.stdout))
-    for loader in LOADERS:
+    for loader in export_check.LOADERS:
         for task in expected:
             error = float(np.max(np.abs(reloaded[f"{loader}/{task}"] - expected[task])))
             if not error <= VERIFY_TOLERANCE:
@@ -333,29 +328,3 @@ def run_with_session_loader(path, feeds: dict, signature: str = SIGNATURE) -> di
         fetches = {key: info.name for key, info in signature_def.outputs.items()}
         return session.run(fetches, {signature_def.inputs[key].name: value
                                      for key, value in feeds.items()})
-
-
-def _reload_and_run(path, parent_pid):
-    """Runs in the fresh process of `_verify_in_fresh_process`."""
-    result = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)   # anything else printed goes to stderr; stdout carries only the result
-    threading.Thread(target=_exit_with_parent, args=(int(parent_pid),), daemon=True).start()
-    feeds = dict(np.load(io.BytesIO(sys.stdin.buffer.read())))
-    outputs = {f"{LOADERS[1]}/{task}": value
-               for task, value in run_with_session_loader(path, feeds).items()}
-    signature = tf.saved_model.load(path).signatures[SIGNATURE]
-    outputs.update({f"{LOADERS[0]}/{task}": value.numpy() for task, value in signature(
-        **{key: tf.constant(value) for key, value in feeds.items()}).items()})
-    np.savez(result, **outputs)
-    result.close()
-
-
-def _exit_with_parent(parent_pid):
-    """A verifier whose exporter was killed has no one to answer: it ends too."""
-    while os.getppid() == parent_pid:
-        time.sleep(0.2)
-    os._exit(1)
-
-
-if __name__ == "__main__":
-    _reload_and_run(*sys.argv[1:3])
