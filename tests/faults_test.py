@@ -301,19 +301,13 @@ def exported(hooks, trained, tmp_path_factory):
     return root
 
 
-# Only the verifier outliving its parent is expected to fail (raises=...); it is checked last. The
-# verifier's watch on its parent starts after its imports: killed while importing TensorFlow, it
-# lived on for 13 s (2 loaded cores). PR_SET_PDEATHSIG, or a watch started before the imports,
-# would end it at once.
-@pytest.mark.xfail(raises=ProcessesLeft, strict=False,
-                   reason="the export's verifier child outlives its killed parent until its "
-                   "imports are done (export.py)")
 def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
         hooks, trained, exported, tmp_path):
     root = str(tmp_path / "exported")
     command = [f"--model_dir={trained}", f"--export_dir={root}"]
     runs = killed_in_turn(hooks, "export", command, [
-        # Right after the verifier child starts reloading the export: it must go with its parent.
+        # Right after the verifier child starts: it must go with its parent (it once lived on,
+        # importing TensorFlow, for 13 s).
         dict(fault={"when": "after", "module": "subprocess", "name": "Popen.__init__",
                     "args": r"-m vb_keras\.export"}),
         # Verified, not yet renamed to <export_dir>/1.
