@@ -42,14 +42,15 @@ def test_params_are_frozen_and_validated():
 
 def test_the_default_training_length_is_a_step_budget_that_fits_the_data():
     auto = params.TrainingParams()
-    # HUME-VB: ~20,000 Train clips at batch 64 are 312 steps a pass: 30 passes (the floor),
+    # HUME-VB: ~20,000 Train clips at batch 64 are 312 steps a pass: 10,000 steps are 33 passes,
     # stopping after 10 without a better Val score.
-    assert auto.schedule(312) == params.Schedule(epochs=30, steps_per_epoch=312, patience=10)
+    assert auto.schedule(312) == params.Schedule(epochs=33, steps_per_epoch=312, patience=10)
+    assert auto.schedule(1000) == params.Schedule(epochs=30, steps_per_epoch=1000, patience=10)
     # EmoDB under a head: 278 clips at batch 128 are 2 steps a pass. An epoch is then 50 steps
-    # (25 passes), 2,000 steps in all, stopping after 500 steps without a better Val score.
-    assert auto.schedule(2) == params.Schedule(epochs=40, steps_per_epoch=50, patience=10)
-    assert auto.schedule(0) == params.Schedule(epochs=40, steps_per_epoch=50, patience=10)
-    assert auto.schedule(64) == params.Schedule(epochs=32, steps_per_epoch=64, patience=10)
+    # (25 passes), 10,000 steps at most, stopping after 500 steps without a better Val score.
+    assert auto.schedule(2) == params.Schedule(epochs=200, steps_per_epoch=50, patience=10)
+    assert auto.schedule(0) == params.Schedule(epochs=200, steps_per_epoch=50, patience=10)
+    assert auto.schedule(64) == params.Schedule(epochs=157, steps_per_epoch=64, patience=10)
     # Given epochs are passes, run in full unless a patience is given too.
     assert params.TrainingParams(epochs=5).schedule(2) == params.Schedule(5, 2, 0)
     assert params.TrainingParams(epochs=5, early_stopping_patience=2).schedule(2) == \

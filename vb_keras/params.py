@@ -97,7 +97,7 @@ class PipelineParams:
 
 # The default training length (`TrainingParams.schedule`): a budget of optimiser steps, so that
 # small and large data sets alike train until Val stops improving, at a bounded cost.
-AUTO_STEPS = 2000
+AUTO_STEPS = 10000
 AUTO_MIN_EPOCHS = 30
 AUTO_PATIENCE_STEPS = 500
 AUTO_MIN_PATIENCE = 10
