@@ -37,7 +37,7 @@ from vb_keras import atomic, losses, metrics, plots
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads
-from vb_keras.schema import EMOTION, TASK_FLAGS, TASKS, LabelSchema
+from vb_keras.schema import COLUMN_FLAG, EMOTION, TASKS, LabelSchema
 
 CONDITIONS = ("true", "shuffled", "incorrect")
 # Figure 1's names and line styles.
@@ -157,7 +157,7 @@ def check_schema(schema: LabelSchema) -> None:
             "the permutation test needs emotion, class and age labels (it predicts the emotions "
             f"with the class and the age as extra inputs); the data has no "
             f"{' or '.join('class' if task == 'country' else task for task in missing)} "
-            f"labels ({', '.join(TASK_FLAGS[task] for task in missing)} empty)")
+            f"labels ({', '.join(COLUMN_FLAG[task] for task in missing)} empty)")
 
 
 def data_from_sequences(table: pd.DataFrame, schema: LabelSchema,

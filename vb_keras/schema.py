@@ -27,7 +27,7 @@ EMOTION, COUNTRY, AGE = "emotion", "country", "age"
 TASKS = (EMOTION, COUNTRY, AGE)
 
 # The flag that sets each task's column(s): an empty value means the data has no such labels.
-TASK_FLAGS = {EMOTION: "--emotion_columns", COUNTRY: "--class_column", AGE: "--age_column"}
+COLUMN_FLAG = {EMOTION: "--emotion_columns", COUNTRY: "--class_column", AGE: "--age_column"}
 
 # Raw data layouts (--dataset): HUME-VB's `data_info.csv + wav/`, A-VB's `labels/*.csv + audio/wav/`.
 LAYOUTS = ("hume_vb", "avb")
@@ -94,7 +94,7 @@ class LabelSchema:
         for task in tasks:
             if task not in self.tasks:
                 label = "class" if task == COUNTRY else task   # (the `country` output)
-                raise UserInputError(f"{flag}: the data has no {label} labels ({TASK_FLAGS[task]} "
+                raise UserInputError(f"{flag}: the data has no {label} labels ({COLUMN_FLAG[task]} "
                                      f"is empty); it has {', '.join(self.tasks)}")
 
     @classmethod
