@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vb_keras import embedders, losses  # noqa: E402
+from vb_keras.models import embedders, losses  # noqa: E402
 from vb_keras.data import embedding_cache, windows  # noqa: E402
 from vb_keras.models import heads, multitask  # noqa: E402
 from vb_keras.params import WindowParams  # noqa: E402

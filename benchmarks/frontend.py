@@ -18,7 +18,8 @@ import librosa  # noqa: E402  (benchmark-only dependency, in the `test` extra)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vb_keras import features, params  # noqa: E402
+from vb_keras import params  # noqa: E402
+from vb_keras.models import features
 
 FRONTEND = params.RESNET_FRONTEND
 

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vb_keras import export  # noqa: E402
+from vb_keras.serving import export  # noqa: E402
 from vb_keras.models import multitask  # noqa: E402
 from vb_keras.params import TrainingParams  # noqa: E402
 from vb_keras.schema import HUME_VB  # noqa: E402

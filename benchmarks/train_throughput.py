@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
-from vb_keras import features, losses, params  # noqa: E402
+from vb_keras import params  # noqa: E402
+from vb_keras.models import features, losses
 from vb_keras.models import multitask  # noqa: E402
 from vb_keras.schema import HUME_VB  # noqa: E402
 

@@ -16,7 +16,7 @@ if __package__:  # installed: vb_baseline
 else:            # a checkout: bin/baseline
     import common_flags
 
-from vb_keras import baseline, evaluation
+from vb_keras.evaluation import baseline, scoring
 from vb_keras.data import exvo
 
 common_flags.define_data_flags()
@@ -31,8 +31,8 @@ def main(argv):
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split = exvo.select_split(table, schema, FLAGS.split)
-    y_true = evaluation.labels_from_table(split, schema)
-    result = evaluation.evaluate(y_true, baseline.naive_predictions(naive, len(split)), schema,
+    y_true = scoring.labels_from_table(split, schema)
+    result = scoring.evaluate(y_true, baseline.naive_predictions(naive, len(split)), schema,
                                  FLAGS.split)
     fitted = []   # (the emotions always predict their training means)
     if "country" in naive:
@@ -42,10 +42,10 @@ def main(argv):
     if not fitted:
         fitted.append("mean training emotion intensities")
     print(f"naive baseline on {FLAGS.split} ({result.n_clips} clips): {', '.join(fitted)}")
-    print(evaluation.TABLE_HEADER)
-    print(evaluation.table_row("NAIVE", "—", result))
+    print(scoring.TABLE_HEADER)
+    print(scoring.table_row("NAIVE", "—", result))
     if FLAGS.output_json:
-        evaluation.write_json(result, FLAGS.output_json)
+        scoring.write_json(result, FLAGS.output_json)
         print(f"wrote {FLAGS.output_json}")
 
 

@@ -11,7 +11,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from vb_keras import evaluation
+from vb_keras.evaluation import scoring
 from vb_keras.data import avb, demo, exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import WindowParams
@@ -170,4 +170,4 @@ def read_data(values, schema):
 def table_row(model_name, tasks, result):
     """A Table-1 row: 'YES' in the MTL column for multitask models, 'NO' for single-task ones."""
     mtl = "YES" if len(tasks) > 1 else "NO"
-    return evaluation.table_row(f"{model_name} ({'+'.join(tasks)})", mtl, result)
+    return scoring.table_row(f"{model_name} ({'+'.join(tasks)})", mtl, result)

@@ -18,7 +18,9 @@ if __package__:  # installed: vb_evaluate
 else:            # a checkout: bin/evaluate
     import common_flags
 
-from vb_keras import baseline, ensemble, evaluation, inputs, plots, training
+from vb_keras.evaluation import baseline, ensemble, plots, scoring
+from vb_keras.models import inputs
+from vb_keras.training import trainer
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -44,7 +46,7 @@ def main(argv):
     output_dir = FLAGS.output_dir or FLAGS.model_dir[0]
     entries, names, settings, configs = [], [], [], []
     for model_dir in FLAGS.model_dir:
-        model, config = training.load_trained(model_dir)
+        model, config = trainer.load_trained(model_dir)
         configs.append(config)
         tasks = tuple(config["training"]["tasks"])
         entries.append((model, config["schema"], tasks))
@@ -55,24 +57,24 @@ def main(argv):
                                                         FLAGS.model_dir[0])
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split_rows = exvo.select_split(table, schema, FLAGS.split)
-    evaluation.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
+    scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
     # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences).
     batches = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
                                   FLAGS.embedding_cache).batches(
                    FLAGS.split, training=False, batch_size=FLAGS.batch_size, keep_ids=True)
                for params in settings]
     y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
-    result = evaluation.evaluate(y_true, y_pred, schema, FLAGS.split)
+    result = scoring.evaluate(y_true, y_pred, schema, FLAGS.split)
 
     json_path = os.path.join(output_dir, f"eval_{FLAGS.split}.json")
-    evaluation.write_json(result, json_path)
+    scoring.write_json(result, json_path)
     figures = plots.write_evaluation_plots(result, y_true, y_pred, schema.classes, output_dir,
                                            title=" + ".join(names))
     for task, owner in owners.items():
         print(f"{task}: {names[owner] if owner != 'naive' else 'naive prediction'}")
-    print(evaluation.TABLE_HEADER)
+    print(scoring.TABLE_HEADER)
     multitask = len(entries) == 1 and len(entries[0][2]) > 1
-    print(evaluation.table_row(" + ".join(names), "YES" if multitask else "NO", result))
+    print(scoring.table_row(" + ".join(names), "YES" if multitask else "NO", result))
     if result.ccc_per_emotion:
         print("per emotion: " + ", ".join(f"{k} {v:.3f}" for k, v in result.ccc_per_emotion.items()))
     print(f"wrote {json_path} and {', '.join(os.path.basename(f) for f in figures)}")

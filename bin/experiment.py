@@ -22,7 +22,7 @@ else:            # a checkout: bin/experiment
     import common_flags
     import training_flags
 
-from vb_keras import experiment
+from vb_keras.analysis import experiment
 
 flags.DEFINE_list("models", list(experiment.TABLE1_MODELS), "Models of the grid (Table 1: "
                   "resnet18/34/50 and the five conformer heads).")

@@ -20,7 +20,10 @@ if __package__:  # installed: vb_export
 else:            # a checkout: bin/export
     import common_flags
 
-from vb_keras import atomic, baseline, export, training
+from vb_keras.evaluation import baseline
+from vb_keras.serving import export
+from vb_keras.training import trainer
+from vb_keras.utils import atomic
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -45,7 +48,7 @@ def main(argv):
     atomic.check_output_path(export_root, "--export_dir")   # before loading any model
     members, schema, config = [], None, None
     for model_dir in FLAGS.model_dir:
-        model, model_config = training.load_trained(model_dir)
+        model, model_config = trainer.load_trained(model_dir)
         if schema is None:
             schema, config = model_config["schema"], model_config
         elif (model_config["schema"].emotion_columns, model_config["schema"].classes) != (

@@ -19,14 +19,14 @@ if __package__:  # installed: vb_export_embedder
 else:            # a checkout: bin/export_embedder
     import common_flags
 
-from vb_keras import embedders
+from vb_keras.models import embedders
 from vb_keras.errors import UserInputError
 from vb_keras.models import conformer
 
 flags.DEFINE_enum("config", "small", sorted(conformer.CONFORMER_CONFIGS),
                   "Conformer configuration (cap12: section 2.2's 24 x 1024, embedding of layer 12).")
 flags.DEFINE_string("weights", None, "A Keras .weights.h5 file of the embedder model built by "
-                    "vb_keras.embedders.build_conformer_embedder(config). Default: random weights.")
+                    "vb_keras.models.embedders.build_conformer_embedder(config). Default: random weights.")
 flags.DEFINE_integer("seed", 0, "Seeds the random weights.")
 flags.DEFINE_string("export_dir", None, "Directory to write (must not exist).")
 flags.mark_flag_as_required("export_dir")

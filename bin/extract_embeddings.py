@@ -17,7 +17,7 @@ if __package__:  # installed: vb_extract_embeddings
 else:            # a checkout: bin/extract_embeddings
     import common_flags
 
-from vb_keras import inputs
+from vb_keras.models import inputs
 
 common_flags.define_data_flags()
 common_flags.define_embedder_flags()

@@ -26,7 +26,9 @@ if __package__:  # installed: vb_permutation_test
 else:            # a checkout: bin/permutation_test
     import common_flags
 
-from vb_keras import atomic, inputs, permutation
+from vb_keras.analysis import permutation
+from vb_keras.models import inputs
+from vb_keras.utils import atomic
 from vb_keras.models import heads
 
 # Model.

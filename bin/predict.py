@@ -21,7 +21,7 @@ if __package__:  # installed: vb_predict
 else:            # a checkout: bin/predict
     import common_flags
 
-from vb_keras import export, prediction
+from vb_keras.serving import export, prediction
 from vb_keras.data import exvo, loading, pipeline
 from vb_keras.errors import UserInputError
 

@@ -23,7 +23,9 @@ else:            # a checkout: bin/train
     import common_flags
     import training_flags
 
-from vb_keras import distribute, evaluation, inputs, training
+from vb_keras.evaluation import scoring
+from vb_keras.models import inputs
+from vb_keras.training import distribute, trainer
 from vb_keras.models import multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS
@@ -65,15 +67,15 @@ def main(argv):
     params = training_flags.training_params(FLAGS, FLAGS.model, tasks,
                                             common_flags.window_from_flags(FLAGS), FLAGS.seed)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"{params.model}_{'_'.join(params.tasks)}")
-    result = training.train(
+    result = trainer.train(
         data_dir, model_dir, table, schema, params, strategy=strategy,
-        callbacks=[training.load_callback(spec) for spec in FLAGS.callbacks],
+        callbacks=[trainer.load_callback(spec) for spec in FLAGS.callbacks],
         on_bad_audio=FLAGS.on_bad_audio,
         settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS)},
         embedding_cache_root=FLAGS.embedding_cache)
     if distribute.is_chief():
         print(f"model saved in {model_dir}")
-        print(evaluation.TABLE_HEADER)
+        print(scoring.TABLE_HEADER)
         print(common_flags.table_row(params.model, params.tasks, result.validation))
 
 

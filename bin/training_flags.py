@@ -5,7 +5,8 @@ import os
 from absl import flags
 from absl import logging
 
-from vb_keras import inputs, params
+from vb_keras import params
+from vb_keras.models import inputs
 from vb_keras.params import TrainingParams
 
 _DEFAULTS = TrainingParams()

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from conftest import REPO_ROOT, run_main
-from vb_keras import atomic
-from vb_keras.atomic import atomic_directory
+from vb_keras.utils import atomic
+from vb_keras.utils.atomic import atomic_directory
 from vb_keras.errors import UserInputError
 
 
@@ -36,7 +36,7 @@ def test_sigkill_midway_leaves_no_target(tmp_path):
     target = tmp_path / "out"
     script = textwrap.dedent(f"""
         import os, time
-        from vb_keras.atomic import atomic_directory
+        from vb_keras.utils.atomic import atomic_directory
         with atomic_directory({str(target)!r}) as scratch:
             open(os.path.join(scratch, "part"), "w").write("half")
             print("started", flush=True)
@@ -69,7 +69,7 @@ def _holder(code, directory):
     """A process that runs `code` (which takes the lock on `directory`), says "held" and sleeps."""
     script = textwrap.dedent(f"""
         import time
-        from vb_keras import atomic
+        from vb_keras.utils import atomic
         with {code}:
             print("held", flush=True)
             time.sleep(60)

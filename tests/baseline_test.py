@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_main
-from vb_keras import baseline, evaluation
+from vb_keras.evaluation import baseline, scoring
 from vb_keras.schema import LabelSchema
 
 SCHEMA = LabelSchema(emotion_columns=("A", "B"), class_column="C").with_classes(["x", "y", "z"])
@@ -26,7 +26,7 @@ def test_naive_scores_zero_ccc_chance_uar():
     predictions = baseline.naive_predictions(naive, 3)
     y_true = {"emotion": np.array([[0.1, 0.2], [0.5, 0.1], [0.9, 0.4]]),
               "country": np.array([0, 1, 2]), "age": np.array([24.0, 26.0, 30.0])}
-    result = evaluation.evaluate(y_true, predictions, SCHEMA, "Val")
+    result = scoring.evaluate(y_true, predictions, SCHEMA, "Val")
     assert result.mean_ccc == 0.0 and result.hmean == 0.0
     assert result.uar == pytest.approx(1 / 3) and result.mae == pytest.approx(2.0)
 

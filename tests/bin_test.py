@@ -205,7 +205,7 @@ def test_real_emodb_head_export_and_predict_reproduce_the_evaluation(tmp_path):
     """Real audio through every program: extract (pre-trained YAMNet), train, evaluate on Test,
     export, predict Test from the SavedModel; the CSV's mean CCC equals bin/evaluate's."""
     import pandas as pd
-    from vb_keras import metrics
+    from vb_keras.evaluation import metrics
     schema_flags = [f"--emotion_columns={','.join(EMODB_EMOTIONS)}", "--class_column=Sex"]
     model_dir = str(tmp_path / "autopool")
     program("train", "--model=conformer_autopool", f"--data_dir={EMODB}", *schema_flags,
@@ -349,8 +349,8 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
                       "--clip_seconds=1", f"--model_dir={model_dir}")
     assert "| resnet18 (emotion+country) | YES |" in process.stdout
     assert " | — | " in process.stdout.splitlines()[-1]
-    from vb_keras import training
-    model, config = training.load_trained(model_dir)
+    from vb_keras.training import trainer
+    model, config = trainer.load_trained(model_dir)
     assert sorted(model.output_names) == ["country", "emotion"]
     assert config["schema"].tasks == ("emotion", "country") and len(config["schema"].classes) == 28
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras import bootstrap, evaluation, metrics
+from vb_keras.evaluation import bootstrap, metrics, scoring
 from vb_keras.schema import LabelSchema
 
 NUM_EMOTIONS, NUM_CLASSES = 3, 4
@@ -99,7 +99,7 @@ def test_one_seed_estimate_is_evaluates_figure_and_a_better_predictor_scores_hig
     for noise in (0.1, 0.4):
         y_pred = noisy_prediction(y_true, noise, seed=0)
         result = bootstrap.bootstrap(y_true, y_pred, speakers, num_resamples=300, seed=0)
-        evaluated = evaluation.evaluate(y_true, y_pred, SCHEMA, "Val")
+        evaluated = scoring.evaluate(y_true, y_pred, SCHEMA, "Val")
         for figure, interval in result.items():
             assert interval.estimate == getattr(evaluated, figure)
             assert interval.low <= interval.estimate <= interval.high and interval.std == 0.0
@@ -115,7 +115,7 @@ def test_several_seeds_average_the_figures_and_report_their_spread():
     y_true, speakers = make_split(30, 4)
     y_preds = [noisy_prediction(y_true, noise, seed) for seed, noise in enumerate((0.1, 0.2, 0.3))]
     result = bootstrap.bootstrap(y_true, y_preds, speakers, num_resamples=100, seed=5)
-    per_seed = [evaluation.evaluate(y_true, y_pred, SCHEMA, "Val") for y_pred in y_preds]
+    per_seed = [scoring.evaluate(y_true, y_pred, SCHEMA, "Val") for y_pred in y_preds]
     for figure, interval in result.items():
         values = [getattr(evaluated, figure) for evaluated in per_seed]
         assert interval.estimate == pytest.approx(np.mean(values), abs=1e-12)
@@ -191,7 +191,7 @@ def test_a_task_without_labels_has_no_interval_and_the_hmean_leaves_it_out(absen
         schema = schema.with_classes(["w", "x", "y", "z"])
     figure = {"emotion": "mean_ccc", "country": "uar", "age": "mae"}[absent]
     result = bootstrap.bootstrap(y_true, y_pred, speakers, num_resamples=50, seed=0)
-    evaluated = evaluation.evaluate(y_true, y_pred, schema, "Val")
+    evaluated = scoring.evaluate(y_true, y_pred, schema, "Val")
     assert result[figure] is None and getattr(evaluated, figure) is None
     for name, interval in result.items():
         if name != figure:
@@ -205,7 +205,7 @@ def test_a_task_without_labels_has_no_interval_and_the_hmean_leaves_it_out(absen
     truth = {task: np.repeat(value, weights[0].astype(int), axis=0)
              for task, value in y_true.items()}
     assert figures["hmean"][0] == pytest.approx(
-        evaluation.evaluate(truth, repeated, schema, "Val").hmean)
+        scoring.evaluate(truth, repeated, schema, "Val").hmean)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_main
-from vb_keras import callbacks, metrics
+from vb_keras.evaluation import metrics
+from vb_keras.training import callbacks
 from vb_keras.schema import HUME_VB
 
 SCHEMA = HUME_VB.with_classes(["0", "1"])

@@ -85,7 +85,7 @@ def directory_held_by_another_process(directory, seconds=60, then=""):
     Python statement `then` (with `directory` bound) and ends; yields the process once it holds it."""
     script = textwrap.dedent(f"""
         import os, time
-        from vb_keras import atomic
+        from vb_keras.utils import atomic
         directory = {str(directory)!r}
         with atomic.owned_directory(directory):
             print("held", flush=True)

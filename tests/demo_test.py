@@ -7,7 +7,9 @@ import pytest
 import soundfile
 
 from conftest import run_main
-from vb_keras import features, metrics, params
+from vb_keras import params
+from vb_keras.evaluation import metrics
+from vb_keras.models import features
 from vb_keras.data import demo, exvo
 from vb_keras.schema import HUME_VB, HUME_VB_EMOTIONS
 

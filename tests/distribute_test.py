@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from conftest import REPO_ROOT, run_main
-from vb_keras import distribute
+from vb_keras.training import distribute
 from vb_keras.errors import UserInputError
 
 # One training step of a small multitask ResNet18 on a fixed batch, on one device or mirrored over two
@@ -20,7 +20,7 @@ _ONE_STEP = textwrap.dedent("""
     import numpy as np, tensorflow as tf, keras
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from vb_keras import losses
+    from vb_keras.models import losses
     from vb_keras.models import multitask
     from vb_keras.schema import HUME_VB
     name = sys.argv[1]

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from conftest import YAMNET, requires_yamnet, run_main
 from serving_loaders import assert_serves_like
-from vb_keras import embedders
+from vb_keras.models import embedders
 from vb_keras.errors import UserInputError
 
 

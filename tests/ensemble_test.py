@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_main
-from vb_keras import ensemble
+from vb_keras.evaluation import ensemble
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB
 

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import directory_held_by_another_process, run_main
-from vb_keras import experiment, training
+from vb_keras.analysis import experiment
+from vb_keras.training import trainer
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams

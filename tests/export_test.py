@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
 from serving_loaders import assert_serves_like
-from vb_keras import export, training
+from vb_keras.serving import export
+from vb_keras.training import trainer
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads, multitask
@@ -181,7 +182,7 @@ def test_a_mismatching_export_is_refused_and_leaves_nothing(tmp_path, monkeypatc
 def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
-    training.train(tiny_demo, model_dir, table, schema,
+    trainer.train(tiny_demo, model_dir, table, schema,
                    TrainingParams(epochs=1, batch_size=8, clip_seconds=0.5))
     root = tmp_path / "saved_models" / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "export.py"),

@@ -274,7 +274,7 @@ def test_train_killed_mid_run_and_after_the_last_epoch_ends_as_an_uninterrupted_
     runs = killed_in_turn(hooks, "train", command, [
         # Epoch 1's history row is written, its backup not: the rerun repeats epoch 1 (and once
         # logged it twice).
-        dict(fault={"when": "before", "module": "vb_keras.callbacks",
+        dict(fault={"when": "before", "module": "vb_keras.training.callbacks",
                     "name": "ResumableBackup.on_epoch_end"}),
         # After the last epoch, everything but model.keras written (issue 15, part A (1): the
         # backup was once deleted before the save, and the rerun trained from scratch).

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras import features, params
+from vb_keras import params
+from vb_keras.models import features
 
 
 def numpy_log_mel(waveform, p: params.FrontendParams):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras import inputs
+from vb_keras.models import inputs
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams

@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_main
-from vb_keras import losses, metrics
+from vb_keras.evaluation import metrics
+from vb_keras.models import losses
 
 
 def test_loss_is_negative_batch_mean_ccc():

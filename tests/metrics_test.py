@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras import metrics
+from vb_keras.evaluation import metrics
 
 # Table 1 of Belanich et al. (2022): (model, MTL, mean CCC, UAR, MAE, harmonic mean).
 TABLE_1 = [

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import directory_held_by_another_process, run_main
-from vb_keras import permutation
+from vb_keras.analysis import permutation
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.schema import LabelSchema

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_main
-from vb_keras import evaluation, plots
+from vb_keras.evaluation import plots, scoring
 from vb_keras.schema import LabelSchema
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -43,7 +43,7 @@ def _history(epochs=4, repeat=None, drop=()):
 
 def test_writes_three_pngs(tmp_path):
     y_true, y_pred = _predictions(0)
-    result = evaluation.evaluate(y_true, y_pred, SCHEMA, "Val")
+    result = scoring.evaluate(y_true, y_pred, SCHEMA, "Val")
     paths = plots.write_evaluation_plots(result, y_true, y_pred, SCHEMA.classes, str(tmp_path), "test")
     assert [p.rsplit("/", 1)[1] for p in paths] == ["ccc_per_emotion_Val.png", "confusion_Val.png",
                                                     "age_Val.png"]
@@ -88,7 +88,7 @@ def _entries(count, with_history):
             y_pred["country"] = y_pred["country"].argmax(axis=-1)   # indices, as ensembles give
         history = _history(epochs=3 + i, repeat=0) if with_history and i != 1 else None
         entries.append(plots.PlotEntry(f"model {i} with a rather long ensemble name (MTL)",
-                                       evaluation.evaluate(y_true, y_pred, SCHEMA, "Val"),
+                                       scoring.evaluate(y_true, y_pred, SCHEMA, "Val"),
                                        y_true, y_pred, history))
     return entries
 
@@ -121,7 +121,7 @@ def test_importing_and_drawing_leave_the_matplotlib_backend_alone(tmp_path):
     try:
         importlib.reload(plots)
         y_true, y_pred = _predictions(0)
-        result = evaluation.evaluate(y_true, y_pred, SCHEMA, "Val")
+        result = scoring.evaluate(y_true, y_pred, SCHEMA, "Val")
         plots.write_evaluation_plots(result, y_true, y_pred, SCHEMA.classes, str(tmp_path), "t")
         assert matplotlib.get_backend() == "svg"
     finally:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_main, tone, write_wav
-from vb_keras import export, prediction
+from vb_keras.serving import export, prediction
 from vb_keras.errors import UserInputError
 from vb_keras.models import multitask
 from vb_keras.params import TrainingParams

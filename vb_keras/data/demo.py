@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import soundfile
 
-from vb_keras.atomic import atomic_directory, owned_target
-from vb_keras.cache import cache_root
+from vb_keras.utils.atomic import atomic_directory, owned_target
+from vb_keras.utils.cache import cache_root
 from vb_keras.schema import HUME_VB_EMOTIONS
 
 COUNTRIES = ("China", "South Africa", "United States", "Venezuela")

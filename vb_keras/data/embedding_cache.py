@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import atomic
-from vb_keras.cache import cache_root
+from vb_keras.utils import atomic
+from vb_keras.utils.cache import cache_root
 from vb_keras.data import exvo, loading, pipeline, tfrecord, windows
 from vb_keras.errors import UserInputError
 from vb_keras.params import WindowParams

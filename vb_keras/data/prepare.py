@@ -10,7 +10,7 @@ import os
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras.atomic import atomic_directory
+from vb_keras.utils.atomic import atomic_directory
 from vb_keras.data import exvo, loading, tfrecord
 from vb_keras.errors import UserInputError
 from vb_keras.schema import LabelSchema

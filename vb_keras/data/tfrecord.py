@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vb_keras import atomic
+from vb_keras.utils import atomic
 from vb_keras.errors import UserInputError
 from vb_keras.params import SAMPLE_RATE
 from vb_keras.schema import LabelSchema

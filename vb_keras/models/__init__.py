@@ -5,5 +5,5 @@ Importing this package registers every custom layer and the loss with Keras, so 
 `model.keras` loads with plain `keras.models.load_model` after `import vb_keras.models`.
 """
 
-from vb_keras import losses  # noqa: F401  (registers NegativeMeanCCC)
+from vb_keras.models import losses  # noqa: F401  (registers NegativeMeanCCC)
 from vb_keras.models import conformer, heads, multitask, resnet  # noqa: F401  (registers layers)

@@ -12,7 +12,8 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from vb_keras import features, params
+from vb_keras import params
+from vb_keras.models import features
 from vb_keras.models import resnet
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
 

@@ -31,9 +31,12 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import atomic, baseline, callbacks as vb_callbacks, evaluation, inputs, losses, plots
+from vb_keras.evaluation import baseline, plots, scoring
+from vb_keras.models import inputs, losses
+from vb_keras.training import callbacks as vb_callbacks
+from vb_keras.utils import atomic
 from vb_keras.data import exvo
-from vb_keras.distribute import is_chief
+from vb_keras.training.distribute import is_chief
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads, multitask
 from vb_keras.params import TrainingParams
@@ -51,7 +54,7 @@ TRAINED_WEIGHTS = "trained.weights.h5"
 class TrainResult:
     model: keras.Model
     history: dict
-    validation: evaluation.EvaluationResult
+    validation: scoring.EvaluationResult
 
 
 def _class_loss(params: TrainingParams, train_rows: pd.DataFrame, schema: LabelSchema):
@@ -226,7 +229,7 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
 
     result = validation.evaluate()
     if chief:
-        evaluation.write_json(result, os.path.join(model_dir, "eval_Val.json"))
+        scoring.write_json(result, os.path.join(model_dir, "eval_Val.json"))
         config["best_epoch"] = best_weights.best_epoch
         atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
         history_table = plots.read_history(model_dir)

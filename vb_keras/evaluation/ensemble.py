@@ -11,8 +11,8 @@ from typing import List, Tuple
 import keras
 import numpy as np
 
-from vb_keras import baseline
-from vb_keras.callbacks import predict_batches
+from vb_keras.evaluation import baseline
+from vb_keras.training.callbacks import predict_batches
 from vb_keras.errors import UserInputError
 from vb_keras.schema import TASKS, LabelSchema
 
@@ -21,7 +21,7 @@ def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
     """{task: index of the first entry that predicts it}; checks the models agree on the labels.
 
     Args:
-      entries: (model, schema, tasks) per model, e.g. from `training.load_trained`.
+      entries: (model, schema, tasks) per model, e.g. from `trainer.load_trained`.
     """
     owners = {}
     first_schema = entries[0][1]

@@ -33,8 +33,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vb_keras import atomic, export_check, inputs
-from vb_keras.atomic import atomic_directory
+from vb_keras.models import inputs
+from vb_keras.serving import export_check
+from vb_keras.utils import atomic
+from vb_keras.utils.atomic import atomic_directory
 from vb_keras.data import windows
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -283,10 +285,10 @@ def _verify_in_fresh_process(path, clips, expected):
     sample = io.BytesIO()
     np.savez(sample, **padded_batch(clips))
     # The fresh process imports this very vb_keras, installed or not.
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     process = subprocess.run(
-        [sys.executable, "-m", "vb_keras.export_check", path, str(os.getpid())],
+        [sys.executable, "-m", "vb_keras.serving.export_check", path, str(os.getpid())],
         input=sample.getvalue(), capture_output=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": python_path})
     if process.returncode != 0:

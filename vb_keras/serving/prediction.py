@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import atomic, export
+from vb_keras.serving import export
+from vb_keras.utils import atomic
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.data.exvo import PATH
 from vb_keras.errors import UserInputError

@@ -11,7 +11,8 @@ from typing import Dict, Optional
 import numpy as np
 import pandas as pd
 
-from vb_keras import atomic, metrics
+from vb_keras.evaluation import metrics
+from vb_keras.utils import atomic
 from vb_keras.data.exvo import LABELLED
 from vb_keras.errors import UserInputError
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema

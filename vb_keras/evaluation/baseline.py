@@ -33,7 +33,7 @@ def fit_naive(train_table: pd.DataFrame, schema: LabelSchema) -> dict:
 
 
 def naive_predictions(naive: dict, num_clips: int) -> dict:
-    """The naive prediction for `num_clips` clips, in the shapes `evaluation.evaluate` takes (of
+    """The naive prediction for `num_clips` clips, in the shapes `scoring.evaluate` takes (of
     the tasks `naive` has)."""
     shapes = {EMOTION: lambda value: np.tile(value, (num_clips, 1)),
               COUNTRY: lambda value: np.full(num_clips, value, np.int64),

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import atomic, losses, metrics, plots
+from vb_keras.evaluation import metrics, plots
+from vb_keras.models import losses
+from vb_keras.utils import atomic
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads

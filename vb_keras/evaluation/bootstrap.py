@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from vb_keras import metrics
+from vb_keras.evaluation import metrics
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS
 
 FIGURES = ("mean_ccc", "uar", "mae", "hmean")
@@ -57,7 +57,7 @@ def bootstrap(y_true: dict, y_preds, speakers, num_resamples: int = 1000, seed: 
     y_true has no labels for).
 
     Args:
-      y_true: {emotion [N, E], country [N] class indices, age [N]}, as `evaluation.labels_from_table`
+      y_true: {emotion [N, E], country [N] class indices, age [N]}, as `scoring.labels_from_table`
         (only the tasks the data has labels for).
       y_preds: one prediction dict, or a sequence of them (one per training seed), each {emotion
         [N, E], country [N] indices or [N, C] scores, age [N] or [N, 1]}.
@@ -67,7 +67,7 @@ def bootstrap(y_true: dict, y_preds, speakers, num_resamples: int = 1000, seed: 
       confidence: coverage of the central interval.
 
     The estimate is the mean over seeds of each seed's figure on the full split (for one seed exactly
-    `evaluation.evaluate`'s figure). A replicate's value is the mean over seeds of the figure on that
+    `scoring.evaluate`'s figure). A replicate's value is the mean over seeds of the figure on that
     resample, and the interval is the percentile interval of those values.
     """
     predictions = [y_preds] if isinstance(y_preds, Mapping) else list(y_preds)
@@ -240,7 +240,7 @@ def _emotion(values, name):
 
 
 def _full_split_figures(truth, prediction):
-    """The figures on the split itself, exactly as `evaluation.evaluate` computes them."""
+    """The figures on the split itself, exactly as `scoring.evaluate` computes them."""
     def pair(task, true, predicted):
         return (true, predicted) if task in truth.tasks else (None, None)
     return metrics.challenge_figures(*pair(EMOTION, truth.raw_emotion, prediction["raw_emotion"]),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras import evaluation, metrics
+from vb_keras.evaluation import metrics, scoring
 from vb_keras.errors import UserInputError
 from vb_keras.schema import LabelSchema
 
@@ -16,17 +16,17 @@ def test_evaluate_scores_all_three_tasks_and_writes_the_json_keys(tmp_path):
               "age": rng.uniform(20, 40, 20)}
     y_pred = {"emotion": y_true["emotion"] * 0.8 + 0.1, "country": np.eye(2)[y_true["country"]],
               "age": (y_true["age"] + 2.0)[:, None]}
-    result = evaluation.evaluate(y_true, y_pred, schema, "Val")
+    result = scoring.evaluate(y_true, y_pred, schema, "Val")
     assert result.uar == 1.0 and result.mae == pytest.approx(2.0)
     assert result.mean_ccc == pytest.approx(metrics.mean_ccc(y_true["emotion"], y_pred["emotion"]))
     assert result.hmean == pytest.approx(metrics.challenge_score(result.mean_ccc, 1.0, 2.0))
     path = tmp_path / "sub" / "eval_Val.json"
-    evaluation.write_json(result, str(path))
+    scoring.write_json(result, str(path))
     saved = json.loads(path.read_text())
     assert set(saved) == {"mean_ccc", "uar", "mae", "hmean", "ccc_per_emotion", "n_clips", "split"}
     assert list(saved["ccc_per_emotion"]) == ["A", "B"] and saved["n_clips"] == 20
-    row = evaluation.table_row("ResNet18", "YES", result)
-    assert row.startswith("| ResNet18 | YES | ") and row.count("|") == evaluation.TABLE_HEADER.split(
+    row = scoring.table_row("ResNet18", "YES", result)
+    assert row.startswith("| ResNet18 | YES | ") and row.count("|") == scoring.TABLE_HEADER.split(
         "\n")[0].count("|")
 
 
@@ -34,10 +34,10 @@ def test_labels_from_table_refuses_unlabelled_clips(tiny_demo):
     from vb_keras.data import exvo
     from vb_keras.schema import HUME_VB
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
-    labels = evaluation.labels_from_table(exvo.select_split(table, schema, "Val"), schema)
+    labels = scoring.labels_from_table(exvo.select_split(table, schema, "Val"), schema)
     assert labels["emotion"].shape[1] == 10 and labels["country"].dtype == np.int64
     with pytest.raises(UserInputError, match="Test labels are withheld"):
-        evaluation.labels_from_table(exvo.select_split(table, schema, "Test"), schema)
+        scoring.labels_from_table(exvo.select_split(table, schema, "Test"), schema)
 
 
 def test_a_task_the_data_lacks_is_null_in_the_json_and_a_dash_in_the_row(tmp_path):
@@ -46,29 +46,29 @@ def test_a_task_the_data_lacks_is_null_in_the_json_and_a_dash_in_the_row(tmp_pat
     rng = np.random.default_rng(0)
     y_true = {"emotion": rng.random((20, 2)), "country": rng.integers(0, 2, 20)}
     y_pred = {"emotion": y_true["emotion"] * 0.8 + 0.1, "country": np.eye(2)[y_true["country"]]}
-    result = evaluation.evaluate(y_true, y_pred, schema, "Val")
+    result = scoring.evaluate(y_true, y_pred, schema, "Val")
     assert result.mae is None and result.uar == 1.0 and result.n_clips == 20
     # The harmonic mean of the two figures present.
     assert result.hmean == pytest.approx(2 / (1 / result.mean_ccc + 1 / 1.0))
     path = tmp_path / "eval_Val.json"
-    evaluation.write_json(result, str(path))
+    scoring.write_json(result, str(path))
     assert json.loads(path.read_text())["mae"] is None
-    row = evaluation.table_row("ResNet18", "YES", result)
+    row = scoring.table_row("ResNet18", "YES", result)
     assert row.endswith(f"| 1.000 | — | {result.hmean:.3f} |")
     # Age alone: only MAE, and the harmonic mean is 1/MAE.
     age_only = LabelSchema(emotion_columns=(), class_column="", age_column="Age")
-    result = evaluation.evaluate({"age": np.array([20.0, 30.0])}, {"age": np.array([22.0, 34.0])},
+    result = scoring.evaluate({"age": np.array([20.0, 30.0])}, {"age": np.array([22.0, 34.0])},
                                  age_only, "Val")
     assert (result.mean_ccc, result.uar, result.mae) == (None, None, 3.0)
     assert result.hmean == pytest.approx(1 / 3) and result.ccc_per_emotion == {}
-    assert evaluation.table_row("m", "NO", result) == "| m | NO | — | — | 3.000 | 0.333 |"
+    assert scoring.table_row("m", "NO", result) == "| m | NO | — | — | 3.000 | 0.333 |"
 
 
 def test_labels_from_table_gives_only_the_tasks_the_schema_has(tiny_demo):
     from vb_keras.data import exvo
     no_age = LabelSchema(age_column="")
     table, schema = exvo.read_and_split(tiny_demo, no_age)
-    labels = evaluation.labels_from_table(exvo.select_split(table, schema, "Val"), schema)
+    labels = scoring.labels_from_table(exvo.select_split(table, schema, "Val"), schema)
     assert set(labels) == {"emotion", "country"}
 
 

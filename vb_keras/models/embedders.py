@@ -17,9 +17,11 @@ import os
 import keras
 import tensorflow as tf
 
-from vb_keras import atomic, features, params
-from vb_keras.atomic import atomic_directory
-from vb_keras.cache import cache_root
+from vb_keras import params
+from vb_keras.models import features
+from vb_keras.utils import atomic
+from vb_keras.utils.atomic import atomic_directory
+from vb_keras.utils.cache import cache_root
 from vb_keras.errors import UserInputError
 from vb_keras.models import conformer, heads
 

@@ -13,7 +13,7 @@ import os
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras import embedders
+from vb_keras.models import embedders
 from vb_keras.data import embedding_cache, exvo, pipeline
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads, multitask

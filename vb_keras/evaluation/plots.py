@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from vb_keras import evaluation, metrics
+from vb_keras.evaluation import metrics, scoring
 from vb_keras.schema import AGE, COUNTRY, TASKS
 
 HISTORY_FILE = "history.csv"
@@ -30,7 +30,7 @@ HISTORY_FILE = "history.csv"
 _SCORES = (("val_hmean", "harmonic mean"), ("val_mean_ccc", "mean CCC"), ("val_uar", "UAR"))
 
 
-def write_evaluation_plots(result: evaluation.EvaluationResult, y_true: dict, y_pred: dict,
+def write_evaluation_plots(result: scoring.EvaluationResult, y_true: dict, y_pred: dict,
                            classes, output_dir, title: str = "") -> list:
     """Writes ccc_per_emotion_<split>.png, confusion_<split>.png, age_<split>.png (each only when
     the data has the task's labels: its figure in `result` is not None); returns paths."""
@@ -225,8 +225,8 @@ def _line(axis, x, y, **kwargs):
 class PlotEntry:
     """One model (row of a Table-1 run) in the side-by-side figures."""
     label: str                                  # e.g. "resnet18 (MTL)"
-    result: evaluation.EvaluationResult
-    y_true: dict                                # as evaluation.labels_from_table
+    result: scoring.EvaluationResult
+    y_true: dict                                # as scoring.labels_from_table
     y_pred: dict                                # country as scores [N, C] or indices [N]
     history: Optional[pd.DataFrame] = None      # None for rows without training curves
 

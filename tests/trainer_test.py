@@ -11,8 +11,10 @@ import keras
 import pytest
 
 from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, requires_yamnet, run_main
-from vb_keras import baseline, evaluation, inputs, training
-from vb_keras.callbacks import predict_batches
+from vb_keras.evaluation import baseline, scoring
+from vb_keras.models import inputs
+from vb_keras.training import trainer
+from vb_keras.training.callbacks import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -36,7 +38,7 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
     recorder = RecordScores()
-    result = training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=2, **TINY),
+    result = trainer.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=2, **TINY),
                             callbacks=[recorder])
     assert len(recorder.scores) == 2
     for name in ("model.keras", "config.json", "history.csv", "eval_Val.json", "best.weights.h5"):
@@ -45,13 +47,13 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     with open(os.path.join(model_dir, "history.csv")) as stream:
         rows = list(csv.DictReader(stream))
     assert [row["epoch"] for row in rows] == ["0", "1"] and "val_hmean" in rows[0]
-    model, config = training.load_trained(model_dir)
+    model, config = trainer.load_trained(model_dir)
     assert config["schema"] == schema and config["training"]["tasks"] == ["emotion", "country", "age"]
     assert config["best_epoch"] in (1, 2)
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     assert saved["hmean"] == pytest.approx(result.validation.hmean)
     with pytest.raises(UserInputError, match="already holds a trained model"):
-        training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
+        trainer.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
 
 
 
@@ -77,10 +79,10 @@ def test_a_data_set_without_a_task_trains_only_the_outputs_it_can_teach(tiny_dem
     assert schema.tasks == tasks
     table, schema = exvo.read_and_split(data_dir, schema)
     with pytest.raises(UserInputError, match="--tasks: the data has no"):
-        training.train(data_dir, str(tmp_path / "refused"), table, schema,
+        trainer.train(data_dir, str(tmp_path / "refused"), table, schema,
                        TrainingParams(epochs=1, **TINY))   # (the default asks for all three)
     model_dir = str(tmp_path / "run")
-    result = training.train(data_dir, model_dir, table, schema,
+    result = trainer.train(data_dir, model_dir, table, schema,
                             TrainingParams(epochs=1, tasks=tasks, **TINY))
     assert set(result.model.output_names) == set(tasks)
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
@@ -90,7 +92,7 @@ def test_a_data_set_without_a_task_trains_only_the_outputs_it_can_teach(tiny_dem
     assert saved["hmean"] == pytest.approx(result.validation.hmean)
     with open(os.path.join(model_dir, "history.csv")) as stream:
         assert "val_hmean" in next(csv.DictReader(stream))
-    model, config = training.load_trained(model_dir)
+    model, config = trainer.load_trained(model_dir)
     assert config["schema"].tasks == tasks and config["training"]["tasks"] == list(tasks)
 
 
@@ -99,9 +101,9 @@ def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
     model_dir = str(tmp_path / "head")
     cache_root = str(tmp_path / "embeddings")
     params = TrainingParams(model="conformer_autopool", epochs=3, batch_size=8)
-    result = training.train(tiny_demo, model_dir, table, schema, params,
+    result = trainer.train(tiny_demo, model_dir, table, schema, params,
                             embedding_cache_root=cache_root)
-    model, config = training.load_trained(model_dir)
+    model, config = trainer.load_trained(model_dir)
     assert set(model.input) == {"embeddings", "num_windows"}
     assert model.get_layer("autopool") is not None
     cache = config["embedding_cache"]
@@ -110,7 +112,7 @@ def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
     assert len(result.history["loss"]) == 3
     # A second model on the same embedder, window and data reuses the cache.
     stamp = os.path.getmtime(os.path.join(cache["directory"], "cache_info.json"))
-    training.train(tiny_demo, str(tmp_path / "head2"), table, schema,
+    trainer.train(tiny_demo, str(tmp_path / "head2"), table, schema,
                    TrainingParams(model="conformer", tasks=("emotion",), epochs=1, batch_size=8),
                    embedding_cache_root=cache_root)
     assert os.path.getmtime(os.path.join(cache["directory"], "cache_info.json")) == stamp
@@ -123,46 +125,46 @@ def test_real_emodb_autopool_on_the_pretrained_embedder_beats_naive_on_test(tmp_
     schema = LabelSchema.from_flags(EMODB_EMOTIONS, "Sex", "Age")
     table, schema = exvo.read_and_split(EMODB, schema)
     params = TrainingParams(model="conformer_autopool", epochs=150, batch_size=128, embedder=YAMNET)
-    result = training.train(EMODB, str(tmp_path / "run"), table, schema, params,
+    result = trainer.train(EMODB, str(tmp_path / "run"), table, schema, params,
                             embedding_cache_root=str(tmp_path / "embeddings"))
     reader = inputs.SplitReader(params, EMODB, table, schema,
                                 cache_root=str(tmp_path / "embeddings"))
     y_true, y_pred, _ = predict_batches(result.model, reader.batches("Test", training=False))
-    test = evaluation.evaluate(y_true, y_pred, schema, "Test")
+    test = scoring.evaluate(y_true, y_pred, schema, "Test")
     naive = baseline.naive_predictions(
         baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema), len(y_true["age"]))
-    naive_test = evaluation.evaluate(y_true, naive, schema, "Test")
+    naive_test = scoring.evaluate(y_true, naive, schema, "Test")
     assert test.mean_ccc > 0.2 > naive_test.mean_ccc          # naive: 0
     assert test.uar > naive_test.uar                           # naive: 0.5
     assert test.hmean > naive_test.hmean
 
 
 def test_monitored_metric_follows_the_tasks():
-    assert training.monitored_metric(("emotion", "country", "age")) == ("val_hmean", "max")
-    assert training.monitored_metric(("emotion",)) == ("val_mean_ccc", "max")
-    assert training.monitored_metric(("country",)) == ("val_uar", "max")
-    assert training.monitored_metric(("age",)) == ("val_mae", "min")
+    assert trainer.monitored_metric(("emotion", "country", "age")) == ("val_hmean", "max")
+    assert trainer.monitored_metric(("emotion",)) == ("val_mean_ccc", "max")
+    assert trainer.monitored_metric(("country",)) == ("val_uar", "max")
+    assert trainer.monitored_metric(("age",)) == ("val_mae", "min")
 
 
 def test_load_callback_by_name():
-    assert isinstance(training.load_callback("keras.callbacks.TerminateOnNaN"),
+    assert isinstance(trainer.load_callback("keras.callbacks.TerminateOnNaN"),
                       keras.callbacks.TerminateOnNaN)
     with pytest.raises(UserInputError, match="--callbacks: cannot import 'nowhere.Thing'"):
-        training.load_callback("nowhere.Thing")
+        trainer.load_callback("nowhere.Thing")
     with pytest.raises(UserInputError, match="is not a keras.callbacks.Callback"):
-        training.load_callback("collections.OrderedDict")
+        trainer.load_callback("collections.OrderedDict")
 
 
 def test_a_model_file_with_foreign_code_is_refused_in_one_line_naming_it(tmp_path):
     inputs_ = keras.Input([3])
     model = keras.Model(inputs_, keras.layers.Lambda(lambda x: x * 2)(inputs_))
-    model.save(tmp_path / training.MODEL_FILE)
-    (tmp_path / training.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
+    model.save(tmp_path / trainer.MODEL_FILE)
+    (tmp_path / trainer.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
         HUME_VB.to_json())}))
     with pytest.raises(UserInputError) as error:   # safe_mode holds: the lambda never runs
-        training.load_trained(str(tmp_path))
+        trainer.load_trained(str(tmp_path))
     message = str(error.value)
-    assert message.startswith(f"{tmp_path / training.MODEL_FILE}: cannot be loaded (")
+    assert message.startswith(f"{tmp_path / trainer.MODEL_FILE}: cannot be loaded (")
     assert "Lambda" in message and "\n" not in message
 
 
@@ -194,21 +196,21 @@ def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_
 def test_a_run_resumes_and_is_reused_only_on_its_split(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     moved, _ = exvo.read_and_split(tiny_demo, HUME_VB, split_scheme="paper", moved_val_speakers=1)
-    digest = training.split_digest(table, schema)
-    assert training.split_digest(moved, schema) != digest
-    assert training.split_digest(table.sample(frac=1, random_state=0), schema) == digest
+    digest = trainer.split_digest(table, schema)
+    assert trainer.split_digest(moved, schema) != digest
+    assert trainer.split_digest(table.sample(frac=1, random_state=0), schema) == digest
     model_dir, params = str(tmp_path / "run"), TrainingParams(epochs=1, batch_size=8)
     os.makedirs(model_dir)
-    training._write_config(model_dir, params, schema, tiny_demo, table, None)  # a run started
+    trainer._write_config(model_dir, params, schema, tiny_demo, table, None)  # a run started
     os.makedirs(os.path.join(model_dir, "backup"))                             # and ended an epoch
     open(os.path.join(model_dir, "backup", "training_metadata.json"), "w").write('{"epoch": 1}')
-    assert training.differing_settings(model_dir, params, schema, table, tiny_demo) == []
-    assert training.differing_settings(model_dir, dataclasses.replace(params, epochs=2), schema,
+    assert trainer.differing_settings(model_dir, params, schema, table, tiny_demo) == []
+    assert trainer.differing_settings(model_dir, dataclasses.replace(params, epochs=2), schema,
                                        moved) == ["epochs", "splits"]
-    assert training.differing_settings(model_dir, params, schema, table, str(tmp_path)) == [
+    assert trainer.differing_settings(model_dir, params, schema, table, str(tmp_path)) == [
         "data_dir"]
     with pytest.raises(UserInputError, match=r"unfinished run with other settings \(splits\)"):
-        training.train(tiny_demo, model_dir, moved, schema, params)
+        trainer.train(tiny_demo, model_dir, moved, schema, params)
 
 
 class KilledAtTheEnd(keras.callbacks.Callback):
@@ -230,9 +232,9 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
     # Killed as fit ends: the rerun resumes after the last epoch and trains none.
     model_dir = str(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):
-        training.train(tiny_demo, model_dir, table, schema, params, callbacks=[KilledAtTheEnd()])
+        trainer.train(tiny_demo, model_dir, table, schema, params, callbacks=[KilledAtTheEnd()])
     assert not os.path.exists(os.path.join(model_dir, "model.keras"))
-    result = training.train(tiny_demo, model_dir, table, schema, params)
+    result = trainer.train(tiny_demo, model_dir, table, schema, params)
     assert _history_epochs(model_dir) == [0, 1] and result.history == {}
     assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
     assert not os.path.exists(os.path.join(model_dir, "backup"))
@@ -245,10 +247,10 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
     with monkeypatch.context() as patch:
         patch.setattr(training, "_save_model", killed)
         with pytest.raises(KeyboardInterrupt):
-            training.train(tiny_demo, model_dir, table, schema, params)
+            trainer.train(tiny_demo, model_dir, table, schema, params)
     first = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     os.remove(os.path.join(model_dir, "eval_Val.json"))
-    result = training.train(tiny_demo, model_dir, table, schema, params)
+    result = trainer.train(tiny_demo, model_dir, table, schema, params)
     assert _history_epochs(model_dir) == [0, 1] and result.history == {}
     assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["hmean"] == pytest.approx(
         first["hmean"], abs=1e-6)
@@ -267,7 +269,7 @@ def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(UserInputError, match=rf"^--model_dir: {model_dir} is being written by "
                                                  rf"another process \(pid {holder.pid}\)"):
-            training.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
+            trainer.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
     finally:
         holder.kill()
         holder.wait()
@@ -280,13 +282,13 @@ def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_p
     bad = TrainingParams(model="conformer_autopool", embedder=str(tmp_path / "nonexistent"),
                          epochs=1, batch_size=8)
     with pytest.raises(UserInputError, match="--embedder: .* is not a directory"):
-        training.train(tiny_demo, model_dir, table, schema, bad)
+        trainer.train(tiny_demo, model_dir, table, schema, bad)
     assert not os.path.exists(os.path.join(model_dir, "config.json"))
     # A config.json of a run that never finished an epoch (killed in its first) binds nothing.
-    training._write_config(model_dir, dataclasses.replace(bad, batch_size=4), schema, tiny_demo,
+    trainer._write_config(model_dir, dataclasses.replace(bad, batch_size=4), schema, tiny_demo,
                            table, None)
     # A batch larger than the Train split (30 clips) trains on the whole split.
-    result = training.train(tiny_demo, model_dir, table, schema,
+    result = trainer.train(tiny_demo, model_dir, table, schema,
                             TrainingParams(epochs=1, batch_size=64, clip_seconds=0.5))
     assert len(result.history["loss"]) == 1
     config = json.load(open(os.path.join(model_dir, "config.json")))

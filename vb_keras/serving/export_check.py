@@ -1,6 +1,6 @@
 """The fresh process that checks an export (`export._verify_in_fresh_process` starts it).
 
-  python -m vb_keras.export_check EXPORT_DIR PARENT_PID  < sample.npz  > outputs.npz
+  python -m vb_keras.serving.export_check EXPORT_DIR PARENT_PID  < sample.npz  > outputs.npz
 
 It reads the sample batch on stdin, runs it through both of TensorFlow's SavedModel loaders (TF2's
 `tf.saved_model.load`, and the session-based loader of TF Serving and `saved_model_cli run`), and
@@ -33,7 +33,7 @@ def main(path, parent_pid):
     os.dup2(2, 1)   # anything else printed goes to stderr; stdout carries only the result
     import numpy as np   # pylint: disable=import-outside-toplevel  (after the watch: see above)
     import tensorflow as tf   # pylint: disable=import-outside-toplevel
-    from vb_keras import export   # pylint: disable=import-outside-toplevel
+    from vb_keras.serving import export   # pylint: disable=import-outside-toplevel
 
     feeds = dict(np.load(io.BytesIO(sys.stdin.buffer.read())))
     outputs = {f"session/{task}": value

@@ -12,7 +12,7 @@ evaluation split once per run (`predictions_<split>.npz`), and writes
                                      curves of all rows (`plots.write_side_by_side`).
 
 A killed grid resumes: finished runs are reused, an interrupted run continues from its last epoch
-(`training.train`), and predictions are only computed for runs that have none.
+(`trainer.train`), and predictions are only computed for runs that have none.
 """
 
 import dataclasses
@@ -23,8 +23,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from vb_keras import atomic, baseline, bootstrap, evaluation, inputs, plots, training
-from vb_keras.callbacks import predict_batches
+from vb_keras.evaluation import baseline, bootstrap, plots, scoring
+from vb_keras.models import inputs
+from vb_keras.training import trainer
+from vb_keras.utils import atomic
+from vb_keras.training.callbacks import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -78,13 +81,13 @@ def run_directory(output_dir, model: str, tasks, seed: int) -> str:
 
 
 def recorded_config(output_dir) -> dict | None:
-    """The config.json (`training.read_config`) of a run the grid in `output_dir` has started,
+    """The config.json (`trainer.read_config`) of a run the grid in `output_dir` has started,
     or None: what data, schema and split a rerun of the grid continues with."""
     runs = os.path.join(output_dir, "runs")
     names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
     for name in names:
-        if os.path.isfile(os.path.join(runs, name, training.CONFIG_FILE)):
-            return training.read_config(os.path.join(runs, name))
+        if os.path.isfile(os.path.join(runs, name, trainer.CONFIG_FILE)):
+            return trainer.read_config(os.path.join(runs, name))
     return None
 
 
@@ -112,7 +115,7 @@ def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
     split_rows = exvo.select_split(table, schema, split)
     if split_rows.empty:
         raise UserInputError(f"--split: {data_dir} has no {split} clips")
-    evaluation.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
+    scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
     with atomic.owned_directory(output_dir, "--output_dir"):   # one writer at a time
         return _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model, seeds,
                                split, num_resamples, confidence, on_bad_audio,
@@ -141,19 +144,19 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
     if len(scored) < len(split_rows):
         logging.warning("%d of %d %s clips lack a prediction from some run and are left out",
                         len(split_rows) - len(scored), len(split_rows), split)
-    y_true = evaluation.labels_from_table(scored, schema)
+    y_true = scoring.labels_from_table(scored, schema)
     speakers = scored[schema.speaker_column].to_numpy(str)
     ids = scored[schema.id_column].to_numpy(str)
 
     naive = baseline.naive_predictions(
         baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema), len(ids))
-    naive_result = evaluation.evaluate(y_true, naive, schema, split)
+    naive_result = scoring.evaluate(y_true, naive, schema, split)
     results = [_score(NAIVE, "—", y_true, [naive], naive_result, speakers, num_resamples,
                       confidence)]
     entries = [plots.PlotEntry("naive", naive_result, y_true, naive)]
     for row in rows:
         per_seed = [_row_predictions(row, seed, predictions, ids, schema.tasks) for seed in seeds]
-        first = evaluation.evaluate(y_true, per_seed[0], schema, split)
+        first = scoring.evaluate(y_true, per_seed[0], schema, split)
         results.append(_score(row.label, row.mtl, y_true, per_seed, first, speakers,
                               num_resamples, confidence, model=row.model, form=row.form))
         history = None
@@ -180,9 +183,9 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
                               on_bad_audio, embedding_cache_root, settings) -> dict:
     """Trains the run unless it is finished, then returns its predictions of `split` (cached)."""
     model_dir = run_directory(output_dir, params.model, params.tasks, params.seed)
-    model_file = os.path.join(model_dir, training.MODEL_FILE)
+    model_file = os.path.join(model_dir, trainer.MODEL_FILE)
     if os.path.isfile(model_file):
-        changed = training.differing_settings(model_dir, params, schema, table, data_dir)
+        changed = trainer.differing_settings(model_dir, params, schema, table, data_dir)
         if changed:
             raise UserInputError(f"--output_dir: {model_dir} was trained with other settings "
                                  f"({', '.join(changed)}); pick another --output_dir or the same "
@@ -191,14 +194,14 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
         model = None
     else:
         logging.info("training %s", model_dir)
-        model = training.train(data_dir, model_dir, table, schema, params, on_bad_audio=on_bad_audio,
+        model = trainer.train(data_dir, model_dir, table, schema, params, on_bad_audio=on_bad_audio,
                                settings=settings, embedding_cache_root=embedding_cache_root).model
     path = os.path.join(model_dir, f"predictions_{split}.npz")
     if os.path.isfile(path):
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
     if model is None:
-        model, _ = training.load_trained(model_dir)
+        model, _ = trainer.load_trained(model_dir)
     reader = inputs.SplitReader(params, data_dir, table, schema, on_bad_audio, model_dir,
                                 embedding_cache_root)
     _, y_pred, ids = predict_batches(model, reader.batches(split, training=False, keep_ids=True))
@@ -220,7 +223,7 @@ def _row_predictions(row: Row, seed: int, predictions: dict, ids, tasks=TASKS) -
     return combined
 
 
-def _score(label, mtl, y_true, y_preds, first: evaluation.EvaluationResult, speakers,
+def _score(label, mtl, y_true, y_preds, first: scoring.EvaluationResult, speakers,
            num_resamples, confidence, model=NAIVE, form="") -> dict:
     """A table row: bootstrap intervals over every seed's predictions, and the per-emotion CCCs
     of `first` (the first seed's evaluation) for the JSON; the table keeps Table 1's columns."""

@@ -24,7 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vb_keras import atomic, baseline, evaluation
+from vb_keras.evaluation import baseline, scoring
+from vb_keras.utils import atomic
 from vb_keras.schema import AGE, COUNTRY, LabelSchema
 
 
@@ -90,7 +91,7 @@ class ValidationScore(keras.callbacks.Callback):
         y_true, y_pred, _ = predict_batches(self.model, self.batches, forward=self._forward)
         y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive,
                                                 len(next(iter(y_true.values()))))
-        return evaluation.evaluate(y_true, y_pred, self.schema, self.split)
+        return scoring.evaluate(y_true, y_pred, self.schema, self.split)
 
     def on_epoch_end(self, epoch, logs=None):
         result = self.last_result = self.evaluate()

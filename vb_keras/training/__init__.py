@@ -1,0 +1,2 @@
+"""Training a task model: the trainer, its callbacks and the distribution strategies.
+"""

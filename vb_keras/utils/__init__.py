@@ -1,0 +1,2 @@
+"""Helpers with no modelling in them: atomic output directories and the cache location.
+"""
