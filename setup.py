@@ -5,7 +5,7 @@ import os
 import setuptools
 
 PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
-            "make_demo_data", "permutation_test", "predict", "prepare_data", "train")
+            "make_demo_data", "permutation_test", "predict", "prepare_data", "pretrain", "train")
 
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "README.md"), encoding="utf-8") as readme:

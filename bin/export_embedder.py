@@ -3,6 +3,7 @@
 
   bin/export_embedder --config=small --export_dir=saved_models/embedders/conformer_small
   bin/export_embedder --config=cap12 --weights=cap12.weights.h5 --export_dir=/models/cap12
+  bin/export_embedder --weights=runs/pretrain_small --layer=3 --export_dir=/models/bursts_small
 
 The SavedModel's `serving_default` maps `audio_samples` float32 [batch, time] (16 kHz, [-1, 1]) to
 {"embedding": [batch, D]} (the TRILLsson convention), so --embedder loads it like any other. Without
@@ -22,11 +23,17 @@ else:            # a checkout: bin/export_embedder
 from vb_keras.models import embedders
 from vb_keras.errors import UserInputError
 from vb_keras.models import conformer
+from vb_keras.training import pretraining
 
 flags.DEFINE_enum("config", "small", sorted(conformer.CONFORMER_CONFIGS),
                   "Conformer configuration (cap12: section 2.2's 24 x 1024, embedding of layer 12).")
-flags.DEFINE_string("weights", None, "A Keras .weights.h5 file of the embedder model built by "
-                    "vb_keras.models.embedders.build_conformer_embedder(config). Default: random weights.")
+flags.DEFINE_string("weights", None, "A bin/pretrain output directory (its configuration is "
+                    "used, --config is ignored), or a Keras .weights.h5 file of the embedder model "
+                    "built by vb_keras.models.embedders.build_conformer_embedder(config). Default: "
+                    "random weights.")
+flags.DEFINE_integer("layer", None, "The Conformer block whose output is pooled into the embedding "
+                     "(1-based). Default: the configuration's embedding layer (cap12: 12, small: 4).",
+                     lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seeds the random weights.")
 flags.DEFINE_string("export_dir", None, "Directory to write (must not exist).")
 flags.mark_flag_as_required("export_dir")
@@ -37,7 +44,15 @@ def main(argv):
     del argv
     if os.path.exists(FLAGS.export_dir) and os.listdir(FLAGS.export_dir):
         raise UserInputError(f"--export_dir: {FLAGS.export_dir} already exists and is not empty")
-    model = embedders.build_conformer_embedder(FLAGS.config, FLAGS.seed)
+    if FLAGS.weights and os.path.isdir(FLAGS.weights):
+        model = pretraining.embedder_from_pretraining(FLAGS.weights, FLAGS.layer)
+        description = (f"vb_keras {model.name} pre-trained with wav2vec 2.0 in {FLAGS.weights}, "
+                       f"embedding of layer {FLAGS.layer or 'default'}")
+        embedders.export_conformer_embedder(model, FLAGS.export_dir, description)
+        print(f"exported {description} ({model.output.shape[-1]}-d, {model.count_params():,} "
+              f"parameters) to {FLAGS.export_dir}")
+        return
+    model = embedders.build_conformer_embedder(FLAGS.config, FLAGS.seed, FLAGS.layer)
     if FLAGS.weights:
         if not os.path.isfile(FLAGS.weights):
             raise UserInputError(f"--weights: {FLAGS.weights} does not exist")

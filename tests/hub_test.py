@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_main
 from vb_keras.errors import UserInputError
 from vb_keras.models import embedders, hub
 
@@ -87,3 +88,7 @@ def test_a_handle_that_cannot_be_fetched_is_one_line_naming_it(tmp_path, hub_cac
     with pytest.raises(UserInputError, match=r"^--embedder: cannot reach .* check the network") as error:
         hub.resolve(f"{url}/other.tar.gz")
     assert "\n" not in str(error.value)
+
+
+if __name__ == "__main__":
+    run_main()

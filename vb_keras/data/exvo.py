@@ -106,7 +106,7 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
         # An unlabelled row keeps no class (as in HUME-VB), so a prepared copy reads back the same.
         table[schema.class_column] = table[schema.class_column].str.strip().where(labelled, "")
         _check_classes(table, schema, origin)
-    table[PATH] = [_audio_path(data_dir, clip_id, audio_dirs) for clip_id in table[schema.id_column]]
+    table[PATH] = [audio_path(data_dir, clip_id, audio_dirs) for clip_id in table[schema.id_column]]
     return table.reset_index(drop=True)
 
 
@@ -205,7 +205,7 @@ def speakers_in_several_splits(table: pd.DataFrame, schema: LabelSchema) -> dict
     return {speaker: sorted(values) for speaker, values in splits.items() if len(values) > 1}
 
 
-def _audio_path(data_dir, clip_id, audio_dirs):
+def audio_path(data_dir, clip_id, audio_dirs):
     """`wav/<id>.wav` in HUME-VB; the first existing file among the known folders and extensions."""
     default = os.path.join(data_dir, audio_dirs[0], clip_id + ".wav")
     for folder in audio_dirs:

@@ -210,7 +210,16 @@ def _curve_panels(history):
                           and column != "loss" and not column.startswith("val_")
                           and column not in task_losses)
     panels.extend(loss_panel(column, column.replace("_", " ")) for column in task_losses)
+    # Self-supervised pre-training (training/wav2vec2.py): what shows that it learns.
+    for column, title in _PRETRAINING_PANELS:
+        if column in present:
+            panels.append(loss_panel(column, title))
     return panels
+
+
+_PRETRAINING_PANELS = (("accuracy", "contrastive accuracy"), ("perplexity", "codebook perplexity"),
+                       ("code_perplexity", "codebook perplexity (hard codes)"),
+                       ("temperature", "Gumbel temperature"))
 
 
 def _line(axis, x, y, **kwargs):

@@ -98,11 +98,15 @@ def _description(path) -> str:
     return path
 
 
-def build_conformer_embedder(config_name: str = "small", seed: int = 0) -> keras.Model:
+def build_conformer_embedder(config_name: str = "small", seed: int = 0,
+                             output_layer: int | None = None) -> keras.Model:
     """The project's Conformer as an embedder: waveform -> int16 scaling -> 80-band log-mel ->
     Conformer encoder -> mean over the output steps of the embedding layer (section 2.2).
 
-    Weights are random (seeded); there is no pre-trained checkpoint to download here.
+    Weights are random (seeded); there is no pre-trained checkpoint to download here
+    (`training.pretraining.embedder_from_pretraining` fills them from a bin/pretrain run).
+    `output_layer` (default: the configuration's embedding layer) is the block whose output is
+    pooled; the encoder inside is named `encoder_name(config_name, output_layer)`.
 
     Returns:
       A model on `audio_samples` float32 [batch, time] (16 kHz, [-1, 1], every sample valid)
@@ -121,9 +125,20 @@ def build_conformer_embedder(config_name: str = "small", seed: int = 0) -> keras
         audio, num_samples)
     log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel")(normalized)
     frames = features.FrameCounts.from_params(frontend, name="frames")(num_samples)
-    encoded = conformer.build_conformer_encoder(config)({"log_mel": log_mel, "num_frames": frames})
+    if output_layer is not None and not 1 <= output_layer <= config.num_layers:
+        raise UserInputError(f"--layer: the {config_name} Conformer has layers 1 to "
+                             f"{config.num_layers}, not {output_layer}")
+    encoder = conformer.build_conformer_encoder(config, output_layer,
+                                                name=encoder_name(config_name, output_layer))
+    encoded = encoder({"log_mel": log_mel, "num_frames": frames})
     embedding = heads.MaskedMean(name="mean")(encoded["sequence"], encoded["lengths"])
     return keras.Model(audio, embedding, name=f"conformer_{config_name}_embedder")
+
+
+def encoder_name(config_name: str, output_layer: int | None = None) -> str:
+    """The name of the Conformer encoder inside `build_conformer_embedder`'s model."""
+    config = conformer.CONFORMER_CONFIGS[config_name]
+    return f"conformer_{config_name}_layer{output_layer or config.embedding_layer}"
 
 
 def export_conformer_embedder(model: keras.Model, export_dir: str, description: str) -> str:

@@ -1,0 +1,118 @@
+"""wav2vec 2.0 pre-training runs (vb_keras.training.pretraining, bin/pretrain) and their export
+as an embedder (bin/export_embedder --weights=<run>)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO_ROOT, run_main
+from vb_keras.errors import UserInputError
+from vb_keras.models import embedders
+from vb_keras.training import pretraining, wav2vec2
+
+TINY_OBJECTIVE = wav2vec2.Wav2Vec2Params(num_entries=16, num_distractors=8, final_dim=16)
+
+
+def _program(name, *args):
+    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", f"{name}.py"), *args],
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def _params(**kwargs):
+    return pretraining.PretrainingParams(objective=TINY_OBJECTIVE, batch_size=16,
+                                         clip_seconds=0.5, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def short_epochs(monkeypatch):
+    """Epochs of a pass (3 updates of 16 of the 57 training clips), not of at least 50 updates."""
+    monkeypatch.setattr(pretraining, "MIN_EPOCH_STEPS", 3)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_demo, tmp_path_factory):
+    """A bin/pretrain run of 2 updates on the tiny demo's 60 clips (all splits, labels unused)."""
+    run_dir = str(tmp_path_factory.mktemp("pretrain") / "run")
+    result = _program("pretrain", f"--data_dir={tiny_demo}", f"--output_dir={run_dir}",
+                      "--steps=2", "--batch_size=16", "--clip_seconds=0.5",
+                      "--codebook_entries=16", "--num_distractors=8")
+    assert result.returncode == 0, result.stderr
+    assert "pre-trained: " in result.stdout and "accuracy" in result.stdout
+    return run_dir
+
+
+def test_a_finished_run_holds_its_outputs_and_exports_an_embedder(finished_run, tmp_path):
+    history = pd.read_csv(os.path.join(finished_run, "history.csv"))
+    for name in ("accuracy", "perplexity", "temperature", "val_contrastive_loss"):
+        assert name in history.columns
+    for name in ("pretrained.weights.h5", "config.json", "training_curves.png"):
+        assert os.path.isfile(os.path.join(finished_run, name)), name
+    assert not os.path.exists(os.path.join(finished_run, "backup"))
+    config = json.load(open(os.path.join(finished_run, "config.json")))
+    assert config["clips"] == 60 and config["held_out_clips"] == 3
+    assert config["objective"]["anneal_steps"] == 1   # 69% of the 2 updates, as the paper's
+    export_dir = str(tmp_path / "embedder")
+    result = _program("export_embedder", f"--weights={finished_run}", "--layer=3",
+                      f"--export_dir={export_dir}")
+    assert result.returncode == 0, result.stderr
+    embedder = embedders.SavedModelEmbedder(export_dir)
+    assert embedder.dimension == 144 and "wav2vec 2.0" in embedder.description
+    # The export is the pre-trained encoder up to block 3, mean-pooled.
+    pretrainer, _ = pretraining.load_pretrained(finished_run)
+    model = pretraining.embedder_from_pretraining(finished_run, output_layer=3)
+    encoder = model.get_layer(embedders.encoder_name("small", 3))
+    np.testing.assert_array_equal(encoder.get_layer("block3").get_weights()[0],
+                                  pretrainer.get_layer("block3").get_weights()[0])
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 16000)).astype(np.float32)
+    np.testing.assert_allclose(embedder(audio).numpy(), model(audio).numpy(), atol=1e-4)
+
+
+def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
+    result = _program("export_embedder", f"--weights={finished_run}", "--layer=9",
+                      f"--export_dir={tmp_path / 'bad'}")
+    assert result.returncode == 1 and "--layer: the small Conformer has layers 1 to 4" in result.stderr
+    with pytest.raises(UserInputError, match="already holds a finished pre-training run"):
+        pretraining.pretrain(finished_run, _params(steps=2), data_dir=tiny_demo)
+    with pytest.raises(UserInputError, match="name the audio"):
+        pretraining.pretrain(str(tmp_path / "none"), _params())
+    with pytest.raises(UserInputError, match="holds no finished pre-training run"):
+        pretraining.load_pretrained(str(tmp_path))
+
+
+def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
+    run_dir = str(tmp_path / "pretrain")
+    # Stopped after its first epoch (as by --max_minutes or a kill), then run again to the end.
+    with pytest.raises(RuntimeError, match="stop here"):
+        pretraining.pretrain(run_dir, _params(steps=6), data_dir=tiny_demo,
+                             callbacks=[_StopAfterEpochs(1)])
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0]
+    with pytest.raises(UserInputError, match=r"other settings \(pretraining\)"):
+        pretraining.pretrain(run_dir, _params(steps=8), data_dir=tiny_demo)
+    pretraining.pretrain(run_dir, _params(steps=6), data_dir=tiny_demo)
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
+    config = json.load(open(os.path.join(run_dir, "config.json")))
+    assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16
+    assert os.path.isfile(os.path.join(run_dir, "pretrained.weights.h5"))
+    assert not os.path.exists(os.path.join(run_dir, "backup"))
+
+
+class _StopAfterEpochs(__import__("keras").callbacks.Callback):
+    """Fails the run after `epochs` epochs (a stand-in for a kill at an epoch boundary)."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.epochs:
+            raise RuntimeError("stop here")
+
+
+if __name__ == "__main__":
+    run_main()

@@ -1,0 +1,278 @@
+"""Self-supervised pre-training of the section 2.2 Conformer on unlabelled audio (bin/pretrain).
+
+`pretrain` is the Python API behind bin/pretrain. A pre-training directory ends up holding:
+  pretrained.weights.h5  the Wav2Vec2Pretrainer's weights after the last step (written last)
+  config.json            the settings actually used (bind a rerun once an epoch has ended)
+  history.csv            per-epoch losses, contrastive accuracy, codebook perplexity, temperature
+  training_curves.png    the same, drawn
+  tensorboard/           the same per epoch, for TensorBoard; backup/ while a run is unfinished
+  bad_audio.csv          clips left out, if any
+A run killed at any moment and started again with the same arguments resumes from its last finished
+epoch (the masks and distractors of a step are seeded by the step, so it draws what an uninterrupted
+run would). `bin/export_embedder --weights=<this directory> --layer=N` turns the result into a
+TF-Hub-style embedder for the conformer heads.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import time
+
+import keras
+import tensorflow as tf
+
+from vb_keras.data import unlabelled
+from vb_keras.errors import UserInputError
+from vb_keras.evaluation import plots
+from vb_keras.models import conformer, embedders
+from vb_keras.training import callbacks as vb_callbacks
+from vb_keras.training import wav2vec2
+from vb_keras.training.distribute import is_chief
+from vb_keras.utils import atomic
+
+WEIGHTS_FILE = "pretrained.weights.h5"
+CONFIG_FILE = "config.json"
+BACKUP_DIR = "backup"
+MIN_EPOCH_STEPS = 50
+PAPER_STEPS = 400000   # wav2vec 2.0 BASE's updates (Baevski et al., 2020, section 4.2)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingParams:
+    """Settings of a pre-training run.
+
+    Attributes:
+      config: the Conformer configuration (`conformer.CONFORMER_CONFIGS`: "small", "cap12").
+      objective: the wav2vec 2.0 objective's settings (`wav2vec2.Wav2Vec2Params`).
+      steps: optimiser updates in all (wav2vec 2.0 BASE: 400,000 on 64 GPUs; a CPU can afford a few
+        thousand of the small Conformer an hour).
+      batch_size: crops per update (global, split across replicas).
+      clip_seconds: crop length; shorter clips are zero-padded and masked as padding.
+      learning_rate: peak rate (5e-4, wav2vec 2.0 BASE), reached after a linear warm-up over
+        `warmup_share` of the steps (8% in BASE), then a cosine decay to 0 (BASE decays linearly).
+      weight_decay: AdamW's (0.01, BASE); epsilon: Adam's (1e-6, fairseq's wav2vec 2.0 recipe).
+      max_minutes: stop after this many minutes of this process's training (0: no limit); a rerun
+        goes on from the last finished epoch.
+      seed: seeds the weights, crops, masks, distractors and Gumbel noise.
+      mixed_bfloat16: compute in bfloat16 (variables and the objective's statistics stay float32).
+    """
+    config: str = "small"
+    objective: wav2vec2.Wav2Vec2Params = wav2vec2.Wav2Vec2Params()
+    steps: int = 5000
+    batch_size: int = 16
+    clip_seconds: float = 4.0
+    learning_rate: float = 5e-4
+    warmup_share: float = 0.08
+    weight_decay: float = 0.01
+    epsilon: float = 1e-6
+    max_minutes: float = 0.0
+    seed: int = 0
+    mixed_bfloat16: bool = False
+
+    def __post_init__(self):
+        if self.config not in conformer.CONFORMER_CONFIGS:
+            raise UserInputError(f"--config: unknown Conformer configuration {self.config!r}; "
+                                 f"choose one of {', '.join(sorted(conformer.CONFORMER_CONFIGS))}")
+        if isinstance(self.objective, dict):
+            object.__setattr__(self, "objective", wav2vec2.Wav2Vec2Params(**self.objective))
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"--{name}: must be positive, got {getattr(self, name)}")
+        if self.clip_seconds <= 0 or not 0 <= self.warmup_share < 1 or self.max_minutes < 0:
+            raise UserInputError("--clip_seconds must be positive, --warmup_share in [0, 1) and "
+                                 "--max_minutes not negative")
+
+    def learning_rate_schedule(self, total_steps: int):
+        """Linear warm-up over `warmup_share` of `total_steps`, then cosine decay to 0."""
+        warmup = int(round(self.warmup_share * total_steps))
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else self.learning_rate, decay_steps=max(total_steps - warmup, 1),
+            warmup_target=self.learning_rate if warmup else None, warmup_steps=warmup)
+
+    def objective_for(self, total_steps: int) -> wav2vec2.Wav2Vec2Params:
+        """The objective, its temperature annealed over the paper's share of `total_steps` unless
+        `objective.anneal_steps` was set."""
+        if self.objective.anneal_steps != wav2vec2.PAPER_ANNEAL_STEPS:
+            return self.objective
+        share = wav2vec2.PAPER_ANNEAL_STEPS / PAPER_STEPS
+        return dataclasses.replace(self.objective,
+                                   anneal_steps=max(int(round(share * total_steps)), 1))
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that ends after `minutes` of training."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.seconds = minutes * 60
+        self.started = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds and time.monotonic() - self.started >= self.seconds:
+            logging.info("--max_minutes: %.0f minutes of training reached after epoch %d; run "
+                         "again to go on", self.seconds / 60, epoch + 1)
+            self.model.stop_training = True
+
+
+def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_dir=None,
+             audio=(), strategy: tf.distribute.Strategy | None = None, callbacks=(),
+             on_bad_audio: str = "skip", settings: dict | None = None) -> dict:
+    """Pre-trains a Conformer with wav2vec 2.0 on the audio of `data_dir` and/or `audio`.
+
+    Args:
+      output_dir: the run's directory (see the module docstring); a finished one is refused.
+      params: the settings.
+      data_dir: a data directory (every split, labels unused) or a prepared TFRecord directory.
+      audio: audio files and folders (searched recursively).
+      strategy: a tf.distribute strategy (default: the current one).
+      callbacks: extra Keras callbacks, run after the package's own.
+      settings: extra values recorded in config.json (e.g. the command line).
+
+    Returns:
+      the history of the epochs this call trained ({name: [per-epoch values]}).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if params.batch_size % strategy.num_replicas_in_sync:
+        raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
+                             f"{strategy.num_replicas_in_sync} replicas")
+    chief = is_chief()
+    with atomic.owned_directory(output_dir, "--output_dir"):
+        return _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks,
+                               on_bad_audio, settings, chief)
+
+
+def _identity(params, data_dir, audio) -> dict:
+    return json.loads(json.dumps({
+        "pretraining": dataclasses.asdict(params),
+        "data_dir": os.path.abspath(data_dir) if data_dir else None,
+        "audio": [os.path.abspath(path) for path in audio]}))
+
+
+def _check_resumable(output_dir, identity):
+    path = os.path.join(output_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return
+    with open(path) as stream:
+        previous = json.load(stream)
+    changed = sorted(key for key, value in identity.items() if previous.get(key) != value)
+    if changed:
+        raise UserInputError(f"--output_dir: {output_dir} holds an unfinished run with other "
+                             f"settings ({', '.join(changed)}); resume it with the same flags or "
+                             "pick another --output_dir")
+    logging.info("resuming the unfinished pre-training run in %s", output_dir)
+
+
+def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on_bad_audio,
+                    settings, chief):
+    if os.path.isfile(os.path.join(output_dir, WEIGHTS_FILE)):
+        shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)   # a kill after the save
+        raise UserInputError(f"--output_dir: {output_dir} already holds a finished pre-training "
+                             f"run ({WEIGHTS_FILE})")
+    identity = _identity(params, data_dir, audio)
+    _check_resumable(output_dir, identity)
+    keras.utils.set_random_seed(params.seed)
+    waveforms = unlabelled.waveforms_of(data_dir, audio, on_bad_audio, output_dir)
+    train_clips, held_out = unlabelled.split_off(waveforms)
+    clip_samples = int(round(params.clip_seconds * 16000))
+    batch_size = min(params.batch_size, len(train_clips) - len(train_clips)
+                     % strategy.num_replicas_in_sync)
+    if batch_size < params.batch_size:
+        logging.warning("--batch_size: %d is more than the %d training clips; using %d",
+                        params.batch_size, len(train_clips), batch_size)
+    # An epoch (a backup, a history row) is a pass or MIN_EPOCH_STEPS updates, whichever is more.
+    steps_per_epoch = min(max(len(train_clips) // batch_size, MIN_EPOCH_STEPS), params.steps)
+    epochs = math.ceil(params.steps / steps_per_epoch)
+    total_steps = epochs * steps_per_epoch
+    objective = params.objective_for(total_steps)
+    train = unlabelled.batches(train_clips, batch_size, clip_samples, params.seed).repeat()
+    validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
+                  if held_out else None)
+
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
+    try:
+        with strategy.scope():
+            model = wav2vec2.Wav2Vec2Pretrainer(params.config, objective, seed=params.seed)
+            model.build_from_batch(next(iter(train.take(1))))
+            model.compile(optimizer=keras.optimizers.AdamW(
+                params.learning_rate_schedule(total_steps), weight_decay=params.weight_decay,
+                epsilon=params.epsilon))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    config = {**identity, "settings": settings or {}, "clips": len(waveforms),
+              "held_out_clips": len(held_out), "train_batch_size": batch_size,
+              "steps_per_epoch": steps_per_epoch, "epochs": epochs,
+              "objective": dataclasses.asdict(objective),
+              "parameters": int(model.count_params())}
+    if chief:
+        atomic.write_json(os.path.join(output_dir, CONFIG_FILE), config)
+    logging.info("pre-training the %s Conformer (%s parameters) with wav2vec 2.0 on %d clips "
+                 "(%d held out): %d epochs of %d steps at batch %d", params.config,
+                 f"{model.count_params():,}", len(train_clips), len(held_out), epochs,
+                 steps_per_epoch, batch_size)
+    package_callbacks = [vb_callbacks.ResumableBackup(os.path.join(output_dir, BACKUP_DIR),
+                                                      delete_checkpoint=False)]
+    if chief:
+        package_callbacks += [
+            vb_callbacks.HistoryLogger(os.path.join(output_dir, plots.HISTORY_FILE)),
+            keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard"))]
+    if params.max_minutes:
+        package_callbacks.append(TimeBudget(params.max_minutes))
+    with strategy.scope():
+        history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                            validation_data=validation, callbacks=[*package_callbacks, *callbacks],
+                            verbose=1 if chief else 0)
+    finished = int(model.optimizer.iterations.numpy()) >= epochs * steps_per_epoch
+    if chief:
+        table = plots.read_history(output_dir)
+        if table is not None:
+            plots.write_training_curves(table, os.path.join(output_dir, "training_curves.png"),
+                                        title=f"wav2vec 2.0 pre-training, {params.config} Conformer")
+        if finished:
+            _save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
+    if finished:
+        shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
+    return history.history
+
+
+def _save_weights(model, path):
+    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
+    model.save_weights(temporary)
+    os.replace(temporary, path)
+
+
+def load_pretrained(run_dir) -> tuple:
+    """(Wav2Vec2Pretrainer with its weights, PretrainingParams) of a finished pre-training
+    directory."""
+    weights = os.path.join(run_dir, WEIGHTS_FILE)
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    if not (os.path.isfile(weights) and os.path.isfile(config_path)):
+        raise UserInputError(f"--weights: {run_dir} holds no finished pre-training run "
+                             f"({WEIGHTS_FILE} or {CONFIG_FILE} missing)")
+    with open(config_path) as stream:
+        config = json.load(stream)
+    params = PretrainingParams(**config["pretraining"])
+    objective = wav2vec2.Wav2Vec2Params(**config["objective"])
+    model = wav2vec2.Wav2Vec2Pretrainer(params.config, objective, seed=params.seed)
+    model.build_from_batch({unlabelled.WAVEFORM: tf.zeros([1, 16000]),
+                            unlabelled.NUM_SAMPLES: tf.constant([16000])})
+    model.load_weights(weights)
+    return model, params
+
+
+def embedder_from_pretraining(run_dir, output_layer: int | None = None) -> keras.Model:
+    """`embedders.build_conformer_embedder`'s model with the pre-trained weights of `run_dir`, its
+    embedding the mean output of block `output_layer` (default: the configuration's)."""
+    pretrainer, params = load_pretrained(run_dir)
+    model = embedders.build_conformer_embedder(params.config, params.seed, output_layer)
+    encoder = model.get_layer(embedders.encoder_name(params.config, output_layer))
+    layer = output_layer or conformer.CONFORMER_CONFIGS[params.config].embedding_layer
+    wav2vec2.encoder_weights(pretrainer, encoder, layer)
+    return model
