@@ -33,6 +33,7 @@ setuptools.setup(
         "scipy",        # the permutation test's t-tests and kernel density estimates
         # libsndfile: 24-bit and float WAV, FLAC, OGG and MP3 (tf.audio.decode_wav reads 16-bit only).
         "soundfile>=0.12",
+        "soxr",         # host-side resampling to 16 kHz (libsoxr) where tensorflow-io does not load
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist", "librosa", "tensorflow-serving-api"],
