@@ -37,7 +37,7 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist", "librosa", "tensorflow-serving-api"],
-        # tensorflow-io's kernels load only on the TF 2.16 line (see README).
+        # tensorflow-io's kernels load only on the TF 2.16 line (see docs/data.md, Audio).
         "tfio": ["tensorflow==2.16.2", "tensorflow-io==0.37.1"],
     },
     entry_points={"console_scripts": [f"vb_{name} = vb_keras_bin.{name}:run" for name in PROGRAMS]},
