@@ -33,10 +33,11 @@ setuptools.setup(
         "scipy",        # the permutation test's t-tests and kernel density estimates
         # libsndfile: 24-bit and float WAV, FLAC, OGG and MP3 (tf.audio.decode_wav reads 16-bit only).
         "soundfile>=0.12",
+        "soxr",         # host-side resampling to 16 kHz (libsoxr) where tensorflow-io does not load
     ],
     extras_require={
         "test": ["pytest", "pytest-xdist", "librosa", "tensorflow-serving-api"],
-        # tensorflow-io's kernels load only on the TF 2.16 line (see README).
+        # tensorflow-io's kernels load only on the TF 2.16 line (see docs/data.md, Audio).
         "tfio": ["tensorflow==2.16.2", "tensorflow-io==0.37.1"],
     },
     entry_points={"console_scripts": [f"vb_{name} = vb_keras_bin.{name}:run" for name in PROGRAMS]},

@@ -145,6 +145,20 @@ def test_streaming_ccc_of_constant_prediction_is_zero_and_finite():
     assert float(metric.result()) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_streaming_metrics_work_compiled_into_a_keras_model():
+    # compile/fit run result() inside a tf.function, where the eager tests above do not.
+    import keras
+    rng = np.random.default_rng(2)
+    x, emotion = rng.random((64, 3)).astype("float32"), rng.random((64, 2)).astype("float32")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, {"emotion": keras.layers.Dense(2, name="emotion")(inputs)})
+    model.compile(loss={"emotion": "mse"},
+                  metrics={"emotion": [metrics.ConcordanceCorrelation(2)]})
+    logs = model.evaluate(x, {"emotion": emotion}, batch_size=16, verbose=0, return_dict=True)
+    prediction = model.predict(x, verbose=0)["emotion"]
+    assert logs["mean_ccc"] == pytest.approx(metrics.mean_ccc(emotion, prediction), abs=1e-5)
+
+
 def test_metrics_round_trip_through_config():
     metric = metrics.ConcordanceCorrelation(7, column=2, name="ccc_fear")
     clone = metrics.ConcordanceCorrelation.from_config(metric.get_config())

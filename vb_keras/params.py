@@ -131,7 +131,7 @@ class TrainingParams:
       early_stopping_patience: epochs without a better validation score before stopping; 0 never
         stops early; None (the default): see `schedule` (never, when `epochs` is given).
       balanced_classes: weight the class loss by inverse class frequency over Train, so that it
-        tracks UAR; a departure from the paper's plain cross-entropy (see README, Training).
+        tracks UAR; a departure from the paper's plain cross-entropy (see docs/user_guide.md, Training).
       seed: seeds weights, shuffling and cropping.
       mixed_bfloat16: compute the trunk in bfloat16 (variables, front end and outputs stay float32);
         1.5-1.8x faster for ResNet34/50 on this AVX512_BF16 CPU, not for ResNet18

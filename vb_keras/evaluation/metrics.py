@@ -154,7 +154,9 @@ class ConcordanceCorrelation(keras.metrics.Metric):
         denominator = var_t + var_p + (mean_t - mean_p) ** 2
         # Cancellation in E[x^2] - E[x]^2 can leave a tiny residue for constant columns.
         constant = denominator <= 1e-12 * (1.0 + m["sum_tt"] / n + m["sum_pp"] / n)
-        return tf.where(constant, tf.ones_like(cov), 2.0 * cov / tf.where(constant, 1.0, denominator))
+        # ones_like, not 1.0: inside a tf.function (compile/fit) a Python 1.0 becomes float32.
+        safe = tf.where(constant, tf.ones_like(denominator), denominator)
+        return tf.where(constant, tf.ones_like(cov), 2.0 * cov / safe)
 
     def result(self):
         ccc = self.per_column()
