@@ -36,6 +36,7 @@ from vb_keras.models import inputs, losses
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
 from vb_keras.utils import atomic
+from vb_keras.utils import resume
 from vb_keras.data import exvo
 from vb_keras.training.distribute import is_chief
 from vb_keras.errors import UserInputError
@@ -338,14 +339,12 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     config.json written before splits were recorded is not compared on them."""
     with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
         previous = json.load(stream)
-    changed = []
-    for key, value in _run_identity(params, schema, table, data_dir).items():
-        if key not in previous or previous[key] == value:
-            continue
-        if key == "training":
-            changed += [name for name in value if previous[key].get(name) != value[name]]
-        else:
-            changed.append(key)
+    current = _run_identity(params, schema, table, data_dir)
+    changed = resume.differing_keys(previous, current, [key for key in current if key in previous])
+    if "training" in changed:   # by field, those the current TrainingParams has
+        changed.remove("training")
+        changed += resume.differing_keys(previous["training"], current["training"],
+                                         current["training"])
     return sorted(changed)
 
 
