@@ -1,4 +1,4 @@
-"""Compiling a task model: Adam, each task's loss, the loss weights (vb_keras.training.compiling)."""
+"""Compiling a task model: Adam, each task's loss and weight (vb_keras.training.compiling)."""
 
 import keras
 import numpy as np
@@ -45,7 +45,8 @@ def test_adam_with_the_settings_and_the_weighted_sum_of_the_task_losses():
 
 def test_only_the_given_tasks_weighted_one_by_default_and_a_class_loss_of_ones_own():
     features = keras.Input((4,), name="features")
-    emotion_only = keras.Model(features, {"emotion": keras.layers.Dense(2, name="emotion")(features)})
+    emotion_only = keras.Model(features,
+                               {"emotion": keras.layers.Dense(2, name="emotion")(features)})
     compiling.compile_for_tasks(emotion_only, ("emotion",), 1e-3, 1e-8)
     x, y = data()
     predicted = emotion_only.predict(x, verbose=0)["emotion"]

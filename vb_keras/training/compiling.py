@@ -13,7 +13,7 @@ def compile_for_tasks(model: keras.Model, tasks: Sequence[str], learning_rate: f
                       loss_weights: Mapping[str, float] | None = None) -> None:
     """Compiles `model` with Adam(learning_rate, epsilon) and the losses of `tasks`: the negative
     mean CCC for the emotions, the mean squared error for the age and `class_loss` (default plain
-    categorical cross-entropy) for the class. Call it under the strategy scope the model was built in.
+    categorical cross-entropy) for the class. Call it under the model's strategy scope.
 
     Args:
       loss_weights: {task: weight}, e.g. section 2.1's 5.0 / 0.05 / 0.05; None weighs every task 1.
