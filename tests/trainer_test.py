@@ -245,7 +245,7 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
         raise KeyboardInterrupt("killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "_save_model", killed)
+        patch.setattr(trainer, "_save_model", killed)
         with pytest.raises(KeyboardInterrupt):
             trainer.train(tiny_demo, model_dir, table, schema, params)
     first = json.load(open(os.path.join(model_dir, "eval_Val.json")))
