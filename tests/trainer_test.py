@@ -262,7 +262,7 @@ def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from vb_keras import atomic\n"
+        [sys.executable, "-c", "import time; from vb_keras.utils import atomic\n"
          f"with atomic.owned_directory({model_dir!r}):\n print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO_ROOT})
     try:
