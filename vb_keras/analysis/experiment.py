@@ -27,7 +27,7 @@ from vb_keras.evaluation import baseline, bootstrap, plots, scoring
 from vb_keras.models import inputs
 from vb_keras.training import trainer
 from vb_keras.utils import atomic
-from vb_keras.training.callbacks import predict_batches
+from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams

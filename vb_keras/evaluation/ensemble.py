@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from vb_keras.evaluation import baseline
-from vb_keras.training.callbacks import predict_batches
+from vb_keras.evaluation.inference import predict_batches
 from vb_keras.errors import UserInputError
 from vb_keras.schema import TASKS, LabelSchema
 

@@ -34,7 +34,9 @@ import tensorflow as tf
 from vb_keras.evaluation import baseline, plots, scoring
 from vb_keras.models import inputs, losses
 from vb_keras.training import callbacks as vb_callbacks
+from vb_keras.training import compiling
 from vb_keras.utils import atomic
+from vb_keras.utils import resume
 from vb_keras.data import exvo
 from vb_keras.training.distribute import is_chief
 from vb_keras.errors import UserInputError
@@ -183,13 +185,9 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
     finally:
         keras.config.set_dtype_policy(previous_policy)
     with strategy.scope():
-        task_losses = {EMOTION: losses.NegativeMeanCCC(), AGE: keras.losses.MeanSquaredError(),
-                       COUNTRY: _class_loss(params, train_rows, schema)}
-        weights = dict(zip(TASKS, params.loss_weights))
-        model.compile(
-            optimizer=keras.optimizers.Adam(params.learning_rate, epsilon=params.epsilon),
-            loss={task: task_losses[task] for task in tasks},
-            loss_weights={task: weights[task] for task in tasks})
+        compiling.compile_for_tasks(model, tasks, params.learning_rate, params.epsilon,
+                                    class_loss=_class_loss(params, train_rows, schema),
+                                    loss_weights=dict(zip(TASKS, params.loss_weights)))
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3's fit builds a model created under a strategy from a data batch it reduces
             # across replicas, which fails for this strategy (keras-team/keras#20585). Without the
@@ -341,14 +339,12 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     config.json written before splits were recorded is not compared on them."""
     with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
         previous = json.load(stream)
-    changed = []
-    for key, value in _run_identity(params, schema, table, data_dir).items():
-        if key not in previous or previous[key] == value:
-            continue
-        if key == "training":
-            changed += [name for name in value if previous[key].get(name) != value[name]]
-        else:
-            changed.append(key)
+    current = _run_identity(params, schema, table, data_dir)
+    changed = resume.differing_keys(previous, current, [key for key in current if key in previous])
+    if "training" in changed:   # by field, those the current TrainingParams has
+        changed.remove("training")
+        changed += resume.differing_keys(previous["training"], current["training"],
+                                         current["training"])
     return sorted(changed)
 
 

@@ -1,2 +1,3 @@
-"""Helpers with no modelling in them: atomic output directories and the cache location.
+"""Helpers with no modelling in them: atomic output directories, the cache location, and comparing
+a run's stored settings before resuming it.
 """
