@@ -22,6 +22,8 @@ from vb_keras.data import exvo
 common_flags.define_data_flags()
 flags.DEFINE_string("split", "Val", "Split to evaluate on (Train, Val or Test; Test must be labelled).")
 flags.DEFINE_string("output_json", None, "Where to write the evaluation JSON (optional).")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

@@ -36,6 +36,8 @@ flags.DEFINE_string("embedding_cache", None, "Conformer heads: root of the embed
 flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                   "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
 flags.mark_flag_as_required("model_dir")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

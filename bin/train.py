@@ -54,6 +54,9 @@ flags.register_validator("tasks", lambda tasks: tasks is None or (
                              and len(set(tasks)) == len(tasks)),
                          message=f"--tasks must be distinct names among {', '.join(TASKS)}")
 
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(training_flags)
 FLAGS = flags.FLAGS
 
 
