@@ -44,7 +44,7 @@ def main(argv):
     if not fitted:
         fitted.append("mean training emotion intensities")
     print(f"naive baseline on {FLAGS.split} ({result.n_clips} clips): {', '.join(fitted)}")
-    print(scoring.TABLE_HEADER)
+    print(scoring.table_header(schema))
     print(scoring.table_row("NAIVE", "—", result))
     if FLAGS.output_json:
         scoring.write_json(result, FLAGS.output_json)

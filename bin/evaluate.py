@@ -74,7 +74,7 @@ def main(argv):
                                            title=" + ".join(names))
     for task, owner in owners.items():
         print(f"{task}: {names[owner] if owner != 'naive' else 'naive prediction'}")
-    print(scoring.TABLE_HEADER)
+    print(scoring.table_header(schema))
     multitask = len(entries) == 1 and len(entries[0][2]) > 1
     print(scoring.table_row(" + ".join(names), "YES" if multitask else "NO", result))
     if result.ccc_per_emotion:

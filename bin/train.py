@@ -78,7 +78,7 @@ def main(argv):
         embedding_cache_root=FLAGS.embedding_cache)
     if distribute.is_chief():
         print(f"model saved in {model_dir}")
-        print(scoring.TABLE_HEADER)
+        print(scoring.table_header(schema))
         print(common_flags.table_row(params.model, params.tasks, result.validation))
 
 

@@ -239,17 +239,15 @@ def _score(label, mtl, y_true, y_preds, first: scoring.EvaluationResult, speaker
 # Below this many speakers in the scored split the table says its intervals are coarse.
 FEW_SPEAKERS = 10
 
-COLUMNS = (("mean_ccc", "Emotions (CCC) ↑"), ("uar", "{class_column} (UAR) ↑"),
-           ("mae", "Age (MAE) ↓"), ("hmean", "Harmonic mean ↑"))
+COLUMNS = ("mean_ccc", "uar", "mae", "hmean")   # (scoring.table_titles names them)
 
 
 def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips, seeds,
                    num_resamples, confidence) -> str:
     """Table 1's layout; every cell `estimate [low, high]`, with `± std` over seeds when several."""
-    titles = [title.format(class_column=schema.class_column) for _, title in COLUMNS]
-    lines = [f"| Model | MTL? | {' | '.join(titles)} |", "|---|---|" + "---|" * len(titles)]
+    lines = scoring.table_header(schema).splitlines()
     for result in results:
-        cells = [_cell(result[figure], len(seeds)) for figure, _ in COLUMNS]
+        cells = [_cell(result[figure], len(seeds)) for figure in COLUMNS]
         lines.append(f"| {result['label']} | {result['mtl']} | {' | '.join(cells)} |")
     note = (f"\n{split}: {num_clips} clips of {num_speakers} speakers. Brackets: {confidence:.0%} "
             f"percentile intervals from {num_resamples} bootstrap resamples of the speakers.")
@@ -273,7 +271,7 @@ def _write_csv(path, results) -> str:
     records = []
     for result in results:
         record = {key: result[key] for key in ("label", "model", "form", "mtl", "seeds")}
-        for figure, _ in COLUMNS:
+        for figure in COLUMNS:
             for part in ("estimate", "low", "high", "std"):
                 record[f"{figure}_{part}"] = (result[figure][part] if result[figure] is not None
                                               else None)   # empty: no labels for the task
