@@ -167,7 +167,7 @@ PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "
             "make_demo_data", "permutation_test", "predict", "prepare_data", "train")
 
 # Prints {program: {form: [help text, names of the flags it defined]}} for each program's --help,
-# run as from a checkout (bin/<name>, its own __main__) and as installed (vb_<name>: the module
+# run as from a checkout (bin/<name>.py, its own __main__) and as installed (vb_<name>: the module
 # vb_keras_bin.<name> under a console script). One process pays for TensorFlow's import once;
 # between programs the flags one defined are deleted, as they clash with the next one's.
 HELP_SCRIPT = """
@@ -183,15 +183,16 @@ for name in names:
         main_module.__doc__ = None
         with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
             if form == "checkout":
-                sys.argv = [os.path.join(root, "bin", name), "--help"]
+                sys.argv = [os.path.join(root, "bin", name + ".py"), "--help"]
                 runpy.run_path(sys.argv[0], run_name="__main__")
             else:
                 sys.argv = ["vb_" + name, "--help"]
                 importlib.import_module("vb_keras_bin." + name).run()
         # (An imported library may define flags of its own: left alone.)
-        defined = sorted(flag for flag in set(flags.FLAGS) - before if
-                         flags.FLAGS.find_module_defining_flag(flag).replace("/", ".").rpartition(".")[2]
-                         in (name, "common_flags", "training_flags"))
+        modules = {flag: os.path.basename(flags.FLAGS.find_module_defining_flag(flag))
+                   for flag in set(flags.FLAGS) - before}
+        defined = sorted(flag for flag, module in modules.items() if module.removesuffix(".py")
+                         .rpartition(".")[2] in (name, "common_flags", "training_flags"))
         for flag in defined:
             delattr(flags.FLAGS, flag)
         sys.modules.pop("vb_keras_bin." + name, None)
