@@ -24,6 +24,7 @@ from vb_keras.training import trainer
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
+from vb_keras.utils import progress
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
 common_flags.define_data_flags(schema_flags=False)
@@ -60,11 +61,15 @@ def main(argv):
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split_rows = exvo.select_split(table, schema, FLAGS.split)
     scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
-    # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences).
-    batches = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
-                                  FLAGS.embedding_cache).batches(
-                   FLAGS.split, training=False, batch_size=FLAGS.batch_size, keep_ids=True)
-               for params in settings]
+    # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences),
+    # with a progress bar over the split's clips on stderr.
+    readers = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
+                                  FLAGS.embedding_cache) for params in settings]
+    batches = [progress.track(reader.batches(FLAGS.split, training=False,
+                                             batch_size=FLAGS.batch_size, keep_ids=True),
+                              reader.clip_count(FLAGS.split),
+                              size=lambda batch: len(batch[0]["file_id"]))
+               for reader in readers]
     y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
     result = scoring.evaluate(y_true, y_pred, schema, FLAGS.split)
 

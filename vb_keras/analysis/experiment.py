@@ -16,8 +16,10 @@ A killed grid resumes: finished runs are reused, an interrupted run continues fr
 """
 
 import dataclasses
+import datetime
 import logging
 import os
+import time
 from typing import Sequence
 
 import numpy as np
@@ -126,14 +128,27 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
                     num_resamples, confidence, on_bad_audio, embedding_cache_root, settings):
     split_rows = exvo.select_split(table, schema, split)
     predictions = {}   # (model, tasks, seed) -> {file_id: ..., task: array}
+    runs = []
     for row in rows:
         row_params = params_for_model(row.model)
-        for seed in seeds:
-            for tasks in row.task_sets(schema.tasks):
-                params = dataclasses.replace(row_params, tasks=tasks, seed=seed)
-                predictions[(row.model, tasks, seed)] = _finished_run_predictions(
-                    data_dir, table, schema, output_dir, params, split, on_bad_audio,
-                    embedding_cache_root, settings)
+        runs += [(row.model, dataclasses.replace(row_params, tasks=tasks, seed=seed))
+                 for seed in seeds for tasks in row.task_sets(schema.tasks)]
+    model_dirs = [run_directory(output_dir, model, params.tasks, params.seed)
+                  for model, params in runs]
+    # The ETA: the mean time of the runs trained so far, times the runs left to train (a finished
+    # run is reused in seconds).
+    to_train = [not os.path.isfile(os.path.join(path, trainer.MODEL_FILE)) for path in model_dirs]
+    trained_seconds = []
+    for index, ((model, params), model_dir) in enumerate(zip(runs, model_dirs)):
+        eta = (f" (ETA {_duration(np.mean(trained_seconds) * sum(to_train[index:]))} from "
+               f"{len(trained_seconds)} trained)" if trained_seconds else "")
+        logging.info("run %d of %d: %s%s", index + 1, len(runs), model_dir, eta)
+        started = time.monotonic()
+        predictions[(model, params.tasks, params.seed)] = _finished_run_predictions(
+            data_dir, table, schema, output_dir, params, split, on_bad_audio,
+            embedding_cache_root, settings)
+        if to_train[index]:
+            trained_seconds.append(time.monotonic() - started)
 
     # Every row is scored on the same clips: those every run could read (unusable audio is left out
     # by all of them alike, but a cache may lack a clip the audio pipeline decoded).
@@ -177,6 +192,10 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
     paths += plots.write_side_by_side(entries, schema.classes, output_dir, split)
     summary["paths"] = paths
     return summary
+
+
+def _duration(seconds) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
 
 
 def _finished_run_predictions(data_dir, table, schema, output_dir, params: TrainingParams, split,

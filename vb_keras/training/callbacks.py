@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from vb_keras.evaluation import baseline, scoring
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, progress
 from vb_keras.schema import AGE, COUNTRY, LabelSchema
 
 
@@ -74,11 +74,14 @@ class ValidationScore(keras.callbacks.Callback):
       schema: the label schema, with classes.
       naive: `baseline.fit_naive(...)` of the training split.
       split: name used in log lines.
+      clips: the number of clips in `batches`, for a progress bar on stderr (0: none).
     """
 
-    def __init__(self, batches, schema: LabelSchema, naive: dict, split: str = "Val"):
+    def __init__(self, batches, schema: LabelSchema, naive: dict, split: str = "Val",
+                 clips: int = 0):
         super().__init__()
         self.batches = batches
+        self.clips = clips
         self.schema = schema
         self.naive = naive
         self.split = split
@@ -88,7 +91,9 @@ class ValidationScore(keras.callbacks.Callback):
     def evaluate(self):
         if self._forward is None or self._forward_model is not self.model:
             self._forward, self._forward_model = inference_function(self.model), self.model
-        y_true, y_pred, _ = predict_batches(self.model, self.batches, forward=self._forward)
+        batches = self.batches if not self.clips else progress.track(
+            self.batches, self.clips, size=lambda batch: len(next(iter(batch[1].values()))))
+        y_true, y_pred, _ = predict_batches(self.model, batches, forward=self._forward)
         y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive,
                                                 len(next(iter(y_true.values()))))
         return scoring.evaluate(y_true, y_pred, self.schema, self.split)
