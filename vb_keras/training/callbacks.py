@@ -2,7 +2,8 @@
 
 - `ValidationScore`: the exact challenge metrics on a whole evaluation split after each epoch, added
   to the epoch logs as `val_mean_ccc`, `val_uar`, `val_mae`, `val_hmean` and `val_ccc_<emotion>` (so
-  CSVLogger, TensorBoard, EarlyStopping and your own callbacks see them). Put it first in the list.
+  CSVLogger, TensorBoard, EarlyStopping and your own callbacks see them; TensorBoard shows them
+  under validation/ as epoch_mean_ccc, epoch_uar, ...). Put it first in the list.
 - `BestWeights`: keeps the weights of the best epoch by a logged value, survives a restart (its best
   score is stored beside the weights), and restores them when training ends.
 - `ResumableBackup`: Keras's BackupAndRestore with a second, older checkpoint, which starts over
