@@ -22,6 +22,8 @@ from vb_keras.data import exvo
 common_flags.define_data_flags()
 flags.DEFINE_string("split", "Val", "Split to evaluate on (Train, Val or Test; Test must be labelled).")
 flags.DEFINE_string("output_json", None, "Where to write the evaluation JSON (optional).")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 
@@ -42,7 +44,7 @@ def main(argv):
     if not fitted:
         fitted.append("mean training emotion intensities")
     print(f"naive baseline on {FLAGS.split} ({result.n_clips} clips): {', '.join(fitted)}")
-    print(scoring.TABLE_HEADER)
+    print(scoring.table_header(schema))
     print(scoring.table_row("NAIVE", "—", result))
     if FLAGS.output_json:
         scoring.write_json(result, FLAGS.output_json)

@@ -150,6 +150,10 @@ def read_trained_data(values, config: dict, schema: LabelSchema, source: str):
 
 def run(main):
     """absl's app.run, with bad user input reported as one line and exit status 1."""
+    program = sys.modules[main.__module__]
+    if program.__name__ != "__main__":
+        _lend_help_to_main(program)
+
     def guarded(argv):
         try:
             return main(argv)
@@ -157,6 +161,16 @@ def run(main):
             print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
             sys.exit(1)
     app.run(guarded)
+
+
+def _lend_help_to_main(program):
+    """Installed (vb_<name>), __main__ is the console script, not the program: give it the
+    program's key flags and docstring, which absl's --help shows for __main__ alone."""
+    for flag in flags.FLAGS.get_key_flags_for_module(program):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    main_module = sys.modules["__main__"]
+    if not main_module.__doc__:
+        main_module.__doc__ = program.__doc__
 
 
 def read_data(values, schema):

@@ -24,6 +24,7 @@ from vb_keras.training import trainer
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
+from vb_keras.utils import progress
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
 common_flags.define_data_flags(schema_flags=False)
@@ -36,6 +37,8 @@ flags.DEFINE_string("embedding_cache", None, "Conformer heads: root of the embed
 flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                   "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
 flags.mark_flag_as_required("model_dir")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 
@@ -58,11 +61,15 @@ def main(argv):
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split_rows = exvo.select_split(table, schema, FLAGS.split)
     scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
-    # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences).
-    batches = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
-                                  FLAGS.embedding_cache).batches(
-                   FLAGS.split, training=False, batch_size=FLAGS.batch_size, keep_ids=True)
-               for params in settings]
+    # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences),
+    # with a progress bar over the split's clips on stderr.
+    readers = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
+                                  FLAGS.embedding_cache) for params in settings]
+    batches = [progress.track(reader.batches(FLAGS.split, training=False,
+                                             batch_size=FLAGS.batch_size, keep_ids=True),
+                              reader.clip_count(FLAGS.split),
+                              size=lambda batch: len(batch[0]["file_id"]))
+               for reader in readers]
     y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
     result = scoring.evaluate(y_true, y_pred, schema, FLAGS.split)
 
@@ -72,7 +79,7 @@ def main(argv):
                                            title=" + ".join(names))
     for task, owner in owners.items():
         print(f"{task}: {names[owner] if owner != 'naive' else 'naive prediction'}")
-    print(scoring.TABLE_HEADER)
+    print(scoring.table_header(schema))
     multitask = len(entries) == 1 and len(entries[0][2]) > 1
     print(scoring.table_row(" + ".join(names), "YES" if multitask else "NO", result))
     if result.ccc_per_emotion:

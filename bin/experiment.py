@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reproduces Table 1 of Belanich et al. (2022): a grid of models, multitask and single-task, each
-figure with a 95% speaker-bootstrap confidence interval.
+figure with a 95 per cent speaker-bootstrap confidence interval.
 
   bin/experiment --models=resnet18,conformer_autopool --output_dir=runs/table1_demo   # demo data
   bin/experiment --data_dir=/data/hume_vb_prepared --embedder=/models/cap12 \
@@ -44,6 +44,9 @@ flags.register_validator("seeds", lambda seeds: bool(seeds) and all(
     s.isdigit() for s in seeds) and len(set(seeds)) == len(seeds),
                          message="--seeds must be distinct integers >= 0, e.g. 0,1,2")
 
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(training_flags)
 FLAGS = flags.FLAGS
 
 

@@ -38,6 +38,8 @@ common_flags.define_data_flags(schema_flags=False)
 flags.DEFINE_float("median_age", None, "Age answered when no model predicts age (default: the "
                    "median training age; the paper's submission used 26.0).")
 flags.mark_flag_as_required("model_dir")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

@@ -23,6 +23,8 @@ common_flags.define_data_flags()
 common_flags.define_embedder_flags()
 flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                   "skip: record unusable clips (listed in the cache's bad_audio.csv); fail: stop.")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

@@ -57,6 +57,8 @@ flags.register_validator(
 flags.register_validator("learning_rate", lambda rate: rate > 0,
                          message="--learning_rate must be positive")
 
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

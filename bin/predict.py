@@ -83,7 +83,7 @@ def main(argv):
         id_format = "{}"
     if not clips:
         raise UserInputError("no clip could be decoded (see bad_audio.csv)")
-    results = prediction.predict_clips(model, clips, FLAGS.batch_size)
+    results = prediction.predict_clips(model, clips, FLAGS.batch_size, progress=True)
     submission = prediction.submission_table(model, results, class_column, id_format)
     prediction.write_outputs(submission, results, model, FLAGS.output, FLAGS.output_json)
     print(f"predicted {len(submission)} clips with {model.path}: {FLAGS.output}"

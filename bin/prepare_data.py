@@ -26,6 +26,8 @@ flags.DEFINE_integer("workers", 0, "Decoding threads (0: the number of cores + 2
 flags.mark_flag_as_required("out_dir")
 flags.register_validator("splits", lambda splits: set(splits) <= set(exvo.SPLITS),
                          message=f"each split must be one of {', '.join(exvo.SPLITS)}")
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

@@ -54,6 +54,9 @@ flags.register_validator("tasks", lambda tasks: tasks is None or (
                              and len(set(tasks)) == len(tasks)),
                          message=f"--tasks must be distinct names among {', '.join(TASKS)}")
 
+# --help lists the key flags of the main module: make the shared flags defined above key here.
+flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(training_flags)
 FLAGS = flags.FLAGS
 
 
@@ -75,7 +78,7 @@ def main(argv):
         embedding_cache_root=FLAGS.embedding_cache)
     if distribute.is_chief():
         print(f"model saved in {model_dir}")
-        print(scoring.TABLE_HEADER)
+        print(scoring.table_header(schema))
         print(common_flags.table_row(params.model, params.tasks, result.validation))
 
 

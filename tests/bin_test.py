@@ -163,6 +163,66 @@ def test_train_flag_validation(args, fragments):
     assert all(f in process.stderr for f in fragments), process.stderr[-500:]
 
 
+PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
+            "make_demo_data", "permutation_test", "predict", "prepare_data", "train")
+
+# Prints {program: {form: [help text, names of the flags it defined]}} for each program's --help,
+# run as from a checkout (bin/<name>.py, its own __main__) and as installed (vb_<name>: the module
+# vb_keras_bin.<name> under a console script). One process pays for TensorFlow's import once;
+# between programs the flags one defined are deleted, as they clash with the next one's.
+HELP_SCRIPT = """
+import contextlib, importlib, io, json, os, runpy, sys
+from absl import app, flags
+app.define_help_flags()   # (app.run defines them on its first call: not a program's)
+root, installed_root, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+sys.path[:0] = [os.path.join(root, "bin"), installed_root]
+main_module, result = sys.modules["__main__"], {}
+for name in names:
+    for form in ("checkout", "installed"):
+        before, text = set(flags.FLAGS), io.StringIO()
+        main_module.__doc__ = None
+        with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+            if form == "checkout":
+                sys.argv = [os.path.join(root, "bin", name + ".py"), "--help"]
+                runpy.run_path(sys.argv[0], run_name="__main__")
+            else:
+                sys.argv = ["vb_" + name, "--help"]
+                importlib.import_module("vb_keras_bin." + name).run()
+        # (An imported library may define flags of its own: left alone.)
+        modules = {flag: os.path.basename(flags.FLAGS.find_module_defining_flag(flag))
+                   for flag in set(flags.FLAGS) - before}
+        defined = sorted(flag for flag, module in modules.items() if module.removesuffix(".py")
+                         .rpartition(".")[2] in (name, "common_flags", "training_flags"))
+        for flag in defined:
+            delattr(flags.FLAGS, flag)
+        sys.modules.pop("vb_keras_bin." + name, None)
+        result.setdefault(name, {})[form] = [text.getvalue(), defined]
+print(json.dumps(result))
+"""
+
+
+def test_help_lists_every_flag_a_program_defines_checked_out_and_installed(tmp_path):
+    (tmp_path / "vb_keras_bin").symlink_to(os.path.join(REPO_ROOT, "bin"))
+    process = subprocess.run(
+        [sys.executable, "-c", HELP_SCRIPT, REPO_ROOT, str(tmp_path), ",".join(PROGRAMS)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert process.returncode == 0, process.stderr[-3000:]
+    helps = json.loads(process.stdout.splitlines()[-1])
+    own_and_shared = {"train": ["model", "tasks", "data_dir", "batch_size", "epochs", "embedder"],
+                      "evaluate": ["model_dir", "split", "data_dir", "split_scheme"],
+                      "predict": ["model", "output", "batch_size"],
+                      "experiment": ["models", "seeds", "data_dir", "learning_rate"]}
+    for name in PROGRAMS:
+        for form, (text, defined) in helps[name].items():
+            assert defined and "\nflags:\n" in text, (name, form, text)
+            for flag in defined + own_and_shared.get(name, []):
+                assert f"  --{flag}:" in text or f"  --[no]{flag}:" in text, (name, form, flag)
+        # Installed, the console script has no docstring: the program's own is shown.
+        checkout, installed = (helps[name][form][0] for form in ("checkout", "installed"))
+        assert installed.split("\nflags:\n")[0] == checkout.split("\nflags:\n")[0], name
+
+
 def test_evaluate_refuses_a_directory_without_a_model(small_demo, tmp_path):
     assert_one_line_error(program("evaluate", f"--model_dir={tmp_path}", f"--data_dir={small_demo}",
                                   check=False), "holds no trained model")

@@ -48,6 +48,15 @@ def test_validation_score_is_exact_and_fills_missing_tasks_with_naive():
     assert logs["val_ccc_Awe"] == pytest.approx(1.0, abs=1e-5) and "val_hmean" in logs
 
 
+def test_validation_score_shows_its_progress_over_the_clips_on_stderr(capsys):
+    data, _ = batches()
+    callback = callbacks.ValidationScore(data, SCHEMA, {"country": 1, "age": 30.0}, clips=24)
+    callback.set_model(emotion_only_model())
+    callback.on_epoch_end(0, {})
+    shown = capsys.readouterr()
+    assert "24/24" in shown.err and "24/24" not in shown.out and "Val after epoch 1" in shown.out
+
+
 def test_best_weights_saves_improvements_survives_restart_and_restores(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     path = str(tmp_path / "best.weights.h5")

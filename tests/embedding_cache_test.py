@@ -37,15 +37,19 @@ def demo_table(tiny_demo):
     return exvo.read_and_split(tiny_demo, HUME_VB)
 
 
-def _extract(data_dir, table, schema, directory, embedder=None):
+def _extract(data_dir, table, schema, directory, embedder=None, progress=False):
     embedder = embedder or LoudnessEmbedder()
-    embedding_cache.extract(embedder, data_dir, table, schema, directory, WINDOW, progress=False)
+    embedding_cache.extract(embedder, data_dir, table, schema, directory, WINDOW,
+                            progress=progress)
     return embedder
 
 
-def test_every_clip_becomes_its_windows_embeddings(tiny_demo, demo_table, tmp_path):
+def test_every_clip_becomes_its_windows_embeddings(tiny_demo, demo_table, tmp_path, capsys):
     table, schema = demo_table
-    _extract(tiny_demo, table, schema, str(tmp_path / "cache"))
+    _extract(tiny_demo, table, schema, str(tmp_path / "cache"), progress=True)
+    # A progress bar over the clips, advanced per embedder batch, on stderr.
+    shown = capsys.readouterr()
+    assert f"{len(table)}/{len(table)}" in shown.err and "clip" in shown.err and not shown.out
     sequences, info = embedding_cache.load(str(tmp_path / "cache"))
     assert len(sequences) == len(table) and info["dimension"] == 3 and info["unusable"] == 0
     row = table.iloc[5]

@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import os
 
 import numpy as np
@@ -130,14 +131,20 @@ def test_an_output_dir_another_process_writes_is_refused(data, tmp_path):
 
 
 
-def test_a_grid_on_data_without_age_labels_has_a_dash_for_age(data, tmp_path):
+def test_a_grid_on_data_without_age_labels_has_a_dash_for_age(data, tmp_path, caplog):
     data_dir, _, _ = data
     table, schema = exvo.read_and_split(data_dir, dataclasses.replace(HUME_VB, age_column=""))
     rows = experiment.grid_rows(["conformer"], experiment.FORMS)
     assert rows[1].task_sets(schema.tasks) == [("emotion",), ("country",)]
     output_dir = str(tmp_path / "grid")
+    caplog.set_level(logging.INFO)
     summary = experiment.run_grid(data_dir, table, schema, output_dir, rows, lambda model: HEAD,
                                   seeds=[0], num_resamples=50)
+    # Progress: each run by number, with an ETA once a run has been trained.
+    runs = [message for message in caplog.messages if message.startswith("run ")]
+    assert runs[0] == "run 1 of 3: " + experiment.run_directory(
+        output_dir, "conformer", ("emotion", "country"), 0)
+    assert runs[2].startswith("run 3 of 3: ") and runs[2].endswith(" from 2 trained)"), runs
     assert [row["mae"] for row in summary["rows"]] == [None, None, None]
     assert all(row["uar"]["low"] <= row["uar"]["estimate"] for row in summary["rows"])
     naive_line = next(line for line in summary["markdown"].splitlines() if "| naive |" in line)

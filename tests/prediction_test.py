@@ -32,11 +32,15 @@ def test_the_export_root_resolves_to_its_latest_version(model):
     assert model.schema.class_column == "Country"
 
 
-def test_predictions_do_not_depend_on_batching_order(model):
+def test_predictions_do_not_depend_on_batching_order(model, capsys):
     clips = [(f"c{i}", tone(seconds, frequency=200 + 50 * i))
              for i, seconds in enumerate((0.6, 2.0, 1.1, 3.0))]
     one_batch = prediction.predict_clips(model, clips, batch_size=4)
-    singles = prediction.predict_clips(model, clips, batch_size=1)
+    assert capsys.readouterr().err == ""
+    singles = prediction.predict_clips(model, clips, batch_size=1, progress=True)
+    # The progress bar, over the clips, goes to stderr: stdout is a program's results.
+    shown = capsys.readouterr()
+    assert "4/4" in shown.err and "clip" in shown.err and shown.out == ""
     assert sorted(one_batch) == ["c0", "c1", "c2", "c3"]
     for file_id in one_batch:
         for task in ("emotion", "country", "age"):

@@ -26,8 +26,21 @@ def test_evaluate_scores_all_three_tasks_and_writes_the_json_keys(tmp_path):
     assert set(saved) == {"mean_ccc", "uar", "mae", "hmean", "ccc_per_emotion", "n_clips", "split"}
     assert list(saved["ccc_per_emotion"]) == ["A", "B"] and saved["n_clips"] == 20
     row = scoring.table_row("ResNet18", "YES", result)
-    assert row.startswith("| ResNet18 | YES | ") and row.count("|") == scoring.TABLE_HEADER.split(
-        "\n")[0].count("|")
+    assert row.startswith("| ResNet18 | YES | ") and row.count("|") == scoring.table_header(
+        schema).split("\n")[0].count("|")
+
+
+def test_the_table_header_names_the_schema_columns():
+    from vb_keras.schema import HUME_VB
+    assert scoring.table_header(HUME_VB) == (
+        "| Model | MTL? | Emotions (CCC) ↑ | Country (UAR) ↑ | Age (MAE) ↓ | Harmonic mean ↑ |\n"
+        "|---|---|---|---|---|---|")
+    emodb = LabelSchema(emotion_columns=("Anger",), class_column="Sex", age_column="Age")
+    assert scoring.table_header(emodb).splitlines()[0] == (
+        "| Model | MTL? | Emotions (CCC) ↑ | Sex (UAR) ↑ | Age (MAE) ↓ | Harmonic mean ↑ |")
+    # A column the data lacks keeps HUME-VB's name over its '—' cells.
+    emogator = LabelSchema(emotion_columns=("Joy",), class_column="Category", age_column="")
+    assert scoring.table_titles(emogator)[1:3] == ["Category (UAR) ↑", "Age (MAE) ↓"]
 
 
 def test_labels_from_table_refuses_unlabelled_clips(tiny_demo):

@@ -16,8 +16,10 @@ A killed grid resumes: finished runs are reused, an interrupted run continues fr
 """
 
 import dataclasses
+import datetime
 import logging
 import os
+import time
 from typing import Sequence
 
 import numpy as np
@@ -126,14 +128,27 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
                     num_resamples, confidence, on_bad_audio, embedding_cache_root, settings):
     split_rows = exvo.select_split(table, schema, split)
     predictions = {}   # (model, tasks, seed) -> {file_id: ..., task: array}
+    runs = []
     for row in rows:
         row_params = params_for_model(row.model)
-        for seed in seeds:
-            for tasks in row.task_sets(schema.tasks):
-                params = dataclasses.replace(row_params, tasks=tasks, seed=seed)
-                predictions[(row.model, tasks, seed)] = _finished_run_predictions(
-                    data_dir, table, schema, output_dir, params, split, on_bad_audio,
-                    embedding_cache_root, settings)
+        runs += [(row.model, dataclasses.replace(row_params, tasks=tasks, seed=seed))
+                 for seed in seeds for tasks in row.task_sets(schema.tasks)]
+    model_dirs = [run_directory(output_dir, model, params.tasks, params.seed)
+                  for model, params in runs]
+    # The ETA: the mean time of the runs trained so far, times the runs left to train (a finished
+    # run is reused in seconds).
+    to_train = [not os.path.isfile(os.path.join(path, trainer.MODEL_FILE)) for path in model_dirs]
+    trained_seconds = []
+    for index, ((model, params), model_dir) in enumerate(zip(runs, model_dirs)):
+        eta = (f" (ETA {_duration(np.mean(trained_seconds) * sum(to_train[index:]))} from "
+               f"{len(trained_seconds)} trained)" if trained_seconds else "")
+        logging.info("run %d of %d: %s%s", index + 1, len(runs), model_dir, eta)
+        started = time.monotonic()
+        predictions[(model, params.tasks, params.seed)] = _finished_run_predictions(
+            data_dir, table, schema, output_dir, params, split, on_bad_audio,
+            embedding_cache_root, settings)
+        if to_train[index]:
+            trained_seconds.append(time.monotonic() - started)
 
     # Every row is scored on the same clips: those every run could read (unusable audio is left out
     # by all of them alike, but a cache may lack a clip the audio pipeline decoded).
@@ -177,6 +192,10 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
     paths += plots.write_side_by_side(entries, schema.classes, output_dir, split)
     summary["paths"] = paths
     return summary
+
+
+def _duration(seconds) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
 
 
 def _finished_run_predictions(data_dir, table, schema, output_dir, params: TrainingParams, split,
@@ -239,17 +258,15 @@ def _score(label, mtl, y_true, y_preds, first: scoring.EvaluationResult, speaker
 # Below this many speakers in the scored split the table says its intervals are coarse.
 FEW_SPEAKERS = 10
 
-COLUMNS = (("mean_ccc", "Emotions (CCC) ↑"), ("uar", "{class_column} (UAR) ↑"),
-           ("mae", "Age (MAE) ↓"), ("hmean", "Harmonic mean ↑"))
+COLUMNS = ("mean_ccc", "uar", "mae", "hmean")   # (scoring.table_titles names them)
 
 
 def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips, seeds,
                    num_resamples, confidence) -> str:
     """Table 1's layout; every cell `estimate [low, high]`, with `± std` over seeds when several."""
-    titles = [title.format(class_column=schema.class_column) for _, title in COLUMNS]
-    lines = [f"| Model | MTL? | {' | '.join(titles)} |", "|---|---|" + "---|" * len(titles)]
+    lines = scoring.table_header(schema).splitlines()
     for result in results:
-        cells = [_cell(result[figure], len(seeds)) for figure, _ in COLUMNS]
+        cells = [_cell(result[figure], len(seeds)) for figure in COLUMNS]
         lines.append(f"| {result['label']} | {result['mtl']} | {' | '.join(cells)} |")
     note = (f"\n{split}: {num_clips} clips of {num_speakers} speakers. Brackets: {confidence:.0%} "
             f"percentile intervals from {num_resamples} bootstrap resamples of the speakers.")
@@ -273,7 +290,7 @@ def _write_csv(path, results) -> str:
     records = []
     for result in results:
         record = {key: result[key] for key in ("label", "model", "form", "mtl", "seeds")}
-        for figure, _ in COLUMNS:
+        for figure in COLUMNS:
             for part in ("estimate", "low", "high", "std"):
                 record[f"{figure}_{part}"] = (result[figure][part] if result[figure] is not None
                                               else None)   # empty: no labels for the task

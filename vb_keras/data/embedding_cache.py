@@ -21,12 +21,12 @@ import logging
 import math
 import os
 
-import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from vb_keras.utils import atomic
+from vb_keras.utils import progress as progress_bars
 from vb_keras.utils.cache import cache_root
 from vb_keras.data import exvo, loading, pipeline, tfrecord, windows
 from vb_keras.errors import UserInputError
@@ -110,7 +110,8 @@ def _extract(embedder, data_dir, table, schema, directory, window, on_bad_audio,
         logging.info("embedding cache %s: resuming, %d of %d shards already written", directory,
                      len(done), num_shards)
     logging.info("embedding %d clips with %s into %s", total, embedder.description, directory)
-    bar = keras.utils.Progbar(total, unit_name="clip") if progress else None
+    # Per batch of clips, on stderr.
+    advance = progress_bars.Progress(total).add if progress else lambda count: None
     embed = _window_embedder(embedder, window)
     bad = []
     for shard in range(num_shards):
@@ -118,12 +119,11 @@ def _extract(embedder, data_dir, table, schema, directory, window, on_bad_audio,
         start, stop = shard * CLIPS_PER_SHARD, min(total, (shard + 1) * CLIPS_PER_SHARD)
         if os.path.isfile(path):
             bad.extend(_bad_clips_in(path))
+            advance(stop - start)
         else:
             clips = (_prepared_clips(data_dir, schema, start, stop) if prepared
                      else _decoded_clips(table.iloc[start:stop], schema, on_bad_audio))
-            bad.extend(_write_shard(path, clips, embed))
-        if bar is not None:
-            bar.update(stop)
+            bad.extend(_write_shard(path, clips, embed, advance))
     loading.write_bad_audio_report(bad, directory)
     info = {"embedder": embedder.identity, "embedder_description": embedder.description,
             "embedder_path": getattr(embedder, "path", None), "dimension": embedder.dimension,
@@ -173,8 +173,9 @@ def _window_embedder(embedder, window):
     return embed
 
 
-def _write_shard(path, clips, embed):
-    """Writes one shard through a scratch file; returns its unusable clips."""
+def _write_shard(path, clips, embed, advance=lambda count: None):
+    """Writes one shard through a scratch file; returns its unusable clips. `advance(n)` is
+    called as n more clips are written."""
     temporary = path + ".partial"
     bad, pending = [], []
 
@@ -182,6 +183,7 @@ def _write_shard(path, clips, embed):
         sequences = embed([audio for _, audio in pending])
         for (file_id, _), sequence in zip(pending, sequences):
             writer.write(_serialize(file_id, sequence, ""))
+        advance(len(pending))
         pending.clear()
 
     with tf.io.TFRecordWriter(temporary) as writer:
@@ -189,6 +191,7 @@ def _write_shard(path, clips, embed):
             if isinstance(result, loading.BadClip):
                 bad.append(result)
                 writer.write(_serialize(file_id, None, f"{result.path}\0{result.reason}"))
+                advance(1)
                 continue
             pending.append((file_id, result))
             if len(pending) >= WINDOWS_PER_BATCH // 2:

@@ -11,13 +11,13 @@ import logging
 import os
 from typing import Iterator, List, Tuple
 
-import keras
 import numpy as np
 import pandas as pd
 
 from vb_keras.data import audio
 from vb_keras.data.exvo import PATH
 from vb_keras.errors import BadAudioError, UserInputError
+from vb_keras.utils import progress as progress_bars
 
 ON_BAD_AUDIO = ("skip", "fail")
 BAD_AUDIO_REPORT = "bad_audio.csv"
@@ -51,7 +51,7 @@ def decode_clips(table: pd.DataFrame, id_column: str, on_bad_audio: str = "skip"
         raise UserInputError(f"--on_bad_audio: {on_bad_audio!r} is not one of {', '.join(ON_BAD_AUDIO)}")
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
     paths, ids = list(table[PATH]), list(table[id_column])
-    bar = keras.utils.Progbar(len(paths), unit_name="clip") if progress and paths else None
+    bar = progress_bars.Progress(len(paths)) if progress and paths else None   # on stderr
 
     def load(position):
         try:
@@ -73,7 +73,7 @@ def decode_clips(table: pd.DataFrame, id_column: str, on_bad_audio: str = "skip"
                 futures.append(pool.submit(load, next_position))
                 next_position += 1
             if bar is not None:
-                bar.update(done + 1)
+                bar.add()
             yield result
 
 

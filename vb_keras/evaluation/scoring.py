@@ -15,7 +15,7 @@ from vb_keras.evaluation import metrics
 from vb_keras.utils import atomic
 from vb_keras.data.exvo import LABELLED
 from vb_keras.errors import UserInputError
-from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
+from vb_keras.schema import AGE, COUNTRY, EMOTION, HUME_VB, LabelSchema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +72,17 @@ def evaluate(y_true: dict, y_pred: dict, schema: LabelSchema, split: str) -> Eva
                          for name, value in zip(schema.emotion_columns, per_emotion)})
 
 
-TABLE_HEADER = ("| Model | MTL? | Emotions (CCC) ↑ | Country (UAR) ↑ | Age (MAE) ↓ | Harmonic mean ↑ |\n"
-                "|---|---|---|---|---|---|")
+def table_titles(schema: LabelSchema) -> list:
+    """Titles of Table 1's four figure columns, naming the schema's class and age columns
+    (HUME-VB's: Country, Age); a column the data lacks keeps HUME-VB's name over its '—' cells."""
+    return ["Emotions (CCC) ↑", f"{schema.class_column or HUME_VB.class_column} (UAR) ↑",
+            f"{schema.age_column or HUME_VB.age_column} (MAE) ↓", "Harmonic mean ↑"]
+
+
+def table_header(schema: LabelSchema) -> str:
+    """The two Markdown header lines of a Table-1 layout (`table_row`'s columns)."""
+    titles = table_titles(schema)
+    return f"| Model | MTL? | {' | '.join(titles)} |\n|---|---|" + "---|" * len(titles)
 
 
 def table_row(model: str, mtl: str, result: EvaluationResult) -> str:

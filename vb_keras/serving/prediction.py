@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from vb_keras.serving import export
 from vb_keras.utils import atomic
+from vb_keras.utils import progress as progress_bars
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.data.exvo import PATH
 from vb_keras.errors import UserInputError
@@ -44,15 +45,17 @@ class ExportedModel:
         return {task: value.numpy() for task, value in outputs.items()}
 
 
-def predict_clips(model: ExportedModel, clips, batch_size: int = 16) -> dict:
+def predict_clips(model: ExportedModel, clips, batch_size: int = 16, progress: bool = False
+                  ) -> dict:
     """{file_id: {task: output row}} for an iterable of (file_id, float32 audio).
 
-    Clips are sorted by length before batching, so little of each batch is padding.
+    Clips are sorted by length before batching, so little of each batch is padding. `progress`:
+    a progress bar over the clips on stderr.
     """
     clips = sorted(clips, key=lambda item: len(item[1]))
     results = {}
-    for start in range(0, len(clips), batch_size):
-        group = clips[start:start + batch_size]
+    groups = (clips[start:start + batch_size] for start in range(0, len(clips), batch_size))
+    for group in progress_bars.track(groups, len(clips), len) if progress else groups:
         outputs = model([audio for _, audio in group])
         for row, (file_id, _) in enumerate(group):
             results[file_id] = {task: value[row] for task, value in outputs.items()}

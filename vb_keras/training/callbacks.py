@@ -2,7 +2,8 @@
 
 - `ValidationScore`: the exact challenge metrics on a whole evaluation split after each epoch, added
   to the epoch logs as `val_mean_ccc`, `val_uar`, `val_mae`, `val_hmean` and `val_ccc_<emotion>` (so
-  CSVLogger, TensorBoard, EarlyStopping and your own callbacks see them). Put it first in the list.
+  CSVLogger, TensorBoard, EarlyStopping and your own callbacks see them; TensorBoard shows them
+  under validation/ as epoch_mean_ccc, epoch_uar, ...). Put it first in the list.
 - `BestWeights`: keeps the weights of the best epoch by a logged value, survives a restart (its best
   score is stored beside the weights), and restores them when training ends.
 - `ResumableBackup`: Keras's BackupAndRestore with a second, older checkpoint, which starts over
@@ -24,7 +25,7 @@ import keras
 
 from vb_keras.evaluation import baseline, scoring
 from vb_keras.evaluation.inference import inference_function, predict_batches
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, progress
 from vb_keras.schema import LabelSchema
 
 
@@ -39,11 +40,14 @@ class ValidationScore(keras.callbacks.Callback):
       schema: the label schema, with classes.
       naive: `baseline.fit_naive(...)` of the training split.
       split: name used in log lines.
+      clips: the number of clips in `batches`, for a progress bar on stderr (0: none).
     """
 
-    def __init__(self, batches, schema: LabelSchema, naive: dict, split: str = "Val"):
+    def __init__(self, batches, schema: LabelSchema, naive: dict, split: str = "Val",
+                 clips: int = 0):
         super().__init__()
         self.batches = batches
+        self.clips = clips
         self.schema = schema
         self.naive = naive
         self.split = split
@@ -53,7 +57,9 @@ class ValidationScore(keras.callbacks.Callback):
     def evaluate(self):
         if self._forward is None or self._forward_model is not self.model:
             self._forward, self._forward_model = inference_function(self.model), self.model
-        y_true, y_pred, _ = predict_batches(self.model, self.batches, forward=self._forward)
+        batches = self.batches if not self.clips else progress.track(
+            self.batches, self.clips, size=lambda batch: len(next(iter(batch[1].values()))))
+        y_true, y_pred, _ = predict_batches(self.model, batches, forward=self._forward)
         y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive,
                                                 len(next(iter(y_true.values()))))
         return scoring.evaluate(y_true, y_pred, self.schema, self.split)

@@ -198,7 +198,8 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
             model.train_step = _logs_as_vectors(model.train_step)
 
     monitor, mode = monitored_metric(tasks)
-    validation = vb_callbacks.ValidationScore(val_batches, schema, naive)
+    validation = vb_callbacks.ValidationScore(val_batches, schema, naive,
+                                              clips=reader.clip_count("Val") if chief else 0)
     # Every worker keeps and restores the best weights (restoring runs collective ops that all
     # workers must join) and stops early alike; only the chief writes into model_dir.
     weights_dir = model_dir if chief else tempfile.mkdtemp(prefix="vb_keras_worker_")
