@@ -22,7 +22,7 @@ else:            # a checkout: bin/predict
     import common_flags
 
 from vb_keras.serving import export, prediction
-from vb_keras.data import exvo, loading, pipeline
+from vb_keras.data import exvo, loading, pipeline, unlabelled
 from vb_keras.errors import UserInputError
 
 flags.DEFINE_string("model", None, "An exported SavedModel (or its export root: latest version).")
@@ -69,7 +69,7 @@ def main(argv):
                                      table=table).as_numpy_iterator()]
         class_column, id_format = schema.class_column, "[{}]"   # ids as data_info.csv writes them
     else:
-        table = prediction.audio_files(FLAGS.audio)
+        table = unlabelled.audio_files(FLAGS.audio)
         clips, bad = [], []
         for position, result in loading.decode_clips(table, "File_ID", "skip"):
             if isinstance(result, loading.BadClip):

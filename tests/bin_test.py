@@ -164,7 +164,7 @@ def test_train_flag_validation(args, fragments):
 
 
 PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
-            "make_demo_data", "permutation_test", "predict", "prepare_data", "train")
+            "make_demo_data", "permutation_test", "predict", "prepare_data", "pretrain", "train")
 
 # Prints {program: {form: [help text, names of the flags it defined]}} for each program's --help,
 # run as from a checkout (bin/<name>.py, its own __main__) and as installed (vb_<name>: the module

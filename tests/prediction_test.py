@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main, tone, write_wav
+from conftest import run_main, tone
 from vb_keras.serving import export, prediction
-from vb_keras.errors import UserInputError
 from vb_keras.models import multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB, LabelSchema
@@ -82,20 +81,6 @@ def test_a_model_of_data_without_age_labels_exports_and_predicts_only_its_output
     prediction.write_outputs(table, results, model, csv_path, json_path)
     import json
     assert set(json.load(open(json_path))["predictions"]["2"]) == {"emotion", "country"}
-
-
-def test_audio_files_from_folders_and_files(tmp_path):
-    write_wav(str(tmp_path / "a" / "x.wav"), tone(0.5))
-    write_wav(str(tmp_path / "a" / "deep" / "y.wav"), tone(0.5))
-    (tmp_path / "a" / "notes.txt").write_text("not audio")
-    single = write_wav(str(tmp_path / "z.wav"), tone(0.5))
-    table = prediction.audio_files([str(tmp_path / "a"), single])
-    assert list(table.File_ID) == [os.path.join("deep", "y"), "x", "z"] or \
-        sorted(table.File_ID) == sorted([os.path.join("deep", "y"), "x", "z"])
-    with pytest.raises(UserInputError, match="--audio: .*nowhere does not exist"):
-        prediction.audio_files([str(tmp_path / "nowhere")])
-    with pytest.raises(UserInputError, match="two files give the id 'z'"):
-        prediction.audio_files([single, single])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_main, write_wav
+from conftest import run_main, tone, write_wav
 from vb_keras.data import unlabelled
 from vb_keras.errors import UserInputError
 
@@ -44,6 +44,20 @@ def test_batches_crop_pad_and_count_valid_samples():
     held_in, held_out = unlabelled.split_off(list(range(45)))
     assert held_out == [19, 39] and len(held_in) == 43
     assert unlabelled.split_off([1, 2]) == ([1, 2], [])
+
+
+def test_audio_files_from_folders_and_files(tmp_path):
+    write_wav(str(tmp_path / "a" / "x.wav"), tone(0.5))
+    write_wav(str(tmp_path / "a" / "deep" / "y.wav"), tone(0.5))
+    (tmp_path / "a" / "notes.txt").write_text("not audio")
+    single = write_wav(str(tmp_path / "z.wav"), tone(0.5))
+    table = unlabelled.audio_files([str(tmp_path / "a"), single])
+    assert list(table.File_ID) == [os.path.join("deep", "y"), "x", "z"] or \
+        sorted(table.File_ID) == sorted([os.path.join("deep", "y"), "x", "z"])
+    with pytest.raises(UserInputError, match="--audio: .*nowhere does not exist"):
+        unlabelled.audio_files([str(tmp_path / "nowhere")])
+    with pytest.raises(UserInputError, match="two files give the id 'z'"):
+        unlabelled.audio_files([single, single])
 
 
 if __name__ == "__main__":

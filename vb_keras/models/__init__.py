@@ -6,4 +6,4 @@ Importing this package registers every custom layer and the loss with Keras, so 
 """
 
 from vb_keras.models import losses  # noqa: F401  (registers NegativeMeanCCC)
-from vb_keras.models import conformer, heads, multitask, resnet  # noqa: F401  (registers layers)
+from vb_keras.models import conformer, heads, multitask, quantizer, resnet  # noqa: F401  (registers layers)

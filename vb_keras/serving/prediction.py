@@ -16,9 +16,6 @@ import tensorflow as tf
 from vb_keras.serving import export
 from vb_keras.utils import atomic
 from vb_keras.utils import progress as progress_bars
-from vb_keras.data.audio import AUDIO_EXTENSIONS
-from vb_keras.data.exvo import PATH
-from vb_keras.errors import UserInputError
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
 
@@ -116,29 +113,3 @@ def check_outputs(csv_path, json_path=None):
     atomic.check_output_path(csv_path, "--output", directory=False)
     if json_path:
         atomic.check_output_path(json_path, "--output_json", directory=False)
-
-
-def audio_files(paths) -> pd.DataFrame:
-    """A clip table (File_ID, path) of the audio files named by `paths` (files or folders, searched
-    recursively). File_ID is the path below the folder without its extension (the file stem for a
-    file given directly)."""
-    rows = []
-    for given in paths:
-        if os.path.isdir(given):
-            for folder, _, names in sorted(os.walk(given)):
-                for name in sorted(names):
-                    if name.lower().endswith(AUDIO_EXTENSIONS):
-                        full = os.path.join(folder, name)
-                        rows.append((os.path.splitext(os.path.relpath(full, given))[0], full))
-        elif os.path.isfile(given):
-            rows.append((os.path.splitext(os.path.basename(given))[0], given))
-        else:
-            raise UserInputError(f"--audio: {given} does not exist")
-    if not rows:
-        raise UserInputError(f"--audio: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in "
-                             f"{', '.join(paths)}")
-    table = pd.DataFrame(rows, columns=["File_ID", PATH])
-    duplicated = table["File_ID"].duplicated()
-    if duplicated.any():
-        raise UserInputError(f"--audio: two files give the id {table['File_ID'][duplicated].iloc[0]!r}")
-    return table
