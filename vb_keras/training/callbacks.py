@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from vb_keras.evaluation import baseline, scoring
 from vb_keras.utils import atomic
+from vb_keras.keys import FILE_ID
 from vb_keras.schema import AGE, COUNTRY, LabelSchema
 
 
@@ -43,9 +44,9 @@ def predict_batches(model, batches, tasks=None, forward=None):
     forward = forward or inference_function(model)
     truths, predictions, ids = {}, {}, []
     for features, labels in batches:
-        if "file_id" in features:
-            ids.extend(x.decode() for x in features["file_id"].numpy())
-        inputs = {key: value for key, value in features.items() if key != "file_id"}
+        if FILE_ID in features:
+            ids.extend(x.decode() for x in features[FILE_ID].numpy())
+        inputs = {key: value for key, value in features.items() if key != FILE_ID}
         outputs = forward(inputs)
         for task, value in labels.items():
             truths.setdefault(task, []).append(value.numpy())
