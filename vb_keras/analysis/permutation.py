@@ -38,6 +38,7 @@ from vb_keras.models import losses
 from vb_keras.utils import atomic
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
+from vb_keras.keys import EMBEDDINGS, EXTRA, NUM_WINDOWS
 from vb_keras.models import heads
 from vb_keras.schema import COLUMN_FLAG, EMOTION, TASKS, LabelSchema
 
@@ -165,7 +166,7 @@ def check_schema(schema: LabelSchema) -> None:
 def data_from_sequences(table: pd.DataFrame, schema: LabelSchema,
                         sequences: dict) -> PermutationData:
     """Train and Val arrays of a data set (`exvo.read_and_split`) and its window embeddings
-    (`inputs.embedding_sequences`)."""
+    (`readers.embedding_sequences`)."""
     check_schema(schema)
     train = split_arrays(table, schema, sequences, "Train")
     val = split_arrays(table, schema, sequences, "Val")
@@ -260,8 +261,7 @@ def training_labels(data: PermutationData, condition: str, seed: int) -> tuple:
 
 
 def _features(split: SplitArrays, extra: np.ndarray) -> dict:
-    return {heads.EMBEDDINGS: split.embeddings, heads.NUM_WINDOWS: split.num_windows,
-            heads.EXTRA: extra}
+    return {EMBEDDINGS: split.embeddings, NUM_WINDOWS: split.num_windows, EXTRA: extra}
 
 
 def _predict_emotion(model, data: PermutationData, chunk: int = 1024) -> np.ndarray:
