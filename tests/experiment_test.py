@@ -92,7 +92,7 @@ def test_a_rerun_reuses_every_finished_run(finished_grid, data, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(training, "train", no_training)
+    monkeypatch.setattr(trainer, "train", no_training)
     again = experiment.run_grid(data_dir, table, schema, output_dir, rows, lambda model: HEAD,
                                 seeds=[0], num_resamples=200)
     assert again["rows"] == summary["rows"]

@@ -247,7 +247,7 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
         raise KeyboardInterrupt("killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "_save_model", killed)
+        patch.setattr(trainer, "_save_model", killed)
         with pytest.raises(KeyboardInterrupt):
             trainer.train(tiny_demo, model_dir, table, schema, params)
     first = json.load(open(os.path.join(model_dir, "eval_Val.json")))
@@ -264,7 +264,7 @@ def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from vb_keras import atomic\n"
+        [sys.executable, "-c", "import time; from vb_keras.utils import atomic\n"
          f"with atomic.owned_directory({model_dir!r}):\n print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": REPO_ROOT})
     try:
