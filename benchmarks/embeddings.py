@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from vb_keras.keys import NUM_SAMPLES, WAVEFORM  # noqa: E402
 from vb_keras.models import embedders, losses  # noqa: E402
 from vb_keras.data import embedding_cache, windows  # noqa: E402
 from vb_keras.models import heads, multitask  # noqa: E402
@@ -63,8 +64,8 @@ def resnet_rate(audio, total_seconds):
     for i in range(0, len(audio), 32):
         group = audio[i:i + 32]
         length = max(len(clip) for clip in group)
-        batches.append({"waveform": np.stack([np.pad(c, (0, length - len(c))) for c in group]),
-                        "num_samples": np.array([len(c) for c in group], np.int32)})
+        batches.append({WAVEFORM: np.stack([np.pad(c, (0, length - len(c))) for c in group]),
+                        NUM_SAMPLES: np.array([len(c) for c in group], np.int32)})
     forward(batches[0])
     start = time.perf_counter()
     for batch in batches:

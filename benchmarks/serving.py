@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from vb_keras.keys import NUM_SAMPLES, SIGNATURE, WAVEFORM  # noqa: E402
 from vb_keras.serving import export  # noqa: E402
 from vb_keras.models import multitask  # noqa: E402
 from vb_keras.params import TrainingParams  # noqa: E402
@@ -50,19 +51,18 @@ def main():
                                {"emotion": np.full(10, 0.2), "country": 2, "age": 26.0})
     with tempfile.TemporaryDirectory() as root:
         path = export.export(servable, os.path.join(root, "resnet18"), verify=False)
-        signature = tf.saved_model.load(path).signatures[export.SIGNATURE]
+        signature = tf.saved_model.load(path).signatures[SIGNATURE]
         rng = np.random.default_rng(0)
 
         def inputs(batch):
-            return {"waveform": rng.uniform(-0.5, 0.5, (batch, SAMPLES)).astype(np.float32),
-                    "num_samples": np.full(batch, SAMPLES, np.int32)}
+            return {WAVEFORM: rng.uniform(-0.5, 0.5, (batch, SAMPLES)).astype(np.float32),
+                    NUM_SAMPLES: np.full(batch, SAMPLES, np.int32)}
 
         def saved(features):
-            return signature(waveform=tf.constant(features["waveform"]),
-                             num_samples=tf.constant(features["num_samples"]))
+            return signature(**{key: tf.constant(value) for key, value in features.items()})
 
         def keras_predict(features):
-            return model.predict(features, batch_size=len(features["num_samples"]), verbose=0)
+            return model.predict(features, batch_size=len(features[NUM_SAMPLES]), verbose=0)
 
         one, many = inputs(1), inputs(64)
         saved_one, keras_one = timings(saved, one, args.calls), timings(keras_predict, one,

@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
 from vb_keras import params  # noqa: E402
+from vb_keras.keys import NUM_SAMPLES, WAVEFORM  # noqa: E402
 from vb_keras.models import features, losses
 from vb_keras.models import multitask  # noqa: E402
 from vb_keras.schema import HUME_VB  # noqa: E402
@@ -51,7 +52,7 @@ def keras_rate(depth, batch, steps, variant):
                   loss_weights={"emotion": 5.0, "country": 0.05, "age": 0.05},
                   jit_compile=variant == "xla")
     x, y_emotion, y_class, y_age = batch
-    inputs = {"waveform": x, "num_samples": np.full(BATCH, x.shape[1], np.int32)}
+    inputs = {WAVEFORM: x, NUM_SAMPLES: np.full(BATCH, x.shape[1], np.int32)}
     labels = {"emotion": y_emotion, "country": np.eye(CLASSES, dtype=np.float32)[y_class], "age": y_age}
     data = tf.data.Dataset.from_tensors((inputs, labels)).repeat()
     model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)          # warm-up: tracing

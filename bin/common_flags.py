@@ -6,6 +6,7 @@ Programs read these flags and pass plain values into the library, which never se
 import dataclasses
 import os
 import sys
+import typing
 
 from absl import app
 from absl import flags
@@ -16,6 +17,9 @@ from vb_keras.data import avb, demo, exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import WindowParams
 from vb_keras.schema import HUME_VB, LAYOUTS, LabelSchema
+
+if typing.TYPE_CHECKING:   # (the programs that read no trained model load no Keras)
+    from vb_keras.training.runs import TrainedRun
 
 
 def define_data_flags(schema_flags=True):
@@ -125,23 +129,24 @@ def split_settings(values) -> dict:
     return {name: values[name].value for name in SPLIT_FLAGS}
 
 
-def read_trained_data(values, config: dict, schema: LabelSchema, source: str):
-    """(data_dir, table, schema with classes) for a program that reads a trained model's data.
+def read_trained_data(values, run: "TrainedRun", source: str):
+    """(data_dir, table, schema with classes) for a program that reads a trained model's data,
+    in the run's label schema.
 
     --data_dir wins, with the split flags as given. Without it, the data directory and split
-    settings recorded in `config` (a model's config.json) are used, split flags given explicitly
+    settings `run` recorded (a model's config.json) are used, split flags given explicitly
     still win, and a line on stderr says so: a model trained on other data no longer silently
     falls back to the demo data. `source` names the model in that line.
     """
-    recorded = config.get("data_dir")
+    schema = run.schema
+    recorded = run.data_dir
     if values.data_dir or not recorded:
         return read_data(values, schema)
     if not os.path.isdir(recorded):
         raise UserInputError(f"--data_dir: not given, and {recorded}, the data {source} was "
                              "trained on, no longer exists; pass --data_dir")
-    settings = config.get("settings", {})
     split = {name: (values[name].value if name in values and values[name].present
-                    else settings.get(name, exvo.SPLIT_DEFAULTS[name])) for name in SPLIT_FLAGS}
+                    else run.split_settings[name]) for name in SPLIT_FLAGS}
     print(f"no --data_dir: reading the data {source} was trained on, {recorded} "
           f"(split_scheme={split['split_scheme']}, from its config.json)", file=sys.stderr)
     table, schema = exvo.read_and_split(recorded, schema, *(split[name] for name in SPLIT_FLAGS))

@@ -19,11 +19,11 @@ else:            # a checkout: bin/evaluate
     import common_flags
 
 from vb_keras.evaluation import baseline, ensemble, plots, scoring
-from vb_keras.models import inputs
-from vb_keras.training import trainer
+from vb_keras.models import registry
+from vb_keras.training.runs import TrainedRun
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
-from vb_keras.params import TrainingParams
+from vb_keras.keys import FILE_ID
 from vb_keras.utils import progress
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
@@ -47,28 +47,22 @@ def main(argv):
     if len(FLAGS.model_dir) > 1 and not FLAGS.output_dir:
         raise UserInputError("--output_dir is required with several --model_dir")
     output_dir = FLAGS.output_dir or FLAGS.model_dir[0]
-    entries, names, settings, configs = [], [], [], []
-    for model_dir in FLAGS.model_dir:
-        model, config = trainer.load_trained(model_dir)
-        configs.append(config)
-        tasks = tuple(config["training"]["tasks"])
-        entries.append((model, config["schema"], tasks))
-        names.append(f"{config['training']['model']} ({'+'.join(tasks)})")
-        settings.append(TrainingParams(**config["training"]))
-    schema = entries[0][1]
-    data_dir, table, _ = common_flags.read_trained_data(FLAGS, configs[0], schema,
-                                                        FLAGS.model_dir[0])
+    trained = [TrainedRun.finished(model_dir) for model_dir in FLAGS.model_dir]
+    entries = [(run.model, run.schema, run.tasks) for run in trained]
+    names = [run.name for run in trained]
+    schema = trained[0].schema
+    data_dir, table, _ = common_flags.read_trained_data(FLAGS, trained[0], FLAGS.model_dir[0])
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split_rows = exvo.select_split(table, schema, FLAGS.split)
     scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
     # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences),
     # with a progress bar over the split's clips on stderr.
-    readers = [inputs.SplitReader(params, data_dir, table, schema, FLAGS.on_bad_audio, output_dir,
-                                  FLAGS.embedding_cache) for params in settings]
+    readers = [registry.split_reader(run.params, data_dir, table, schema, FLAGS.on_bad_audio,
+                                     output_dir, FLAGS.embedding_cache) for run in trained]
     batches = [progress.track(reader.batches(FLAGS.split, training=False,
                                              batch_size=FLAGS.batch_size, keep_ids=True),
                               reader.clip_count(FLAGS.split),
-                              size=lambda batch: len(batch[0]["file_id"]))
+                              size=lambda batch: len(batch[0][FILE_ID]))
                for reader in readers]
     y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
     result = scoring.evaluate(y_true, y_pred, schema, FLAGS.split)

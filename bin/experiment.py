@@ -53,10 +53,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     rows = experiment.grid_rows(FLAGS.models, FLAGS.forms)
-    recorded = None if FLAGS.data_dir else experiment.recorded_config(FLAGS.output_dir)
+    recorded = None if FLAGS.data_dir else experiment.recorded_run(FLAGS.output_dir)
     if recorded:   # a rerun of a started grid continues on its data, schema and split
         data_dir, table, schema = common_flags.read_trained_data(
-            FLAGS, recorded, recorded["schema"], f"the grid in {FLAGS.output_dir}")
+            FLAGS, recorded, f"the grid in {FLAGS.output_dir}")
     else:
         schema = common_flags.schema_from_flags(FLAGS)
         data_dir, table, schema = common_flags.read_data(FLAGS, schema)

@@ -22,11 +22,10 @@ else:            # a checkout: bin/export
 
 from vb_keras.evaluation import baseline
 from vb_keras.serving import export
-from vb_keras.training import trainer
+from vb_keras.training.runs import TrainedRun
 from vb_keras.utils import atomic
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
-from vb_keras.params import TrainingParams
 from vb_keras.schema import AGE
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
@@ -48,17 +47,17 @@ def main(argv):
     export_root = FLAGS.export_dir or os.path.join(
         "saved_models", os.path.basename(os.path.normpath(FLAGS.model_dir[0])))
     atomic.check_output_path(export_root, "--export_dir")   # before loading any model
-    members, schema, config = [], None, None
+    members, first = [], None
     for model_dir in FLAGS.model_dir:
-        model, model_config = trainer.load_trained(model_dir)
-        if schema is None:
-            schema, config = model_config["schema"], model_config
-        elif (model_config["schema"].emotion_columns, model_config["schema"].classes) != (
-                schema.emotion_columns, schema.classes):
+        run = TrainedRun.finished(model_dir)
+        if first is None:
+            first = run
+        elif (run.schema.emotion_columns, run.schema.classes) != (
+                first.schema.emotion_columns, first.schema.classes):
             raise UserInputError(f"--model_dir: {model_dir} was trained on another label schema")
-        members.append(export.Member(model, TrainingParams(**model_config["training"])))
-    data_dir, table, _ = common_flags.read_trained_data(FLAGS, config, schema,
-                                                        FLAGS.model_dir[0])
+        members.append(export.Member(run.model, run.params))
+    schema = first.schema
+    data_dir, table, _ = common_flags.read_trained_data(FLAGS, first, FLAGS.model_dir[0])
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     if FLAGS.median_age is not None:
         schema.check_tasks([AGE], "--median_age")   # no age output without age labels

@@ -17,7 +17,7 @@ if __package__:  # installed: vb_extract_embeddings
 else:            # a checkout: bin/extract_embeddings
     import common_flags
 
-from vb_keras.models import inputs
+from vb_keras.models import readers
 
 common_flags.define_data_flags()
 common_flags.define_embedder_flags()
@@ -32,8 +32,8 @@ def main(argv):
     del argv
     schema = common_flags.schema_from_flags(FLAGS)
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
-    embedder = inputs.load_embedder(FLAGS.embedder)
-    sequences, info, directory = inputs.embedding_sequences(
+    embedder = readers.load_embedder(FLAGS.embedder)
+    sequences, info, directory = readers.embedding_sequences(
         embedder, common_flags.window_from_flags(FLAGS), data_dir, table, schema,
         FLAGS.on_bad_audio, FLAGS.embedding_cache)
     windows = sum(len(sequence) for sequence in sequences.values())

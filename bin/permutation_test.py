@@ -27,7 +27,7 @@ else:            # a checkout: bin/permutation_test
     import common_flags
 
 from vb_keras.analysis import permutation
-from vb_keras.models import inputs
+from vb_keras.models import readers
 from vb_keras.utils import atomic
 from vb_keras.models import heads
 
@@ -69,8 +69,8 @@ def main(argv):
     permutation.check_schema(schema)   # before reading data or extracting embeddings
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     window = common_flags.window_from_flags(FLAGS)
-    embedder = inputs.load_embedder(FLAGS.embedder)
-    sequences, cache_info, cache_dir = inputs.embedding_sequences(
+    embedder = readers.load_embedder(FLAGS.embedder)
+    sequences, cache_info, cache_dir = readers.embedding_sequences(
         embedder, window, data_dir, table, schema, cache_root=FLAGS.embedding_cache)
     data = permutation.data_from_sequences(table, schema, sequences)
     settings = {

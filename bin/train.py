@@ -24,14 +24,13 @@ else:            # a checkout: bin/train
     import training_flags
 
 from vb_keras.evaluation import scoring
-from vb_keras.models import inputs
+from vb_keras.models import multitask, registry
 from vb_keras.training import distribute, trainer
-from vb_keras.models import multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS
 
 # Model.
-flags.DEFINE_enum("model", TrainingParams().model, inputs.MODEL_NAMES,
+flags.DEFINE_enum("model", TrainingParams().model, registry.MODEL_NAMES,
                   "resnet18/34/50 (section 2.1) or a head on frozen embeddings (section 2.2).")
 flags.DEFINE_list("tasks", None, "Outputs to train: several is multitask (hard parameter "
                   "sharing); one is a single-task model (MTL 'No' in Table 1). Default: every task "

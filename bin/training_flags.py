@@ -6,15 +6,12 @@ from absl import flags
 from absl import logging
 
 from vb_keras import params
-from vb_keras.models import inputs
+from vb_keras.models import registry
 from vb_keras.params import TrainingParams
 
 _DEFAULTS = TrainingParams()
-# The demo data (1,200 training clips) is learnt in a few epochs: keep its default run short. The
-# heads train from cached embeddings in about a second an epoch, so they get more.
-DEMO_EPOCHS = {"resnet": 8, "conformer": 40}
-# Section 2.2 trains the heads with batches of 128 (the ResNets: 64).
-HEAD_BATCH_SIZE = 128
+# The per-family defaults (epochs on the demo data, batch size) are the registry's.
+_RESNETS, _HEADS = registry.RESNETS, registry.CONFORMER_HEADS
 
 
 def define_training_flags(seed: bool = True):
@@ -29,10 +26,11 @@ def define_training_flags(seed: bool = True):
                          f"{params.MIN_EPOCH_STEPS} optimiser steps (whichever is more), "
                          f"{params.AUTO_STEPS} steps' worth but at least {params.AUTO_MIN_EPOCHS}, "
                          "stopping early (--early_stopping_patience), the best epoch restored; on "
-                         f"the embedded demo data {DEMO_EPOCHS['resnet']} for ResNets, "
-                         f"{DEMO_EPOCHS['conformer']} for heads.", lower_bound=1)
-    flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_DEFAULTS.batch_size} "
-                         f"for ResNets, {HEAD_BATCH_SIZE} for the conformer heads).", lower_bound=1)
+                         f"the embedded demo data {_RESNETS.demo_epochs} for ResNets, "
+                         f"{_HEADS.demo_epochs} for heads.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_RESNETS.batch_size} "
+                         f"for ResNets, {_HEADS.batch_size} for the conformer heads).",
+                         lower_bound=1)
     flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adam learning rate.",
                        lower_bound=0)
     flags.DEFINE_float("adam_epsilon", _DEFAULTS.epsilon, "Adam epsilon.", lower_bound=0)
@@ -69,14 +67,14 @@ def training_params(values, model: str, tasks, window, seed: int) -> TrainingPar
       window: WindowParams of the conformer heads (common_flags.window_from_flags).
       seed: the run's seed.
     """
-    head = inputs.is_embedding_model(model)
+    family = registry.family(model)
     epochs = values.epochs
     if not values.data_dir and not values["epochs"].present:
-        epochs = DEMO_EPOCHS["conformer" if head else "resnet"]
+        epochs = family.demo_epochs
         logging.info("demo data: %s trains for %d epochs (set --epochs to change)", model, epochs)
     return TrainingParams(
         model=model, tasks=tuple(tasks), epochs=epochs,
-        batch_size=values.batch_size or (HEAD_BATCH_SIZE if head else _DEFAULTS.batch_size),
+        batch_size=values.batch_size or family.batch_size,
         learning_rate=values.learning_rate, epsilon=values.adam_epsilon,
         loss_weights=(values.emotion_loss_weight, values.country_loss_weight,
                       values.age_loss_weight),

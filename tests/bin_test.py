@@ -409,10 +409,10 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
                       "--clip_seconds=1", f"--model_dir={model_dir}")
     assert "| resnet18 (emotion+country) | YES |" in process.stdout
     assert " | — | " in process.stdout.splitlines()[-1]
-    from vb_keras.training import trainer
-    model, config = trainer.load_trained(model_dir)
-    assert sorted(model.output_names) == ["country", "emotion"]
-    assert config["schema"].tasks == ("emotion", "country") and len(config["schema"].classes) == 28
+    from vb_keras.training import runs
+    run = runs.TrainedRun.finished(model_dir)
+    assert sorted(run.model.output_names) == ["country", "emotion"]
+    assert run.schema.tasks == ("emotion", "country") and len(run.schema.classes) == 28
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     assert saved["mae"] is None and saved["uar"] is not None and len(saved["ccc_per_emotion"]) == 30
     process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}")

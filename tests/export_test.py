@@ -111,7 +111,8 @@ def test_tf_serving_loaders_run_a_head_with_its_frozen_embedder(
     params = TrainingParams(model="conformer_autopool", window_seconds=1.0, min_tail_seconds=0.5,
                             embedder=YAMNET if embedder == "yamnet" else "")
     member = export.Member(None, params)
-    member.model = heads.build_head_model("conformer_autopool", member.embedder.dimension, SCHEMA)
+    member.model = heads.build_head_model("conformer_autopool",
+                                          member.audio_inputs.embedder.dimension, SCHEMA)
     servable = export.Servable([member], SCHEMA, NAIVE)
     # export() itself checks the SavedModel against the Keras head on embeddings computed as the
     # cache computes them (clips of 1.3, 2.7 and 5.6 s: dropped and kept tail windows).

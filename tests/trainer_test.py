@@ -12,8 +12,8 @@ import pytest
 
 from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, requires_yamnet, run_main
 from vb_keras.evaluation import baseline, scoring
-from vb_keras.models import inputs
-from vb_keras.training import trainer
+from vb_keras.models import registry
+from vb_keras.training import runs, trainer
 from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
@@ -47,8 +47,9 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     with open(os.path.join(model_dir, "history.csv")) as stream:
         rows = list(csv.DictReader(stream))
     assert [row["epoch"] for row in rows] == ["0", "1"] and "val_hmean" in rows[0]
-    model, config = trainer.load_trained(model_dir)
-    assert config["schema"] == schema and config["training"]["tasks"] == ["emotion", "country", "age"]
+    run = runs.TrainedRun.finished(model_dir)
+    config = run.config
+    assert run.schema == schema and config["training"]["tasks"] == ["emotion", "country", "age"]
     assert config["best_epoch"] in (1, 2)
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     assert saved["hmean"] == pytest.approx(result.validation.hmean)
@@ -92,8 +93,8 @@ def test_a_data_set_without_a_task_trains_only_the_outputs_it_can_teach(tiny_dem
     assert saved["hmean"] == pytest.approx(result.validation.hmean)
     with open(os.path.join(model_dir, "history.csv")) as stream:
         assert "val_hmean" in next(csv.DictReader(stream))
-    model, config = trainer.load_trained(model_dir)
-    assert config["schema"].tasks == tasks and config["training"]["tasks"] == list(tasks)
+    run = runs.TrainedRun.finished(model_dir)
+    assert run.schema.tasks == tasks and run.config["training"]["tasks"] == list(tasks)
 
 
 def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
@@ -103,7 +104,8 @@ def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
     params = TrainingParams(model="conformer_autopool", epochs=3, batch_size=8)
     result = trainer.train(tiny_demo, model_dir, table, schema, params,
                             embedding_cache_root=cache_root)
-    model, config = trainer.load_trained(model_dir)
+    run = runs.TrainedRun.finished(model_dir)
+    model, config = run.model, run.config
     assert set(model.input) == {"embeddings", "num_windows"}
     assert model.get_layer("autopool") is not None
     cache = config["embedding_cache"]
@@ -127,8 +129,8 @@ def test_real_emodb_autopool_on_the_pretrained_embedder_beats_naive_on_test(tmp_
     params = TrainingParams(model="conformer_autopool", epochs=150, batch_size=128, embedder=YAMNET)
     result = trainer.train(EMODB, str(tmp_path / "run"), table, schema, params,
                             embedding_cache_root=str(tmp_path / "embeddings"))
-    reader = inputs.SplitReader(params, EMODB, table, schema,
-                                cache_root=str(tmp_path / "embeddings"))
+    reader = registry.split_reader(params, EMODB, table, schema,
+                                   cache_root=str(tmp_path / "embeddings"))
     y_true, y_pred, _ = predict_batches(result.model, reader.batches("Test", training=False))
     test = scoring.evaluate(y_true, y_pred, schema, "Test")
     naive = baseline.naive_predictions(
@@ -162,7 +164,7 @@ def test_a_model_file_with_foreign_code_is_refused_in_one_line_naming_it(tmp_pat
     (tmp_path / trainer.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
         HUME_VB.to_json())}))
     with pytest.raises(UserInputError) as error:   # safe_mode holds: the lambda never runs
-        trainer.load_trained(str(tmp_path))
+        runs.TrainedRun.finished(str(tmp_path)).model
     message = str(error.value)
     assert message.startswith(f"{tmp_path / trainer.MODEL_FILE}: cannot be loaded (")
     assert "Lambda" in message and "\n" not in message

@@ -119,11 +119,13 @@ class TrainingParams:
     """Model and optimisation settings (section 2.1 defaults).
 
     Attributes:
-      model: trunk name (resnet18, resnet34, resnet50).
+      model: a model name of `registry.MODEL_NAMES` (resnet18/34/50, the conformer heads).
       tasks: outputs to train; all three is multitask (hard parameter sharing), one is single-task.
       epochs: passes over the training split; None (the default): as many as the data needs,
         see `schedule`.
-      batch_size: global batch (split across replicas); 64 in section 2.1.
+      batch_size: global batch (split across replicas); None (the default): the model family's,
+        64 for the ResNets (section 2.1), 128 for the conformer heads (section 2.2), resolved by
+        `registry.with_defaults` before training records it.
       learning_rate, epsilon: Adam's (3e-4 and 1e-8 in section 2.1).
       loss_weights: (emotion, country, age): 5.0 / 0.05 / 0.05 in section 2.1.
       dropout: before the task layers; the paper does not give the rate.
@@ -143,7 +145,7 @@ class TrainingParams:
     model: str = "resnet18"
     tasks: tuple = ("emotion", "country", "age")
     epochs: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     learning_rate: float = 3e-4
     epsilon: float = 1e-8
     loss_weights: tuple = (5.0, 0.05, 0.05)
@@ -195,10 +197,6 @@ class TrainingParams:
         if patience is None:
             patience = max(math.ceil(AUTO_PATIENCE_STEPS / steps), AUTO_MIN_PATIENCE)
         return Schedule(max(math.ceil(AUTO_STEPS / steps), AUTO_MIN_EPOCHS), steps, patience)
-
-    def pipeline(self) -> PipelineParams:
-        return PipelineParams(batch_size=self.batch_size, clip_seconds=self.clip_seconds,
-                              seed=self.seed)
 
     def window(self) -> "WindowParams":
         return WindowParams(window_seconds=self.window_seconds,

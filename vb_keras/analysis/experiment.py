@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from vb_keras.evaluation import baseline, bootstrap, plots, scoring
-from vb_keras.models import inputs
-from vb_keras.training import trainer
+from vb_keras.models import registry
+from vb_keras.training import runs, trainer
 from vb_keras.utils import atomic
 from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo
@@ -67,9 +67,7 @@ class Row:
 def grid_rows(models: Sequence[str], forms: Sequence[str]) -> list:
     """The table's rows: every model in every form, in the order given."""
     for model in models:
-        if model not in inputs.MODEL_NAMES:
-            raise UserInputError(f"--models: unknown model {model!r}; choose among "
-                                 f"{', '.join(inputs.MODEL_NAMES)}")
+        registry.family(model, "--models")
     for form in forms:
         if form not in FORMS:
             raise UserInputError(f"--forms: {form!r} is not one of {', '.join(FORMS)}")
@@ -82,14 +80,14 @@ def run_directory(output_dir, model: str, tasks, seed: int) -> str:
     return os.path.join(output_dir, "runs", f"{model}_{'_'.join(tasks)}_seed{seed}")
 
 
-def recorded_config(output_dir) -> dict | None:
-    """The config.json (`trainer.read_config`) of a run the grid in `output_dir` has started,
-    or None: what data, schema and split a rerun of the grid continues with."""
-    runs = os.path.join(output_dir, "runs")
-    names = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+def recorded_run(output_dir) -> runs.TrainedRun | None:
+    """A run the grid in `output_dir` has started (its config.json), or None: what data, schema
+    and split a rerun of the grid continues with."""
+    runs_dir = os.path.join(output_dir, "runs")
+    names = sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []
     for name in names:
-        if os.path.isfile(os.path.join(runs, name, trainer.CONFIG_FILE)):
-            return trainer.read_config(os.path.join(runs, name))
+        if os.path.isfile(os.path.join(runs_dir, name, trainer.CONFIG_FILE)):
+            return runs.TrainedRun(os.path.join(runs_dir, name))
     return None
 
 
@@ -201,6 +199,7 @@ def _duration(seconds) -> str:
 def _finished_run_predictions(data_dir, table, schema, output_dir, params: TrainingParams, split,
                               on_bad_audio, embedding_cache_root, settings) -> dict:
     """Trains the run unless it is finished, then returns its predictions of `split` (cached)."""
+    params = trainer.resolved_params(params)   # as the run records them (the family's batch)
     model_dir = run_directory(output_dir, params.model, params.tasks, params.seed)
     model_file = os.path.join(model_dir, trainer.MODEL_FILE)
     if os.path.isfile(model_file):
@@ -220,9 +219,9 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
     if model is None:
-        model, _ = trainer.load_trained(model_dir)
-    reader = inputs.SplitReader(params, data_dir, table, schema, on_bad_audio, model_dir,
-                                embedding_cache_root)
+        model = runs.TrainedRun.finished(model_dir).model
+    reader = registry.split_reader(params, data_dir, table, schema, on_bad_audio, model_dir,
+                                   embedding_cache_root)
     _, y_pred, ids = predict_batches(model, reader.batches(split, training=False, keep_ids=True))
     prediction = {"file_id": np.asarray(ids, str), **y_pred}
     _write_npz(path, prediction)

@@ -30,6 +30,7 @@ from vb_keras.utils import progress as progress_bars
 from vb_keras.utils.cache import cache_root
 from vb_keras.data import exvo, loading, pipeline, tfrecord, windows
 from vb_keras.errors import UserInputError
+from vb_keras.keys import EMBEDDINGS, FILE_ID, NUM_WINDOWS
 from vb_keras.params import WindowParams
 from vb_keras.schema import LabelSchema
 
@@ -38,7 +39,6 @@ CLIPS_PER_SHARD = 1000
 # Windows per embedder call: large enough to keep the embedder busy, small enough for memory
 # (64 windows of 2.5 s are 10 MB of audio).
 WINDOWS_PER_BATCH = 64
-EMBEDDINGS, NUM_WINDOWS = "embeddings", "num_windows"
 
 
 def default_cache_root() -> str:
@@ -206,10 +206,10 @@ def _serialize(file_id, sequence, bad_reason):
     sequence = np.zeros([0, 0], np.float32) if sequence is None else sequence
     feature = {
         "file_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[file_id.encode()])),
-        "num_windows": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(sequence)])),
+        NUM_WINDOWS: tf.train.Feature(int64_list=tf.train.Int64List(value=[len(sequence)])),
         "dimension": tf.train.Feature(int64_list=tf.train.Int64List(
             value=[sequence.shape[-1] if sequence.size else 0])),
-        "embeddings": tf.train.Feature(bytes_list=tf.train.BytesList(
+        EMBEDDINGS: tf.train.Feature(bytes_list=tf.train.BytesList(
             value=[np.asarray(sequence, "<f4").tobytes()])),
         "bad_reason": tf.train.Feature(bytes_list=tf.train.BytesList(value=[bad_reason.encode()])),
     }
@@ -217,9 +217,9 @@ def _serialize(file_id, sequence, bad_reason):
 
 
 _SPEC = {"file_id": tf.io.FixedLenFeature([], tf.string),
-         "num_windows": tf.io.FixedLenFeature([], tf.int64),
+         NUM_WINDOWS: tf.io.FixedLenFeature([], tf.int64),
          "dimension": tf.io.FixedLenFeature([], tf.int64),
-         "embeddings": tf.io.FixedLenFeature([], tf.string),
+         EMBEDDINGS: tf.io.FixedLenFeature([], tf.string),
          "bad_reason": tf.io.FixedLenFeature([], tf.string)}
 
 
@@ -254,7 +254,7 @@ def load(directory) -> tuple:
         if example["bad_reason"]:
             continue
         sequences[example["file_id"].decode()] = np.frombuffer(
-            example["embeddings"], "<f4").reshape(int(example["num_windows"]),
+            example[EMBEDDINGS], "<f4").reshape(int(example[NUM_WINDOWS]),
                                                   int(example["dimension"]))
     return sequences, info
 
@@ -290,7 +290,7 @@ def sequence_batches(clips: tf.data.Dataset, schema: LabelSchema, batch_size: in
         features = {EMBEDDINGS: clip[EMBEDDINGS],
                     NUM_WINDOWS: tf.shape(clip[EMBEDDINGS], tf.int32)[0]}
         if keep_ids:
-            features["file_id"] = clip["file_id"]
+            features[FILE_ID] = clip[FILE_ID]
         return features, labels_of(clip)
 
     if training:

@@ -18,10 +18,10 @@ import tensorflow as tf
 
 from vb_keras.data import exvo, loading, tfrecord
 from vb_keras.errors import UserInputError
+from vb_keras.keys import FILE_ID, NUM_SAMPLES, WAVEFORM
 from vb_keras.params import PipelineParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
-WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
 EVAL_BUCKET_SAMPLES = 8000       # 0.5 s
 MAX_BUCKETED_SAMPLES = 160000    # 10 s, HUME-VB's longest clips; longer ones share the last bucket
 
@@ -102,7 +102,7 @@ def clip_labels(rows: pd.DataFrame, schema: LabelSchema) -> dict:
     class_value = (rows[schema.class_column].to_numpy(str) if schema.class_column
                    else np.full(len(rows), "", object).astype(str))
     return {
-        "file_id": rows[schema.id_column].to_numpy(str),
+        FILE_ID: rows[schema.id_column].to_numpy(str),
         "speaker": rows[schema.speaker_column].to_numpy(str),
         "emotion": np.where(labelled[:, None], emotion, 0.0).astype(np.float32),
         "class_value": class_value,
@@ -147,7 +147,7 @@ def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams,
         features = {WAVEFORM: tf.cast(audio, tf.float32) / 32768.0,
                     NUM_SAMPLES: tf.minimum(tf.shape(clip["audio"], tf.int32)[0], tf.shape(audio)[0])}
         if keep_ids:
-            features["file_id"] = clip["file_id"]
+            features[FILE_ID] = clip[FILE_ID]
         return features
 
     if training:

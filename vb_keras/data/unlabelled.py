@@ -16,9 +16,9 @@ import tensorflow as tf
 from vb_keras.data import avb, csvfile, exvo, loading, tfrecord
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.errors import UserInputError
+from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 
 ID_COLUMN, PATH = "File_ID", exvo.PATH
-WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
 
 
 def audio_files(paths, flag: str = "--audio") -> pd.DataFrame:

@@ -21,7 +21,7 @@ def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
     """{task: index of the first entry that predicts it}; checks the models agree on the labels.
 
     Args:
-      entries: (model, schema, tasks) per model, e.g. from `trainer.load_trained`.
+      entries: (model, schema, tasks) per model, e.g. of a `runs.TrainedRun`.
     """
     owners = {}
     first_schema = entries[0][1]

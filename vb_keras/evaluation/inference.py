@@ -4,6 +4,7 @@ validation callback, the ensemble of bin/evaluate and the experiment grid)."""
 import numpy as np
 import tensorflow as tf
 
+from vb_keras.keys import FILE_ID
 from vb_keras.schema import AGE, COUNTRY
 
 
@@ -21,9 +22,9 @@ def predict_batches(model, batches, tasks=None, forward=None):
     forward = forward or inference_function(model)
     truths, predictions, ids = {}, {}, []
     for features, labels in batches:
-        if "file_id" in features:
-            ids.extend(x.decode() for x in features["file_id"].numpy())
-        inputs = {key: value for key, value in features.items() if key != "file_id"}
+        if FILE_ID in features:
+            ids.extend(x.decode() for x in features[FILE_ID].numpy())
+        inputs = {key: value for key, value in features.items() if key != FILE_ID}
         outputs = forward(inputs)
         for task, value in labels.items():
             truths.setdefault(task, []).append(value.numpy())

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from vb_keras import params
+from vb_keras.keys import AUDIO_SAMPLES, EMBEDDING, NUM_SAMPLES, SIGNATURE
 from vb_keras.models import features
 from vb_keras.utils import atomic
 from vb_keras.utils.atomic import atomic_directory
@@ -25,8 +26,6 @@ from vb_keras.utils.cache import cache_root
 from vb_keras.errors import UserInputError
 from vb_keras.models import conformer, heads
 
-AUDIO_SAMPLES, EMBEDDING = "audio_samples", "embedding"
-SIGNATURE = "serving_default"
 # Written next to an exported embedder: what it is, so identities and logs can say so.
 EMBEDDER_INFO = "vb_keras_embedder.json"
 
@@ -120,7 +119,7 @@ def build_conformer_embedder(config_name: str = "small", seed: int = 0,
     keras.utils.set_random_seed(seed)
     audio = keras.Input((None,), name=AUDIO_SAMPLES)
     num_samples = keras.layers.Lambda(
-        lambda x: tf.fill(tf.shape(x)[:1], tf.shape(x)[1]), name="num_samples")(audio)
+        lambda x: tf.fill(tf.shape(x)[:1], tf.shape(x)[1]), name=NUM_SAMPLES)(audio)
     normalized = features.WaveformNormalization(frontend.normalization, name="normalize")(
         audio, num_samples)
     log_mel = features.LogMelSpectrogram.from_params(frontend, name="log_mel")(normalized)

@@ -19,10 +19,10 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from vb_keras.keys import EMBEDDINGS, EXTRA, NUM_WINDOWS
 from vb_keras.models import masking, multitask
 from vb_keras.schema import TASKS, LabelSchema
 
-EMBEDDINGS, NUM_WINDOWS, EXTRA = "embeddings", "num_windows", "extra"
 # Section 2.2: 128 units for the shared FC layer and the LSTM, 5 NetVLAD clusters.
 HIDDEN_UNITS = 128
 NETVLAD_CLUSTERS = 5

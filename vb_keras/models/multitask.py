@@ -13,11 +13,10 @@ import keras
 import numpy as np
 
 from vb_keras import params
+from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.models import features
 from vb_keras.models import resnet
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
-
-WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
 
 
 # Under a mixed precision policy (e.g. mixed_bfloat16) the front end and the task layers stay float32:

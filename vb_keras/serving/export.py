@@ -33,17 +33,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vb_keras.models import inputs
+from vb_keras.keys import NUM_SAMPLES, SIGNATURE, WAVEFORM
+from vb_keras.models import registry
+from vb_keras.models.audio_inputs import padded_batch
 from vb_keras.serving import export_check
 from vb_keras.utils import atomic
 from vb_keras.utils.atomic import atomic_directory
-from vb_keras.data import windows
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
-SIGNATURE = "serving_default"
-WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
 EMOTIONS_ASSET, CLASSES_ASSET = "emotions.txt", "classes.txt"
 EXPORT_INFO = "vb_keras_export.json"
 # Outputs of the reloaded SavedModel must match the Keras models' to this (float32 arithmetic in
@@ -52,16 +51,15 @@ VERIFY_TOLERANCE = 1e-3
 
 
 class Member:
-    """One trained model inside a servable: the model, the tasks it answers, and for the conformer
-    heads their frozen embedder and windows."""
+    """One trained model inside a servable: the model, the tasks it answers, and what its family
+    puts in front of it (`ModelFamily.audio_inputs`: for the conformer heads, their frozen
+    embedder and windows)."""
 
     def __init__(self, model, params: TrainingParams, tasks=None):
         self.model = model
         self.params = params
         self.tasks = tuple(tasks or params.tasks)
-        self.embedding_model = inputs.is_embedding_model(params.model)
-        self.embedder = inputs.load_embedder(params.embedder) if self.embedding_model else None
-        self.window = params.window()
+        self.audio_inputs = registry.family(params.model).audio_inputs(params)
 
     @property
     def name(self) -> str:
@@ -97,10 +95,7 @@ class Servable:
             tasks = [task for task, owner in self.owners.items() if owner == index]
             if not tasks:
                 continue
-            if member.embedding_model:
-                features = _embed_in_graph(member.embedder, member.window, waveform, num_samples)
-            else:
-                features = {WAVEFORM: waveform, NUM_SAMPLES: num_samples}
+            features = member.audio_inputs.in_graph(waveform, num_samples)
             result = member.model(features, training=False)
             outputs.update({task: tf.cast(result[task], tf.float32) for task in tasks})
         # Only the tasks the data has labels for (`schema.tasks`) are outputs of the signature.
@@ -121,33 +116,17 @@ class Servable:
         archive = keras.export.ExportArchive()
         for member in self.members:
             archive.track(member.model)
-            if member.embedder is not None:
-                archive.track(member.embedder.saved_model)
+            for trackable in member.audio_inputs.trackables:
+                archive.track(trackable)
         archive.add_endpoint(SIGNATURE, self.serve, input_signature=[
             tf.TensorSpec([None, None], tf.float32, name=WAVEFORM),
             tf.TensorSpec([None], tf.int32, name=NUM_SAMPLES)])
         return archive
 
 
-def _embed_in_graph(embedder, window, waveform, num_samples):
-    """Padded batch -> {"embeddings": [batch, max windows, D], "num_windows": [batch]}, windowed
-    exactly as the embedding cache windows one clip (`windows.clip_windows`)."""
-    size = window.window_samples
-    batch = tf.shape(waveform)[0]
-    counts = windows.num_windows(num_samples, window)
-    most = tf.reduce_max(counts)
-    total = most * size
-    # The waveform is zero beyond each row's length (see Servable._serve): the last window's padding.
-    audio = tf.pad(waveform, [[0, 0], [0, tf.maximum(total - tf.shape(waveform)[1], 0)]])[:, :total]
-    embedded = embedder(tf.reshape(audio, [batch * most, size]))
-    return {"embeddings": tf.reshape(embedded, [batch, most, embedder.dimension]),
-            "num_windows": counts}
-
-
 def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
     """The Keras models' own outputs for a list of float32 clips, computed the way training and
     evaluation compute them (not through the servable), for checking an export."""
-    batch = padded_batch(clips)
     owners = {}
     for index, member in enumerate(members):
         for task in member.tasks:
@@ -157,30 +136,11 @@ def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
         tasks = [task for task, owner in owners.items() if owner == index]
         if not tasks:
             continue
-        if member.embedding_model:
-            sequences = [np.asarray(member.embedder(windows.clip_windows(clip, member.window)))
-                         for clip in clips]
-            most = max(len(s) for s in sequences)
-            features = {"embeddings": np.stack([np.pad(s, ((0, most - len(s)), (0, 0)))
-                                                for s in sequences]),
-                        "num_windows": np.array([len(s) for s in sequences], np.int32)}
-        else:
-            features = batch
-        result = member.model(features, training=False)
+        result = member.model(member.audio_inputs.on_host(clips), training=False)
         outputs.update({task: np.asarray(result[task], np.float32) for task in tasks})
     rows = naive_rows(naive, schema)
     return {task: outputs[task] if task in outputs else np.tile(rows[task], (len(clips), 1))
             for task in schema.tasks}
-
-
-def padded_batch(clips) -> dict:
-    """The signature's inputs for a list of float32 clips: {WAVEFORM: [batch, longest] zero-padded,
-    NUM_SAMPLES: [batch] true lengths}."""
-    lengths = np.array([len(clip) for clip in clips], np.int32)
-    waveform = np.zeros([len(clips), max(lengths.max(), 1)], np.float32)
-    for row, clip in enumerate(clips):
-        waveform[row, :len(clip)] = clip
-    return {WAVEFORM: waveform, NUM_SAMPLES: lengths}
 
 
 def naive_rows(naive: dict, schema: LabelSchema) -> dict:

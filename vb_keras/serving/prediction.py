@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from vb_keras.keys import SIGNATURE
 from vb_keras.serving import export
 from vb_keras.utils import atomic
 from vb_keras.utils import progress as progress_bars
@@ -33,7 +34,7 @@ class ExportedModel:
                 info = json.load(stream)
             self.schema = LabelSchema(**info["schema"])
             self.data_dir = info.get("data_dir")
-        self._signature = tf.saved_model.load(self.path).signatures[export.SIGNATURE]
+        self._signature = tf.saved_model.load(self.path).signatures[SIGNATURE]
 
     def __call__(self, clips) -> dict:
         """float32 clips (16 kHz, [-1, 1]) -> {task: numpy outputs}, one padded batch."""

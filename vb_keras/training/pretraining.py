@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from vb_keras.data import unlabelled
 from vb_keras.errors import UserInputError
+from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.evaluation import plots
 from vb_keras.models import conformer, embedders
 from vb_keras.training import callbacks as vb_callbacks
@@ -261,8 +262,8 @@ def load_pretrained(run_dir) -> tuple:
     params = PretrainingParams(**config["pretraining"])
     objective = wav2vec2.Wav2Vec2Params(**config["objective"])
     model = wav2vec2.Wav2Vec2Pretrainer(params.config, objective, seed=params.seed)
-    model.build_from_batch({unlabelled.WAVEFORM: tf.zeros([1, 16000]),
-                            unlabelled.NUM_SAMPLES: tf.constant([16000])})
+    model.build_from_batch({WAVEFORM: tf.zeros([1, 16000]),
+                            NUM_SAMPLES: tf.constant([16000])})
     model.load_weights(weights)
     return model, params
 

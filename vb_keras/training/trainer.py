@@ -32,7 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from vb_keras.evaluation import baseline, plots, scoring
-from vb_keras.models import inputs, losses
+from vb_keras.models import losses, multitask, registry
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
 from vb_keras.utils import atomic
@@ -40,7 +40,6 @@ from vb_keras.utils import resume
 from vb_keras.data import exvo
 from vb_keras.training.distribute import is_chief
 from vb_keras.errors import UserInputError
-from vb_keras.models import heads, multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
 
@@ -82,6 +81,16 @@ def monitored_metric(tasks) -> tuple:
     return "val_hmean", "max"
 
 
+def resolved_params(params: TrainingParams) -> TrainingParams:
+    """`params` as `train` runs and records them: the model family's defaults (`registry`) for
+    the settings left None, e.g. a batch of 128 for the conformer heads, 64 for the ResNets.
+
+    Raises:
+      UserInputError: an unknown model.
+    """
+    return registry.with_defaults(params)
+
+
 def load_callback(spec: str) -> keras.callbacks.Callback:
     """Instantiates a callback named "package.module.Class" (with no arguments)."""
     module_name, _, class_name = spec.rpartition(".")
@@ -105,7 +114,8 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
       data_dir: the data directory (raw HUME-VB layout or prepared TFRecords).
       model_dir: output directory (see the module docstring); a finished one is refused.
       table, schema: from `exvo.read_and_split` (the split scheme already applied).
-      params: model and optimisation settings.
+      params: model and optimisation settings; those left None take the model family's
+        defaults (`resolved_params`).
       strategy: a tf.distribute strategy (default: the current one).
       callbacks: extra Keras callbacks, run after the package's own (they see the val_* logs).
       on_bad_audio: "skip" or "fail" for unusable audio files.
@@ -122,7 +132,8 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     strategy = strategy or tf.distribute.get_strategy()
     tasks = multitask.check_tasks(params.tasks)
     schema.check_tasks(tasks)   # only tasks the data has labels for
-    inputs.check_model_name(params.model)
+    # The family's defaults (e.g. the heads' batch of 128) before config.json records them.
+    params = resolved_params(params)
     if params.batch_size % strategy.num_replicas_in_sync:
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
@@ -155,35 +166,9 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
     keras.utils.set_random_seed(params.seed)
     train_rows = exvo.select_split(table, schema, "Train")
     naive = baseline.fit_naive(train_rows, schema)
-    reader = inputs.SplitReader(params, data_dir, table, schema, on_bad_audio, model_dir,
-                                embedding_cache_root)
-    batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"),
-                                   strategy.num_replicas_in_sync)
-    schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
-    extra = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule)}
-    if reader.cache_info is not None:
-        extra["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
-    train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
-        lambda f, l: (f, {t: l[t] for t in tasks}))
-    val_batches = reader.batches("Val", training=False)
-
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
-    initial_biases = {task: value for task, value in ((EMOTION, naive.get(EMOTION)),
-                                                      (AGE, naive.get(AGE)))
-                      if value is not None}
-    if AGE in initial_biases:
-        initial_biases[AGE] = [initial_biases[AGE]]
-    try:
-        with strategy.scope():
-            if reader.embedding_model:
-                model = heads.build_head_model(params.model, reader.embedding_dim, schema, tasks,
-                                               initial_biases, dropout=params.dropout)
-            else:
-                model = multitask.build_model(params.model, schema, tasks, params.dropout,
-                                              initial_biases=initial_biases)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    data = _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir,
+                        embedding_cache_root, strategy.num_replicas_in_sync)
+    model = _build_model(params, data.reader, schema, tasks, _initial_biases(naive), strategy)
     with strategy.scope():
         compiling.compile_for_tasks(model, tasks, params.learning_rate, params.epsilon,
                                     class_loss=_class_loss(params, train_rows, schema),
@@ -198,47 +183,114 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
             model.train_step = _logs_as_vectors(model.train_step)
 
     monitor, mode = monitored_metric(tasks)
-    validation = vb_callbacks.ValidationScore(val_batches, schema, naive,
-                                              clips=reader.clip_count("Val") if chief else 0)
+    validation = vb_callbacks.ValidationScore(
+        data.val_batches, schema, naive, clips=data.reader.clip_count("Val") if chief else 0)
+    config, history, best_epoch = _train_or_finish(
+        model, data, params, schema, table, data_dir, settings, model_dir, monitor, mode,
+        validation, callbacks, strategy, chief, len(train_rows))
+    result = validation.evaluate()
+    if chief:
+        _write_outputs(model, model_dir, config, result, best_epoch, params, tasks)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return TrainResult(model=model, history=history, validation=result)
+
+
+@dataclasses.dataclass
+class _Splits:
+    """What training reads: the family's reader, the Train and Val batches, the schedule, and
+    the values config.json records about them."""
+    reader: object
+    train_batches: tf.data.Dataset
+    val_batches: tf.data.Dataset
+    schedule: object
+    recorded: dict
+
+
+def _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir,
+                 embedding_cache_root, replicas) -> _Splits:
+    """The Train and Val batches of the model's family (for the conformer heads, extracting the
+    embeddings first if no cache has them), and how long to train on them."""
+    reader = registry.split_reader(params, data_dir, table, schema, on_bad_audio, model_dir,
+                                   embedding_cache_root)
+    batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"), replicas)
+    schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
+    recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule)}
+    if reader.cache_info is not None:
+        recorded["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
+    train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
+        lambda f, l: (f, {t: l[t] for t in tasks}))
+    return _Splits(reader, train_batches, reader.batches("Val", training=False), schedule,
+                   recorded)
+
+
+def _initial_biases(naive: dict) -> dict:
+    """Starting biases of the task layers: the training-mean emotions and the median training
+    age, so training does not spend its first steps finding the label scale."""
+    biases = {task: value for task, value in ((EMOTION, naive.get(EMOTION)), (AGE, naive.get(AGE)))
+              if value is not None}
+    if AGE in biases:
+        biases[AGE] = [biases[AGE]]
+    return biases
+
+
+def _build_model(params, reader, schema, tasks, initial_biases, strategy) -> keras.Model:
+    """The uncompiled model in the strategy's scope, under the run's dtype policy (which is set
+    only while building: it is global to Keras)."""
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
+    try:
+        with strategy.scope():
+            return registry.build_model(params, reader, schema, tasks, initial_biases)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train_or_finish(model, data, params, schema, table, data_dir, settings, model_dir, monitor,
+                     mode, validation, callbacks, strategy, chief, train_clips) -> tuple:
+    """Fits the model (resuming from a backup), or, when an earlier call's training had ended but
+    its outputs were not all written, loads its final weights. Returns (config, history of the
+    epochs this call trained, best epoch)."""
     # Every worker keeps and restores the best weights (restoring runs collective ops that all
     # workers must join) and stops early alike; only the chief writes into model_dir.
     weights_dir = model_dir if chief else tempfile.mkdtemp(prefix="vb_keras_worker_")
     best_weights = vb_callbacks.BestWeights(os.path.join(weights_dir, "best.weights.h5"), monitor,
                                             mode)
-    trained_path = os.path.join(backup_dir, TRAINED_WEIGHTS)
+    trained_path = os.path.join(model_dir, BACKUP_DIR, TRAINED_WEIGHTS)
     try:
         if os.path.isfile(trained_path):
-            # Training ended, but a kill came before the outputs below were all written: finish
-            # them from its final weights instead of training again.
+            # Training ended, but a kill came before the outputs were all written: finish them
+            # from its final weights instead of training again.
             logging.info("training in %s had ended; writing its outputs", model_dir)
-            config = _new_config(params, schema, table, data_dir, settings, **extra)
+            config = _new_config(params, schema, table, data_dir, settings, **data.recorded)
             model.load_weights(trained_path)
             validation.set_model(model)
             history = {}   # the epochs this call trained, as for any resumed run
         else:
-            config = _write_config(model_dir, params, schema, data_dir, table, settings, **extra)
-            history = _fit(model, train_batches, params, schedule, model_dir, monitor, mode,
-                           validation, best_weights, callbacks, strategy, chief,
-                           len(train_rows)).history
+            config = _write_config(model_dir, params, schema, data_dir, table, settings,
+                                   **data.recorded)
+            history = _fit(model, data.train_batches, params, data.schedule, model_dir, monitor,
+                           mode, validation, best_weights, callbacks, strategy, chief,
+                           train_clips).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
             _save_weights(model, trained_path)
     finally:
         if not chief:
             shutil.rmtree(weights_dir, ignore_errors=True)
+    return config, history, best_weights.best_epoch
 
-    result = validation.evaluate()
-    if chief:
-        scoring.write_json(result, os.path.join(model_dir, "eval_Val.json"))
-        config["best_epoch"] = best_weights.best_epoch
-        atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
-        history_table = plots.read_history(model_dir)
-        if history_table is not None:
-            plots.write_training_curves(history_table, os.path.join(model_dir, CURVES_FILE),
-                                        title=f"{params.model} ({'+'.join(tasks)})",
-                                        best_epoch=config["best_epoch"])
-        _save_model(model, model_dir)   # last: model.keras marks the run finished
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    return TrainResult(model=model, history=history, validation=result)
+
+def _write_outputs(model, model_dir, config, result, best_epoch, params, tasks):
+    """eval_Val.json, config.json with the best epoch, the training curves, and last model.keras,
+    which marks the run finished."""
+    scoring.write_json(result, os.path.join(model_dir, "eval_Val.json"))
+    config["best_epoch"] = best_epoch
+    atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
+    history_table = plots.read_history(model_dir)
+    if history_table is not None:
+        plots.write_training_curves(history_table, os.path.join(model_dir, CURVES_FILE),
+                                    title=f"{params.model} ({'+'.join(tasks)})",
+                                    best_epoch=config["best_epoch"])
+    _save_model(model, model_dir)   # last: model.keras marks the run finished
 
 
 def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, validation,
@@ -289,30 +341,6 @@ def _logs_as_vectors(train_step):
     def step(data):
         return {name: tf.reshape(value, [1]) for name, value in train_step(data).items()}
     return step
-
-
-def load_trained(model_dir):
-    """(model, config) of a finished model directory."""
-    path = os.path.join(model_dir, MODEL_FILE)
-    if not os.path.isfile(path):
-        raise UserInputError(f"--model_dir: {model_dir} holds no trained model ({MODEL_FILE} missing)")
-    config = read_config(model_dir)
-    try:
-        model = keras.models.load_model(path)
-    except ValueError as error:
-        # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode), and an
-        # unknown layer class fails alike: say which file, in one line, without the traceback.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserInputError(f"{path}: cannot be loaded ({reason})") from None
-    return model, config
-
-
-def read_config(model_dir) -> dict:
-    """config.json of `model_dir`, its "schema" as a `LabelSchema`."""
-    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
-        config = json.load(stream)
-    config["schema"] = LabelSchema(**config["schema"])
-    return config
 
 
 def split_digest(table: pd.DataFrame, schema: LabelSchema) -> str:

@@ -28,9 +28,9 @@ import keras
 import tensorflow as tf
 
 from vb_keras import params as vb_params
+from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.models import conformer, features, masking, quantizer
 
-WAVEFORM, NUM_SAMPLES = "waveform", "num_samples"
 # Updates the paper's temperature decay (0.999995 per update) takes from 2 to 0.5: ln(1/4) / ln(0.999995).
 PAPER_ANNEAL_STEPS = 277258
 LOG_NAMES = ("loss", "contrastive_loss", "diversity_loss", "feature_penalty", "accuracy",

@@ -116,7 +116,7 @@ def check_schema(schema: LabelSchema) -> None:
 def data_from_sequences(table: pd.DataFrame, schema: LabelSchema,
                         sequences: dict) -> PermutationData:
     """Train and Val arrays of a data set (`exvo.read_and_split`) and its window embeddings
-    (`inputs.embedding_sequences`)."""
+    (`readers.embedding_sequences`)."""
     check_schema(schema)
     train = split_arrays(table, schema, sequences, "Train")
     val = split_arrays(table, schema, sequences, "Val")

@@ -10,6 +10,7 @@ import tensorflow as tf
 from vb_keras.analysis.permutation.arrays import PermutationData, SplitArrays
 from vb_keras.analysis.permutation.conditions import training_labels
 from vb_keras.evaluation import metrics
+from vb_keras.keys import EMBEDDINGS, EXTRA, NUM_WINDOWS
 from vb_keras.models import heads
 from vb_keras.params import TrainingParams
 from vb_keras.schema import EMOTION
@@ -20,8 +21,7 @@ ADAM_EPSILON = TrainingParams.epsilon
 
 
 def _features(split: SplitArrays, extra: np.ndarray) -> dict:
-    return {heads.EMBEDDINGS: split.embeddings, heads.NUM_WINDOWS: split.num_windows,
-            heads.EXTRA: extra}
+    return {EMBEDDINGS: split.embeddings, NUM_WINDOWS: split.num_windows, EXTRA: extra}
 
 
 def _predict_emotion(model, data: PermutationData, chunk: int = 1024) -> np.ndarray:

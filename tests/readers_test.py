@@ -6,40 +6,34 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras.models import inputs
+from vb_keras.models import readers, registry
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB
 
 
-def test_model_names_cover_both_families():
-    assert {"resnet18", "resnet34", "resnet50", "conformer", "conformer_fc", "conformer_lstm",
-            "conformer_netvlad", "conformer_autopool"} == set(inputs.MODEL_NAMES)
-    assert inputs.is_embedding_model("conformer_autopool")
-    assert not inputs.is_embedding_model("resnet18")
-    with pytest.raises(UserInputError, match="unknown model 'vgg'; choose one of"):
-        inputs.check_model_name("vgg")
-
-
 def test_missing_embedder_directory_is_a_one_line_error(tmp_path):
     with pytest.raises(UserInputError, match="--embedder: .*nowhere is not a directory"):
-        inputs.load_embedder(str(tmp_path / "nowhere"))
+        readers.load_embedder(str(tmp_path / "nowhere"))
 
 
 def test_without_an_embedder_the_builtin_one_is_used_and_called_untrained(caplog):
     with caplog.at_level(logging.WARNING):
-        embedder = inputs.load_embedder("")
+        embedder = readers.load_embedder("")
     assert "RANDOM, UNTRAINED weights" in caplog.text
     assert embedder.dimension == 144
 
 
 def test_both_families_give_the_same_labels_for_a_split(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
-    resnet = inputs.SplitReader(TrainingParams(model="resnet18"), tiny_demo, table, schema)
-    heads = inputs.SplitReader(TrainingParams(model="conformer_autopool"), tiny_demo, table, schema,
-                               cache_root=str(tmp_path / "embeddings"))
-    assert heads.embedding_dim == 144 and heads.cache_dir.startswith(str(tmp_path))
+    resnet = registry.split_reader(TrainingParams(model="resnet18"), tiny_demo, table, schema)
+    heads = registry.split_reader(TrainingParams(model="conformer_autopool"), tiny_demo, table,
+                                  schema, cache_root=str(tmp_path / "embeddings"))
+    assert isinstance(resnet, readers.WaveformReader) and resnet.model_settings == {}
+    assert isinstance(heads, readers.EmbeddingReader)
+    assert heads.model_settings == {"embedding_dim": 144}
+    assert heads.cache_dir.startswith(str(tmp_path))
 
     def collect(reader):
         ids, emotions, inputs_seen = [], [], set()

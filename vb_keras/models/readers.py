@@ -1,0 +1,129 @@
+"""What each model family reads: the batches of a split, for training or evaluation.
+
+  WaveformReader (ResNets, section 2.1): waveform batches from the audio pipeline
+                                         (`pipeline.batches`);
+  EmbeddingReader (conformer heads, section 2.2): sequences of window embeddings from a frozen
+                                         embedder, computed once into the embedding cache
+                                         (`embedding_cache`), then read from it.
+Both yield (features, labels) with the same labels, so training, callbacks and evaluation do not care
+which family they serve; `registry.ModelFamily.reader` says which one a model uses.
+"""
+
+import logging
+import os
+
+import pandas as pd
+import tensorflow as tf
+
+from vb_keras.data import embedding_cache, exvo, pipeline
+from vb_keras.errors import UserInputError
+from vb_keras.models import embedders
+from vb_keras.params import PipelineParams, TrainingParams, WindowParams
+from vb_keras.schema import LabelSchema
+
+
+def load_embedder(path: str = "") -> embedders.SavedModelEmbedder:
+    """The embedder at `path`, or (for "") the built-in small Conformer with random weights."""
+    if not path:
+        path = embedders.builtin_embedder_dir()
+        logging.warning("no --embedder given: using the built-in small Conformer with RANDOM, "
+                        "UNTRAINED weights (%s). Its embeddings carry little; pass "
+                        "--embedder=/path/to/a/TF-Hub-style/SavedModel for real results.", path)
+    elif not os.path.isdir(path):
+        raise UserInputError(f"--embedder: {path} is not a directory")
+    return embedders.SavedModelEmbedder(path)
+
+
+def embedding_sequences(embedder, window: WindowParams, data_dir, table: pd.DataFrame,
+                        schema: LabelSchema, on_bad_audio: str = "skip",
+                        cache_root: str | None = None, progress: bool = True) -> tuple:
+    """(sequences, cache info, cache directory) for every clip of `data_dir`, extracting them into
+    the cache first if this embedder, window and data have not been seen before."""
+    root = cache_root or embedding_cache.default_cache_root()
+    directory = embedding_cache.cache_directory(root, embedder, window, data_dir, table)
+    if embedding_cache.is_complete(directory):
+        logging.info("reusing the embedding cache %s", directory)
+    else:
+        embedding_cache.extract(embedder, data_dir, table, schema, directory, window, on_bad_audio,
+                                progress)
+    sequences, info = embedding_cache.load(directory)
+    return sequences, info, directory
+
+
+class WaveformReader:
+    """Waveform batches of any split of one data set (the ResNets).
+
+    Args:
+      params: the training settings (batch size, crop, seed); `batch_size` resolved
+        (`registry.with_defaults`).
+      data_dir, table, schema: the data set (`exvo.read_and_split`).
+      on_bad_audio: "skip" or "fail".
+      report_dir: where bad_audio.csv goes.
+      cache_root: unused (the embedding readers' cache).
+
+    Attributes:
+      model_settings: what the model builder needs to know from the data (nothing here).
+      cache_info, cache_dir: None (no embedding cache).
+    """
+
+    def __init__(self, params: TrainingParams, data_dir, table: pd.DataFrame, schema: LabelSchema,
+                 on_bad_audio: str = "skip", report_dir=None, cache_root: str | None = None):
+        del cache_root
+        self.params = params
+        self.data_dir, self.table, self.schema = data_dir, table, schema
+        self.on_bad_audio, self.report_dir = on_bad_audio, report_dir
+        self.model_settings = {}
+        self.cache_info = self.cache_dir = None
+
+    def clip_count(self, split: str) -> int:
+        """How many clips of `split` there are to read (before any unusable audio is found)."""
+        return len(exvo.select_split(self.table, self.schema, split))
+
+    def batches(self, split: str, training: bool, batch_size: int | None = None,
+                keep_ids: bool = False) -> tf.data.Dataset:
+        """(features, labels) batches of `split`; training batches are shuffled, cropped and full."""
+        clips = pipeline.read_clips(self.data_dir, self.schema, split, self.on_bad_audio,
+                                    self.report_dir, table=self.table)
+        pipeline_params = PipelineParams(batch_size=batch_size or self.params.batch_size,
+                                         clip_seconds=self.params.clip_seconds,
+                                         seed=self.params.seed)
+        return pipeline.batches(clips, self.schema, pipeline_params, training, keep_ids)
+
+
+class EmbeddingReader:
+    """Embedding-sequence batches of any split of one data set (the conformer heads): the clips'
+    window embeddings by `params.embedder`, extracted into the cache first if need be.
+
+    Args: as `WaveformReader`'s; `cache_root` is the root of the embedding caches (default
+    `embedding_cache.default_cache_root()`).
+
+    Attributes:
+      model_settings: {"embedding_dim": D} for the head builder.
+      cache_info, cache_dir: the embedding cache read.
+    """
+
+    def __init__(self, params: TrainingParams, data_dir, table: pd.DataFrame, schema: LabelSchema,
+                 on_bad_audio: str = "skip", report_dir=None, cache_root: str | None = None):
+        del report_dir   # bad audio is listed in the cache
+        self.params = params
+        self.data_dir, self.table, self.schema = data_dir, table, schema
+        embedder = load_embedder(params.embedder)
+        self._sequences, self.cache_info, self.cache_dir = embedding_sequences(
+            embedder, params.window(), data_dir, table, schema, on_bad_audio, cache_root)
+        self.model_settings = {"embedding_dim": int(self.cache_info["dimension"])}
+
+    def clip_count(self, split: str) -> int:
+        """How many clips of `split` have embeddings."""
+        rows = exvo.select_split(self.table, self.schema, split)
+        return int(rows[self.schema.id_column].isin(self._sequences.keys()).sum())
+
+    def batches(self, split: str, training: bool, batch_size: int | None = None,
+                keep_ids: bool = False) -> tf.data.Dataset:
+        """(features, labels) batches of `split`; training batches are shuffled and full."""
+        rows = exvo.select_split(self.table, self.schema, split)
+        if rows.empty:
+            raise UserInputError(f"{self.data_dir}: no {split} clips")
+        clips = embedding_cache.clips_from_cache(rows, self._sequences, self.schema)
+        return embedding_cache.sequence_batches(clips, self.schema,
+                                                batch_size or self.params.batch_size, training,
+                                                self.params.seed, keep_ids)

@@ -1,0 +1,103 @@
+"""A training run's directory read back (`trainer.train` wrote it), once, for every program.
+
+`TrainedRun` holds what config.json records (the training settings, the schema with its classes,
+the data and split it was trained on, the best epoch) and loads model.keras on first use.
+"""
+
+import functools
+import json
+import os
+
+import keras
+
+from vb_keras.data import exvo
+from vb_keras.errors import UserInputError
+from vb_keras.params import TrainingParams
+from vb_keras.schema import LabelSchema
+from vb_keras.training import trainer
+
+
+class TrainedRun:
+    """A run directory: its config.json, and its model.keras (lazily, `model`).
+
+    Use `TrainedRun.finished(model_dir)` for a run that must have ended (model.keras written);
+    `TrainedRun(model_dir)` reads the config.json of any run that has started training.
+    """
+
+    def __init__(self, model_dir):
+        self.model_dir = model_dir
+        with open(os.path.join(model_dir, trainer.CONFIG_FILE)) as stream:
+            self.config = json.load(stream)
+
+    @classmethod
+    def finished(cls, model_dir) -> "TrainedRun":
+        """The run in `model_dir`, which must hold a trained model.
+
+        Raises:
+          UserInputError: model.keras is missing.
+        """
+        if not os.path.isfile(os.path.join(model_dir, trainer.MODEL_FILE)):
+            raise UserInputError(f"--model_dir: {model_dir} holds no trained model "
+                                 f"({trainer.MODEL_FILE} missing)")
+        return cls(model_dir)
+
+    @functools.cached_property
+    def params(self) -> TrainingParams:
+        """The training settings the run was trained with (family defaults resolved)."""
+        return TrainingParams(**self.config["training"])
+
+    @functools.cached_property
+    def schema(self) -> LabelSchema:
+        """The label schema, with the classes fitted on its Train split."""
+        return LabelSchema(**self.config["schema"])
+
+    @property
+    def tasks(self) -> tuple:
+        return self.params.tasks
+
+    @property
+    def name(self) -> str:
+        """The model and its tasks, e.g. "resnet18 (emotion+country+age)"."""
+        return f"{self.params.model} ({'+'.join(self.tasks)})"
+
+    @property
+    def data_dir(self) -> str | None:
+        """The data directory the run was trained on (absolute), if recorded."""
+        return self.config.get("data_dir")
+
+    @property
+    def settings(self) -> dict:
+        """The extra settings the run recorded (bin/train: the command line, the split flags)."""
+        return self.config.get("settings", {})
+
+    @property
+    def split_settings(self) -> dict:
+        """The split settings (`exvo.SPLIT_DEFAULTS`'s keys) the run recorded, else the defaults."""
+        return {name: self.settings.get(name, default)
+                for name, default in exvo.SPLIT_DEFAULTS.items()}
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights model.keras holds (None before the run ended)."""
+        return self.config.get("best_epoch")
+
+    @functools.cached_property
+    def model(self) -> keras.Model:
+        """model.keras, loaded on first use.
+
+        Raises:
+          UserInputError: it is missing, or cannot be loaded (one line naming the file).
+        """
+        path = os.path.join(self.model_dir, trainer.MODEL_FILE)
+        if not os.path.isfile(path):
+            raise UserInputError(f"--model_dir: {self.model_dir} holds no trained model "
+                                 f"({trainer.MODEL_FILE} missing)")
+        try:
+            return keras.models.load_model(path)
+        except ValueError as error:
+            # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode), and
+            # an unknown layer class fails alike: say which file, in one line, without the
+            # traceback.
+            reason = (str(error).strip().splitlines()[0] if str(error).strip()
+                      else type(error).__name__)
+            raise UserInputError(f"{path}: cannot be loaded ({reason})") from None
