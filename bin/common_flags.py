@@ -49,10 +49,11 @@ def define_data_flags(schema_flags=True):
 def define_embedder_flags(window=True):
     """The frozen embedder of the conformer heads, its windows, and where embedding caches live."""
     defaults = WindowParams()
-    flags.DEFINE_string("embedder", "", "Conformer heads: a TF-Hub-style SavedModel directory "
-                        "mapping 'audio_samples' [batch, time] at 16 kHz to {'embedding': [batch, "
-                        "D]} (CAP12, TRILLsson, ...). Default: the built-in small Conformer with "
-                        "random weights.")
+    flags.DEFINE_string("embedder", "", "Conformer heads: a TF-Hub-style SavedModel mapping "
+                        "'audio_samples' [batch, time] at 16 kHz to {'embedding': [batch, D]} "
+                        "(CAP12, TRILLsson, ...): a local directory, or a TF Hub / Kaggle handle or "
+                        "URL, or the URL of a compressed SavedModel, fetched once into "
+                        "TFHUB_CACHE_DIR. Default: the built-in small Conformer with random weights.")
     if window:
         flags.DEFINE_float("window_seconds", defaults.window_seconds, "Conformer heads: one "
                            "embedding per non-overlapping window of this length.")

@@ -29,7 +29,7 @@ else:            # a checkout: bin/permutation_test
 from vb_keras.analysis import permutation
 from vb_keras.models import readers
 from vb_keras.utils import atomic
-from vb_keras.models import heads
+from vb_keras.models import heads, hub
 
 # Model.
 flags.DEFINE_enum("model", "conformer", sorted(heads.HEADS), "The head on the frozen embeddings "
@@ -78,7 +78,7 @@ def main(argv):
         "moved_val_speakers": FLAGS.moved_val_speakers if FLAGS.split_scheme == "paper" else None,
         "split_seed": FLAGS.split_seed if FLAGS.split_scheme == "paper" else None,
         "embedder": cache_info["embedder"], "embedder_description": embedder.description,
-        "embedder_path": os.path.abspath(FLAGS.embedder) if FLAGS.embedder else "",
+        "embedder_path": hub.recorded(FLAGS.embedder),
         "window_seconds": window.window_seconds, "min_tail_seconds": window.min_tail_seconds,
         # The cache key hashes the embedder, the window and every clip file: changed data is caught.
         "embedding_cache_key": os.path.basename(os.path.normpath(cache_dir))}

@@ -1,12 +1,10 @@
 """Training flags shared by bin/train and bin/experiment, and the TrainingParams they make."""
 
-import os
-
 from absl import flags
 from absl import logging
 
 from vb_keras import params
-from vb_keras.models import registry
+from vb_keras.models import hub, registry
 from vb_keras.params import TrainingParams
 
 _DEFAULTS = TrainingParams()
@@ -81,5 +79,5 @@ def training_params(values, model: str, tasks, window, seed: int) -> TrainingPar
         dropout=values.dropout, clip_seconds=values.clip_seconds,
         early_stopping_patience=values.early_stopping_patience,
         balanced_classes=values.balanced_classes, seed=seed, mixed_bfloat16=values.mixed_bfloat16,
-        embedder=os.path.abspath(values.embedder) if values.embedder else "",
+        embedder=hub.recorded(values.embedder),
         window_seconds=window.window_seconds, min_tail_seconds=window.min_tail_seconds)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from conftest import run_main
 from vb_keras.errors import UserInputError
-from vb_keras.models import embedders, hub
+from vb_keras.models import hub, readers
 
 
 def _write_tiny_embedder(directory):
@@ -51,6 +51,14 @@ def hub_cache(tmp_path, monkeypatch):
     return cache
 
 
+def test_runs_record_local_paths_absolute_and_handles_as_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert hub.recorded("models/x") == str(tmp_path / "models" / "x")
+    assert hub.recorded("https://tfhub.dev/google/trillsson3/1") == \
+        "https://tfhub.dev/google/trillsson3/1"
+    assert hub.recorded("") == ""
+
+
 def test_a_local_directory_is_used_in_place(tmp_path):
     assert hub.resolve(str(tmp_path)) == str(tmp_path)
     with pytest.raises(UserInputError, match=r"^--teacher: .*missing is not a directory"):
@@ -67,7 +75,9 @@ def test_a_compressed_saved_model_url_is_fetched_once_into_the_hub_cache(tmp_pat
     with _serving(str(served)) as url:
         path = hub.resolve(f"{url}/tiny.tar.gz")
     assert os.path.commonpath([path, hub_cache]) == hub_cache
-    embedder = embedders.SavedModelEmbedder(path)
+    # --embedder takes the URL as it takes a directory (here from the cache, the server gone).
+    embedder = readers.load_embedder(f"{url}/tiny.tar.gz")
+    assert embedder.path == os.path.abspath(path) and embedder.dimension == 2
     audio = np.array([[0.1, 0.3, -0.2, 0.6]], np.float32)
     np.testing.assert_allclose(embedder(audio).numpy(), [[0.2, 0.6]], rtol=1e-6)
     # Resolved again with the server gone: read from the cache, offline.

@@ -28,6 +28,14 @@ def is_remote(handle: str) -> bool:
     return handle.startswith(REMOTE_PREFIXES)
 
 
+def recorded(handle: str) -> str:
+    """`handle` as a run records it: a local path made absolute (so that a rerun from elsewhere
+    finds it), a remote handle as given (it resolves to the same cached copy)."""
+    if not handle or is_remote(handle):
+        return handle or ""
+    return os.path.abspath(handle)
+
+
 def resolve(handle: str, flag: str = "--embedder") -> str:
     """The local directory of the SavedModel `handle` names, downloading it first if it is remote.
 

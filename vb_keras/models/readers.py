@@ -10,27 +10,28 @@ which family they serve; `registry.ModelFamily.reader` says which one a model us
 """
 
 import logging
-import os
 
 import pandas as pd
 import tensorflow as tf
 
 from vb_keras.data import embedding_cache, exvo, pipeline
 from vb_keras.errors import UserInputError
-from vb_keras.models import embedders
+from vb_keras.models import embedders, hub
 from vb_keras.params import PipelineParams, TrainingParams, WindowParams
 from vb_keras.schema import LabelSchema
 
 
 def load_embedder(path: str = "") -> embedders.SavedModelEmbedder:
-    """The embedder at `path`, or (for "") the built-in small Conformer with random weights."""
+    """The embedder `path` names (a local directory, or a TF Hub / Kaggle handle or URL resolved
+    into TFHUB_CACHE_DIR, `hub.resolve`), or (for "") the built-in small Conformer with random
+    weights."""
     if not path:
         path = embedders.builtin_embedder_dir()
         logging.warning("no --embedder given: using the built-in small Conformer with RANDOM, "
                         "UNTRAINED weights (%s). Its embeddings carry little; pass "
                         "--embedder=/path/to/a/TF-Hub-style/SavedModel for real results.", path)
-    elif not os.path.isdir(path):
-        raise UserInputError(f"--embedder: {path} is not a directory")
+    else:
+        path = hub.resolve(path, "--embedder")
     return embedders.SavedModelEmbedder(path)
 
 

@@ -30,9 +30,9 @@ from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.evaluation import plots
 from vb_keras.models import conformer, embedders
 from vb_keras.training import callbacks as vb_callbacks
-from vb_keras.training import wav2vec2
+from vb_keras.training import trainer, wav2vec2
 from vb_keras.training.distribute import is_chief
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, resume
 
 WEIGHTS_FILE = "pretrained.weights.h5"
 CONFIG_FILE = "config.json"
@@ -156,12 +156,13 @@ def _identity(params, data_dir, audio) -> dict:
 
 
 def _check_resumable(output_dir, identity):
+    """Refuses to go on with a run started with other settings."""
     path = os.path.join(output_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         return
     with open(path) as stream:
         previous = json.load(stream)
-    changed = sorted(key for key, value in identity.items() if previous.get(key) != value)
+    changed = resume.differing_keys(previous, identity, keys=identity)
     if changed:
         raise UserInputError(f"--output_dir: {output_dir} holds an unfinished run with other "
                              f"settings ({', '.join(changed)}); resume it with the same flags or "
@@ -237,16 +238,10 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
             plots.write_training_curves(table, os.path.join(output_dir, "training_curves.png"),
                                         title=f"wav2vec 2.0 pre-training, {params.config} Conformer")
         if finished:
-            _save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
+            trainer.save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
     if finished:
         shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
     return history.history
-
-
-def _save_weights(model, path):
-    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
-    model.save_weights(temporary)
-    os.replace(temporary, path)
 
 
 def load_pretrained(run_dir) -> tuple:

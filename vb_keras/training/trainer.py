@@ -272,7 +272,7 @@ def _train_or_finish(model, data, params, schema, table, data_dir, settings, mod
                            mode, validation, best_weights, callbacks, strategy, chief,
                            train_clips).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
-            _save_weights(model, trained_path)
+            save_weights(model, trained_path)
     finally:
         if not chief:
             shutil.rmtree(weights_dir, ignore_errors=True)
@@ -417,7 +417,7 @@ def _write_config(model_dir, params, schema, data_dir, table, settings, **extra)
     return config
 
 
-def _save_weights(model, path):
+def save_weights(model, path):
     """Saves weights atomically (a killed save leaves no half file)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     temporary = path.replace(".weights.h5", ".tmp.weights.h5")
