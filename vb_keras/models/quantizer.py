@@ -43,8 +43,13 @@ class GumbelVectorQuantizer(keras.layers.Layer):
                              f"({self.num_groups})")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.projection = keras.layers.Dense(self.num_groups * self.num_entries,
-                                             dtype=self.dtype_policy, name="logits")
+        # fairseq's wav2vec 2.0 draws these weights from N(0, 1): on normalised inputs the logits
+        # then start spread out, so each step's code depends on its content. Keras's default
+        # (Glorot) starts them nearly flat, the Gumbel noise then picks the codes, the targets
+        # carry nothing to learn, and the diversity loss keeps them flat (seen on EmoDB).
+        self.projection = keras.layers.Dense(
+            self.num_groups * self.num_entries, dtype=self.dtype_policy, name="logits",
+            kernel_initializer=keras.initializers.RandomNormal(0.0, 1.0))
 
     def build(self, x_shape, mask_shape=None):
         self.projection.build(tuple(x_shape))
