@@ -309,7 +309,7 @@ def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
         # Right after the verifier child starts: it must go with its parent (it once lived on,
         # importing TensorFlow, for 13 s).
         dict(fault={"when": "after", "module": "subprocess", "name": "Popen.__init__",
-                    "args": r"-m vb_keras\.export"}),
+                    "args": r"-m vb_keras\.serving\.export_check"}),
         # Verified, not yet renamed to <export_dir>/1.
         dict(fault=in_os_replace(r"/exported/1$")),
     ])
