@@ -94,7 +94,8 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
     assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0]
     with pytest.raises(UserInputError, match=r"other settings \(pretraining\)"):
         pretraining.pretrain(run_dir, _params(steps=8), data_dir=tiny_demo)
-    pretraining.pretrain(run_dir, _params(steps=6), data_dir=tiny_demo)
+    # A time budget is not a setting: a run stopped by --max_minutes goes on under another.
+    pretraining.pretrain(run_dir, _params(steps=6, max_minutes=30), data_dir=tiny_demo)
     assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16

@@ -149,8 +149,11 @@ def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_d
 
 
 def _identity(params, data_dir, audio) -> dict:
+    """The settings a rerun must repeat to go on with a run (a time budget is not one of them)."""
+    settings = {name: value for name, value in dataclasses.asdict(params).items()
+                if name != "max_minutes"}
     return json.loads(json.dumps({
-        "pretraining": dataclasses.asdict(params),
+        "pretraining": settings,
         "data_dir": os.path.abspath(data_dir) if data_dir else None,
         "audio": [os.path.abspath(path) for path in audio]}))
 
