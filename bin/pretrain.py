@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Pre-trains the section 2.2 Conformer with wav2vec 2.0 on unlabelled audio (Baevski et al., 2020).
+"""Pre-trains the section 2.2 Conformer on unlabelled audio: with wav2vec 2.0 (Baevski et al.,
+2020), by distillation from a teacher embedder (TRILLsson's recipe, Shor & Venugopalan, 2022), or both.
 
   bin/pretrain --data_dir=../shared/data/emogator --output_dir=runs/pretrain_small
   bin/pretrain --audio=/recordings/bursts,/more/bursts --config=small --steps=20000 \
       --output_dir=runs/pretrain_bursts --max_minutes=60
+  bin/pretrain --data_dir=../shared/data/emogator --teacher=../shared/models/yamnet_hub \
+      --output_dir=runs/distil_yamnet
   bin/export_embedder --weights=runs/pretrain_small --export_dir=/models/bursts_small
   bin/train --model=conformer_autopool --embedder=/models/bursts_small --data_dir=...
 
@@ -65,6 +68,15 @@ flags.DEFINE_float("max_minutes", _DEFAULTS.max_minutes, "Stop after the first e
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seeds weights, crops, masks and distractors.",
                      lower_bound=0)
 flags.DEFINE_bool("mixed_bfloat16", False, "Compute in bfloat16 (CPUs with AVX512_BF16, TPUs).")
+# Distillation (Shor & Venugopalan, 2022).
+flags.DEFINE_string("teacher", "", "A TF-Hub-style embedder to distil (a SavedModel directory, a TF "
+                    "Hub / Kaggle handle or URL): the Conformer learns to reproduce its embedding "
+                    "of each --clip_seconds chunk of the audio.")
+flags.DEFINE_enum("method", _DEFAULTS.method, pretraining.METHODS, "wav2vec2, distillation "
+                  "(needs --teacher), both (the losses added), or auto: distillation with "
+                  "--teacher, wav2vec2 without.")
+flags.DEFINE_float("distillation_weight", _DEFAULTS.distillation_weight, "Weight of the "
+                   "distillation loss beside wav2vec 2.0's (--method=both).", lower_bound=0)
 # Distribution, output and extensions.
 flags.DEFINE_enum("strategy", "auto", distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or auto).")
@@ -86,7 +98,8 @@ def main(argv):
         config=FLAGS.config, objective=objective, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
         clip_seconds=FLAGS.clip_seconds, learning_rate=FLAGS.learning_rate,
         warmup_share=FLAGS.warmup_share, max_minutes=FLAGS.max_minutes, seed=FLAGS.seed,
-        mixed_bfloat16=FLAGS.mixed_bfloat16)
+        mixed_bfloat16=FLAGS.mixed_bfloat16, teacher=FLAGS.teacher, method=FLAGS.method,
+        distillation_weight=FLAGS.distillation_weight)
     output_dir = FLAGS.output_dir or os.path.join("runs", f"pretrain_{FLAGS.config}")
     history = pretraining.pretrain(
         output_dir, params, data_dir=FLAGS.data_dir, audio=FLAGS.audio, strategy=strategy,
@@ -96,7 +109,8 @@ def main(argv):
         done = os.path.isfile(os.path.join(output_dir, pretraining.WEIGHTS_FILE))
         last = {name: values[-1] for name, values in history.items() if values}
         figures = ", ".join(f"{name} {last[name]:.3f}" for name in
-                            ("contrastive_loss", "accuracy", "perplexity") if name in last)
+                            ("contrastive_loss", "accuracy", "perplexity", "distillation_loss",
+                             "val_distillation_loss") if name in last)
         print(f"{'pre-trained' if done else 'stopped early (run again to go on)'}: {output_dir}"
               + (f" ({figures})" if figures else ""))
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO_ROOT, run_main
+from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
 from vb_keras.errors import UserInputError
 from vb_keras.models import embedders
 from vb_keras.training import pretraining, wav2vec2
@@ -101,6 +101,35 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16
     assert os.path.isfile(os.path.join(run_dir, "pretrained.weights.h5"))
     assert not os.path.exists(os.path.join(run_dir, "backup"))
+
+
+@requires_yamnet
+def test_a_distilled_run_exports_a_student_that_embeds_in_the_teachers_space(tiny_demo, tmp_path):
+    """bin/pretrain --teacher: the small Conformer learns YAMNet's 1024-d embeddings of 1 s chunks;
+    its export reproduces the student and says what it was distilled from."""
+    run_dir = str(tmp_path / "distil")
+    result = _program("pretrain", f"--data_dir={tiny_demo}", f"--teacher={YAMNET}",
+                      f"--output_dir={run_dir}", "--steps=2", "--batch_size=16",
+                      "--clip_seconds=1")
+    assert result.returncode == 0, result.stderr
+    assert "distillation_loss" in result.stdout
+    config = json.load(open(os.path.join(run_dir, "config.json")))
+    assert config["teacher_dim"] == 1024 and config["pretraining"]["teacher"] == YAMNET
+    assert config["train_examples"] > config["clips"] - config["held_out_clips"]   # chunks
+    history = pd.read_csv(os.path.join(run_dir, "history.csv"))
+    assert {"distillation_loss", "val_distillation_loss"} <= set(history.columns)
+    assert "contrastive_loss" not in history.columns
+    assert os.path.isfile(os.path.join(run_dir, "teacher_targets.npz"))
+    export_dir = str(tmp_path / "student")
+    result = _program("export_embedder", f"--weights={run_dir}", f"--export_dir={export_dir}")
+    assert result.returncode == 0, result.stderr
+    student = embedders.SavedModelEmbedder(export_dir)
+    assert student.dimension == 1024 and f"distillation from {YAMNET}" in student.description
+    model = pretraining.embedder_from_pretraining(run_dir)
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 16000)).astype(np.float32)
+    np.testing.assert_allclose(student(audio).numpy(), model(audio).numpy(), atol=1e-4)
+    with pytest.raises(UserInputError, match="--method=distillation needs a --teacher"):
+        _params(method="distillation")
 
 
 class _StopAfterEpochs(__import__("keras").callbacks.Callback):

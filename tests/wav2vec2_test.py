@@ -1,5 +1,7 @@
 """wav2vec 2.0 pre-training of the Conformer (vb_keras.training.wav2vec2; Baevski et al., 2020)."""
 
+import dataclasses
+
 import numpy as np
 import keras
 import pytest
@@ -118,6 +120,37 @@ def test_pretraining_lowers_the_loss_and_the_weights_transfer_to_an_encoder():
     np.testing.assert_allclose(encoded.numpy(), model(batch).numpy(), atol=1e-4)
     clone = wav2vec2.Wav2Vec2Pretrainer.from_config(model.get_config())
     assert clone.config == TINY and clone.objective == objective
+
+
+def test_distillation_alone_or_beside_wav2vec2_learns_the_teachers_targets_from_its_layer():
+    """The student's loss is the mean square error of the projected mean of the embedding layer
+    (here block 1 of 2) against the targets; it falls on a fixed batch."""
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(TINY, embedding_layer=1)
+    batch = {**_batch(), "teacher": np.array([[1.0, -1.0, 0.5], [-1.0, 1.0, -0.5]], np.float32)}
+    model = wav2vec2.Wav2Vec2Pretrainer(config, seed=1, teacher_dim=3, contrastive=False)
+    model.build_from_batch(batch)
+    assert not any("quantizer" in w.path for w in model.weights)   # nothing of wav2vec 2.0
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    values = model.objective_values(batch, 0)
+    z, lengths, _ = model._features(batch)
+    sequence = model._context(z, lengths, False)[1]
+    pooled = tf.reduce_sum(sequence, 1) / tf.cast(lengths, tf.float32)[:, None]
+    expected = np.mean((model.distill_proj(pooled).numpy() - batch["teacher"]) ** 2)
+    assert float(values["distillation_loss"]) == pytest.approx(expected, rel=1e-5)
+    history = model.fit(tf.data.Dataset.from_tensors(batch).repeat(), epochs=2, steps_per_epoch=10,
+                        verbose=0).history
+    assert set(history) == {"loss", "distillation_loss"}
+    assert history["distillation_loss"][-1] < 0.5 * history["distillation_loss"][0]
+    both = wav2vec2.Wav2Vec2Pretrainer(
+        config, wav2vec2.Wav2Vec2Params(num_entries=16, num_distractors=8, final_dim=16), seed=1,
+        teacher_dim=3, distillation_weight=2.0)
+    values = both.objective_values(batch, 0)
+    assert float(values["loss"]) == pytest.approx(float(
+        values["contrastive_loss"] + 0.1 * values["diversity_loss"]
+        + 2.0 * values["distillation_loss"]), rel=1e-5)
+    with pytest.raises(ValueError, match="nothing to learn"):
+        wav2vec2.Wav2Vec2Pretrainer(config, contrastive=False)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from vb_keras.models import conformer, heads
 
 # Written next to an exported embedder: what it is, so identities and logs can say so.
 EMBEDDER_INFO = "vb_keras_embedder.json"
+# The linear layer a distilled Conformer maps its embedding into the teacher's space with.
+PROJECTION = "distillation_projection"
 
 
 class SavedModelEmbedder:
@@ -41,25 +43,25 @@ class SavedModelEmbedder:
       description: one line for logs (e.g. that an embedder is untrained).
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, flag: str = "--embedder"):
         self.path = os.path.abspath(path)
         if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
-            raise UserInputError(f"--embedder: {path} is not a SavedModel directory "
+            raise UserInputError(f"{flag}: {path} is not a SavedModel directory "
                                  "(saved_model.pb missing)")
         try:
             loaded = tf.saved_model.load(self.path)
         except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)
-            raise UserInputError(f"--embedder: cannot load the SavedModel {path}: "
+            raise UserInputError(f"{flag}: cannot load the SavedModel {path}: "
                                  f"{str(error).splitlines()[0]}") from None
         signature = loaded.signatures.get(SIGNATURE)
         if signature is None:
-            raise UserInputError(f"--embedder: {path} has no {SIGNATURE!r} signature "
+            raise UserInputError(f"{flag}: {path} has no {SIGNATURE!r} signature "
                                  f"(it has {sorted(loaded.signatures)})")
         inputs = signature.structured_input_signature[1]
         outputs = signature.structured_outputs
         if AUDIO_SAMPLES not in inputs or EMBEDDING not in outputs:
             raise UserInputError(
-                f"--embedder: {path}: {SIGNATURE} must map {AUDIO_SAMPLES!r} to {{{EMBEDDING!r}: "
+                f"{flag}: {path}: {SIGNATURE} must map {AUDIO_SAMPLES!r} to {{{EMBEDDING!r}: "
                 f"...}} (TF-Hub/TRILLsson convention); it maps {sorted(inputs)} to {sorted(outputs)}")
         dimension = outputs[EMBEDDING].shape[-1]
         if dimension is None:
@@ -98,7 +100,8 @@ def _description(path) -> str:
 
 
 def build_conformer_embedder(config_name: str = "small", seed: int = 0,
-                             output_layer: int | None = None) -> keras.Model:
+                             output_layer: int | None = None,
+                             projection_dim: int = 0) -> keras.Model:
     """The project's Conformer as an embedder: waveform -> int16 scaling -> 80-band log-mel ->
     Conformer encoder -> mean over the output steps of the embedding layer (section 2.2).
 
@@ -106,10 +109,12 @@ def build_conformer_embedder(config_name: str = "small", seed: int = 0,
     (`training.pretraining.embedder_from_pretraining` fills them from a bin/pretrain run).
     `output_layer` (default: the configuration's embedding layer) is the block whose output is
     pooled; the encoder inside is named `encoder_name(config_name, output_layer)`.
+    `projection_dim` > 0 adds a linear layer (`PROJECTION`) after the mean: a distilled student's
+    map into its teacher's space (`training.distillation`).
 
     Returns:
       A model on `audio_samples` float32 [batch, time] (16 kHz, [-1, 1], every sample valid)
-      returning float32 [batch, model_dim].
+      returning float32 [batch, projection_dim or model_dim].
     """
     if config_name not in conformer.CONFORMER_CONFIGS:
         raise UserInputError(f"unknown Conformer configuration {config_name!r}; choose one of "
@@ -131,6 +136,8 @@ def build_conformer_embedder(config_name: str = "small", seed: int = 0,
                                                 name=encoder_name(config_name, output_layer))
     encoded = encoder({"log_mel": log_mel, "num_frames": frames})
     embedding = heads.MaskedMean(name="mean")(encoded["sequence"], encoded["lengths"])
+    if projection_dim:
+        embedding = keras.layers.Dense(projection_dim, name=PROJECTION)(embedding)
     return keras.Model(audio, embedding, name=f"conformer_{config_name}_embedder")
 
 

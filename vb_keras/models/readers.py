@@ -21,18 +21,18 @@ from vb_keras.params import PipelineParams, TrainingParams, WindowParams
 from vb_keras.schema import LabelSchema
 
 
-def load_embedder(path: str = "") -> embedders.SavedModelEmbedder:
+def load_embedder(path: str = "", flag: str = "--embedder") -> embedders.SavedModelEmbedder:
     """The embedder `path` names (a local directory, or a TF Hub / Kaggle handle or URL resolved
     into TFHUB_CACHE_DIR, `hub.resolve`), or (for "") the built-in small Conformer with random
-    weights."""
+    weights; errors name `flag`."""
     if not path:
         path = embedders.builtin_embedder_dir()
         logging.warning("no --embedder given: using the built-in small Conformer with RANDOM, "
                         "UNTRAINED weights (%s). Its embeddings carry little; pass "
                         "--embedder=/path/to/a/TF-Hub-style/SavedModel for real results.", path)
     else:
-        path = hub.resolve(path, "--embedder")
-    return embedders.SavedModelEmbedder(path)
+        path = hub.resolve(path, flag)
+    return embedders.SavedModelEmbedder(path, flag)
 
 
 def embedding_sequences(embedder, window: WindowParams, data_dir, table: pd.DataFrame,

@@ -1,4 +1,5 @@
-"""Self-supervised pre-training of the section 2.2 Conformer on unlabelled audio (bin/pretrain).
+"""Pre-training of the section 2.2 Conformer on unlabelled audio (bin/pretrain): self-supervised
+with wav2vec 2.0 (`wav2vec2`), distilled from a teacher embedder (`distillation`), or both.
 
 `pretrain` is the Python API behind bin/pretrain. A pre-training directory ends up holding:
   pretrained.weights.h5  the Wav2Vec2Pretrainer's weights after the last step (written last)
@@ -7,6 +8,7 @@
   training_curves.png    the same, drawn
   tensorboard/           the same per epoch, for TensorBoard; backup/ while a run is unfinished
   bad_audio.csv          clips left out, if any
+  teacher_targets.npz    when distilling: the teacher's embeddings of the audio's chunks
 A run killed at any moment and started again with the same arguments resumes from its last finished
 epoch (the masks and distractors of a step are seeded by the step, so it draws what an uninterrupted
 run would). `bin/export_embedder --weights=<this directory> --layer=N` turns the result into a
@@ -22,15 +24,16 @@ import shutil
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vb_keras.data import unlabelled
 from vb_keras.errors import UserInputError
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.evaluation import plots
-from vb_keras.models import conformer, embedders
+from vb_keras.models import conformer, embedders, hub, readers
 from vb_keras.training import callbacks as vb_callbacks
-from vb_keras.training import trainer, wav2vec2
+from vb_keras.training import distillation, trainer, wav2vec2
 from vb_keras.training.distribute import is_chief
 from vb_keras.utils import atomic, resume
 
@@ -39,6 +42,7 @@ CONFIG_FILE = "config.json"
 BACKUP_DIR = "backup"
 MIN_EPOCH_STEPS = 50
 PAPER_STEPS = 400000   # wav2vec 2.0 BASE's updates (Baevski et al., 2020, section 4.2)
+METHODS = ("auto", "wav2vec2", "distillation", "both")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +63,11 @@ class PretrainingParams:
         goes on from the last finished epoch.
       seed: seeds the weights, crops, masks, distractors and Gumbel noise.
       mixed_bfloat16: compute in bfloat16 (variables and the objective's statistics stay float32).
+      teacher: a TF-Hub-style embedder to distil (a directory, or a TF Hub / Kaggle handle or URL:
+        `readers.load_embedder`); "" for none.
+      method: "wav2vec2", "distillation" (needs a teacher), "both" (the losses added), or "auto":
+        distillation with a teacher, wav2vec 2.0 without.
+      distillation_weight: the distillation loss's weight when both are on.
     """
     config: str = "small"
     objective: wav2vec2.Wav2Vec2Params = wav2vec2.Wav2Vec2Params()
@@ -72,8 +81,18 @@ class PretrainingParams:
     max_minutes: float = 0.0
     seed: int = 0
     mixed_bfloat16: bool = False
+    teacher: str = ""
+    method: str = "auto"
+    distillation_weight: float = 1.0
 
     def __post_init__(self):
+        if self.method not in METHODS:
+            raise UserInputError(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
+        if self.method in ("distillation", "both") and not self.teacher:
+            raise UserInputError(f"--method={self.method} needs a --teacher embedder")
+        if self.method == "wav2vec2" and self.teacher:
+            raise UserInputError("--teacher: --method=wav2vec2 does not use a teacher (pass "
+                                 "--method=both to add the distillation loss)")
         if self.config not in conformer.CONFORMER_CONFIGS:
             raise UserInputError(f"--config: unknown Conformer configuration {self.config!r}; "
                                  f"choose one of {', '.join(sorted(conformer.CONFORMER_CONFIGS))}")
@@ -85,6 +104,11 @@ class PretrainingParams:
         if self.clip_seconds <= 0 or not 0 <= self.warmup_share < 1 or self.max_minutes < 0:
             raise UserInputError("--clip_seconds must be positive, --warmup_share in [0, 1) and "
                                  "--max_minutes not negative")
+
+    @property
+    def contrastive(self) -> bool:
+        """Whether the wav2vec 2.0 objective is on."""
+        return self.method in ("wav2vec2", "both") or (self.method == "auto" and not self.teacher)
 
     def learning_rate_schedule(self, total_steps: int):
         """Linear warm-up over `warmup_share` of `total_steps`, then cosine decay to 0."""
@@ -152,6 +176,7 @@ def _identity(params, data_dir, audio) -> dict:
     """The settings a rerun must repeat to go on with a run (a time budget is not one of them)."""
     settings = {name: value for name, value in dataclasses.asdict(params).items()
                 if name != "max_minutes"}
+    settings["teacher"] = hub.recorded(params.teacher) if params.teacher else ""
     return json.loads(json.dumps({
         "pretraining": settings,
         "data_dir": os.path.abspath(data_dir) if data_dir else None,
@@ -181,30 +206,47 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
                              f"run ({WEIGHTS_FILE})")
     identity = _identity(params, data_dir, audio)
     _check_resumable(output_dir, identity)
+    teacher = (readers.load_embedder(params.teacher, flag="--teacher") if params.teacher
+               else None)
     keras.utils.set_random_seed(params.seed)
     waveforms = unlabelled.waveforms_of(data_dir, audio, on_bad_audio, output_dir)
     train_clips, held_out = unlabelled.split_off(waveforms)
+    held_out_clips = len(held_out)
     clip_samples = int(round(params.clip_seconds * 16000))
-    batch_size = min(params.batch_size, len(train_clips) - len(train_clips)
-                     % strategy.num_replicas_in_sync)
+    if teacher:
+        # Distillation learns from fixed chunks, each with the teacher's embedding of it.
+        train_clips, held_out, standardization = _distillation_examples(
+            output_dir, teacher, train_clips, held_out, clip_samples)
+    unit, examples = ("chunks", len(train_clips[0])) if teacher else ("clips", len(train_clips))
+    batch_size = min(params.batch_size, examples - examples % strategy.num_replicas_in_sync)
     if batch_size < params.batch_size:
-        logging.warning("--batch_size: %d is more than the %d training clips; using %d",
-                        params.batch_size, len(train_clips), batch_size)
+        logging.warning("--batch_size: %d is more than the %d training %s; using %d",
+                        params.batch_size, examples, unit, batch_size)
     # An epoch (a backup, a history row) is a pass or MIN_EPOCH_STEPS updates, whichever is more.
-    steps_per_epoch = min(max(len(train_clips) // batch_size, MIN_EPOCH_STEPS), params.steps)
+    steps_per_epoch = min(max(examples // batch_size, MIN_EPOCH_STEPS), params.steps)
     epochs = math.ceil(params.steps / steps_per_epoch)
     total_steps = epochs * steps_per_epoch
     objective = params.objective_for(total_steps)
-    train = unlabelled.batches(train_clips, batch_size, clip_samples, params.seed).repeat()
-    validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
-                  if held_out else None)
+    if teacher:
+        train = distillation.batches(*train_clips, batch_size, clip_samples, params.seed).repeat()
+        validation = (distillation.batches(*held_out, batch_size, clip_samples, training=False)
+                      if held_out[0] else None)
+    else:
+        train = unlabelled.batches(train_clips, batch_size, clip_samples, params.seed).repeat()
+        validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
+                      if held_out else None)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
     try:
         with strategy.scope():
-            model = wav2vec2.Wav2Vec2Pretrainer(params.config, objective, seed=params.seed)
+            model = wav2vec2.Wav2Vec2Pretrainer(
+                params.config, objective, seed=params.seed,
+                teacher_dim=teacher.dimension if teacher else 0, contrastive=params.contrastive,
+                distillation_weight=params.distillation_weight)
             model.build_from_batch(next(iter(train.take(1))))
+            if teacher:
+                model.set_teacher_standardization(*standardization)
             model.compile(optimizer=keras.optimizers.AdamW(
                 params.learning_rate_schedule(total_steps), weight_decay=params.weight_decay,
                 epsilon=params.epsilon))
@@ -212,15 +254,19 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         keras.config.set_dtype_policy(previous_policy)
 
     config = {**identity, "settings": settings or {}, "clips": len(waveforms),
-              "held_out_clips": len(held_out), "train_batch_size": batch_size,
+              "held_out_clips": held_out_clips,
+              "teacher_dim": teacher.dimension if teacher else 0,
+              "train_examples": examples,
+              "train_batch_size": batch_size,
               "steps_per_epoch": steps_per_epoch, "epochs": epochs,
               "objective": dataclasses.asdict(objective),
               "parameters": int(model.count_params())}
     if chief:
         atomic.write_json(os.path.join(output_dir, CONFIG_FILE), config)
-    logging.info("pre-training the %s Conformer (%s parameters) with wav2vec 2.0 on %d clips "
-                 "(%d held out): %d epochs of %d steps at batch %d", params.config,
-                 f"{model.count_params():,}", len(train_clips), len(held_out), epochs,
+    logging.info("pre-training the %s Conformer (%s parameters) by %s on %d %s "
+                 "(%d clips held out): %d epochs of %d steps at batch %d", params.config,
+                 f"{model.count_params():,}", _method_text(params, teacher),
+                 config["train_examples"], unit, config["held_out_clips"], epochs,
                  steps_per_epoch, batch_size)
     package_callbacks = [vb_callbacks.ResumableBackup(os.path.join(output_dir, BACKUP_DIR),
                                                       delete_checkpoint=False)]
@@ -239,12 +285,34 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         table = plots.read_history(output_dir)
         if table is not None:
             plots.write_training_curves(table, os.path.join(output_dir, "training_curves.png"),
-                                        title=f"wav2vec 2.0 pre-training, {params.config} Conformer")
+                                        title=f"{_method_text(params, teacher)}, "
+                                              f"{params.config} Conformer")
         if finished:
             trainer.save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
     if finished:
         shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
     return history.history
+
+
+def _method_text(params, teacher) -> str:
+    distilled = f"distillation from {teacher.description}" if teacher else ""
+    if not params.contrastive:
+        return distilled
+    return "wav2vec 2.0" + (f" and {distilled}" if distilled else "")
+
+
+def _distillation_examples(output_dir, teacher, train_clips, held_out, clip_samples) -> tuple:
+    """((train chunks, standardised targets), (held-out chunks, targets), (mean, scale))."""
+    train_pieces = distillation.chunks(train_clips, clip_samples)
+    held_pieces = distillation.chunks(held_out, clip_samples)
+    targets = distillation.load_or_compute_targets(
+        output_dir, teacher, train_pieces + held_pieces,
+        {"teacher": teacher.identity, "chunk_samples": clip_samples,
+         "clips": len(train_clips) + len(held_out)})
+    train_targets, held_targets = targets[:len(train_pieces)], targets[len(train_pieces):]
+    mean, scale = distillation.standardization(train_targets)
+    return ((train_pieces, (train_targets - mean) / scale),
+            (held_pieces, (held_targets - mean) / scale), (mean, scale))
 
 
 def load_pretrained(run_dir) -> tuple:
@@ -259,19 +327,50 @@ def load_pretrained(run_dir) -> tuple:
         config = json.load(stream)
     params = PretrainingParams(**config["pretraining"])
     objective = wav2vec2.Wav2Vec2Params(**config["objective"])
-    model = wav2vec2.Wav2Vec2Pretrainer(params.config, objective, seed=params.seed)
-    model.build_from_batch({WAVEFORM: tf.zeros([1, 16000]),
-                            NUM_SAMPLES: tf.constant([16000])})
+    teacher_dim = config.get("teacher_dim", 0)
+    model = wav2vec2.Wav2Vec2Pretrainer(params.config, objective, seed=params.seed,
+                                        teacher_dim=teacher_dim, contrastive=params.contrastive,
+                                        distillation_weight=params.distillation_weight)
+    batch = {WAVEFORM: tf.zeros([1, 16000]), NUM_SAMPLES: tf.constant([16000])}
+    if teacher_dim:
+        batch[distillation.TEACHER] = tf.zeros([1, teacher_dim])
+    model.build_from_batch(batch)
     model.load_weights(weights)
     return model, params
 
 
+def method_of(run_dir) -> str:
+    """How the run in `run_dir` was pre-trained, in words (e.g. "wav2vec 2.0")."""
+    with open(os.path.join(run_dir, CONFIG_FILE)) as stream:
+        settings = json.load(stream)["pretraining"]
+    params = PretrainingParams(**settings)
+    if not params.teacher:
+        return "wav2vec 2.0"
+    distilled = f"distillation from {params.teacher}"
+    return f"wav2vec 2.0 and {distilled}" if params.contrastive else distilled
+
+
 def embedder_from_pretraining(run_dir, output_layer: int | None = None) -> keras.Model:
     """`embedders.build_conformer_embedder`'s model with the pre-trained weights of `run_dir`, its
-    embedding the mean output of block `output_layer` (default: the configuration's)."""
+    embedding the mean output of block `output_layer` (default: the configuration's).
+
+    A distilled run's embedding at the configuration's embedding layer goes through the student's
+    projection, so the embedder embeds in the teacher's space (`distillation`); any other layer's
+    is the plain mean.
+    """
     pretrainer, params = load_pretrained(run_dir)
-    model = embedders.build_conformer_embedder(params.config, params.seed, output_layer)
-    encoder = model.get_layer(embedders.encoder_name(params.config, output_layer))
     layer = output_layer or conformer.CONFORMER_CONFIGS[params.config].embedding_layer
+    if len(pretrainer.blocks) < layer <= pretrainer.config.num_layers:
+        raise UserInputError(f"--layer: {run_dir} was distilled into blocks 1 to "
+                             f"{len(pretrainer.blocks)} of the {params.config} Conformer only")
+    projected = pretrainer.teacher_dim and layer == pretrainer.config.embedding_layer
+    model = embedders.build_conformer_embedder(
+        params.config, params.seed, output_layer,
+        projection_dim=pretrainer.teacher_dim if projected else 0)
+    encoder = model.get_layer(embedders.encoder_name(params.config, output_layer))
     wav2vec2.encoder_weights(pretrainer, encoder, layer)
+    if projected:
+        kernel, bias = pretrainer.distill_proj.get_weights()
+        model.get_layer(embedders.PROJECTION).set_weights(distillation.unstandardized_projection(
+            kernel, bias, *(np.asarray(v) for v in pretrainer.teacher_standardization)))
     return model

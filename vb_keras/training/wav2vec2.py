@@ -29,11 +29,13 @@ import tensorflow as tf
 from vb_keras import params as vb_params
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.models import conformer, features, masking, quantizer
+from vb_keras.training import distillation
 
 # Updates the paper's temperature decay (0.999995 per update) takes from 2 to 0.5: ln(1/4) / ln(0.999995).
 PAPER_ANNEAL_STEPS = 277258
 LOG_NAMES = ("loss", "contrastive_loss", "diversity_loss", "feature_penalty", "accuracy",
              "perplexity", "code_perplexity", "temperature")
+DISTILLATION_LOG_NAMES = ("distillation_loss",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +166,8 @@ def contrastive_loss(context, targets, mask, distractors, logit_temperature: flo
 
 @keras.saving.register_keras_serializable(package="vb_keras")
 class Wav2Vec2Pretrainer(keras.Model):
-    """The section 2.2 Conformer under the wav2vec 2.0 objective (see the module docstring).
+    """The section 2.2 Conformer under the wav2vec 2.0 objective (see the module docstring), the
+    distillation objective of `distillation` (a teacher's chunk embeddings), or both added.
 
     Its feature encoder, subsampling and blocks carry the names of `conformer.build_conformer_encoder`'s
     layers, so `encoder_weights` hands them to an encoder or embedder of the same configuration,
@@ -174,13 +177,26 @@ class Wav2Vec2Pretrainer(keras.Model):
       config: a `conformer.ConformerConfig`, or the name of a shipped one ("small", "cap12").
       objective: a `Wav2Vec2Params`.
       seed: seeds the masks, distractors and Gumbel noise (with the optimiser step).
+      teacher_dim: the teacher's embedding width D; 0 (the default): no distillation. The mean of
+        the embedding layer's output goes through a linear projection `distill_proj` to D.
+      contrastive: whether the wav2vec 2.0 objective is on (at least one of the two must be);
+        without it only the blocks up to the embedding layer are built. With both on, the distillation reads the embedding layer of the masked pass (one pass per batch;
+        the masking then acts as an augmentation of the student's input).
+      distillation_weight: the distillation loss's weight in the sum.
 
-    Fit on {"waveform": float32 [batch, samples], "num_samples": int32 [batch]} batches (labels, if
-    any, are ignored); the logs are `LOG_NAMES`.
+    Fit on {"waveform": float32 [batch, samples], "num_samples": int32 [batch]} batches, with
+    "teacher": float32 [batch, D] (standardised targets) when distilling; labels, if any, are
+    ignored. The logs are `LOG_NAMES` (wav2vec 2.0) and `DISTILLATION_LOG_NAMES`.
     """
 
-    def __init__(self, config="small", objective=None, seed=0, **kwargs):
+    def __init__(self, config="small", objective=None, seed=0, teacher_dim=0, contrastive=True,
+                 distillation_weight=1.0, **kwargs):
         super().__init__(**kwargs)
+        if not contrastive and not teacher_dim:
+            raise ValueError("nothing to learn: the wav2vec 2.0 objective is off and there is no "
+                             "teacher (teacher_dim=0)")
+        self.teacher_dim, self.contrastive = int(teacher_dim), bool(contrastive)
+        self.distillation_weight = float(distillation_weight)
         if isinstance(config, str):
             config = conformer.CONFORMER_CONFIGS[config]
         elif isinstance(config, dict):
@@ -198,22 +214,37 @@ class Wav2Vec2Pretrainer(keras.Model):
         self.subsampling = conformer.ConvSubsampling(config.model_dim, name="subsampling")
         self.positions = conformer.SinusoidalPositionalEncoding(name="positions")
         self.positions_dropout = keras.layers.Dropout(config.dropout, name="positions_dropout")
+        # Distillation alone trains the blocks up to the embedding layer: later ones could not
+        # change the student's embedding (nor get a gradient).
+        num_blocks = config.num_layers if self.contrastive else config.embedding_layer
         self.blocks = [conformer.ConformerBlock(config.model_dim, config.num_heads,
                                                 config.feed_forward_multiplier,
                                                 config.conv_kernel_size, config.dropout,
                                                 name=f"block{index + 1}")
-                       for index in range(config.num_layers)]
-        self.feature_norm = keras.layers.LayerNormalization(center=False, scale=False,
-                                                            name="feature_norm")
-        self.quantizer = quantizer.GumbelVectorQuantizer(
-            self.objective.num_groups, self.objective.num_entries, self.objective.final_dim,
-            seed=self.seed, name="quantizer")
-        self.project_q = keras.layers.Dense(self.objective.final_dim, name="project_q")
-        self.final_proj = keras.layers.Dense(self.objective.final_dim, name="final_proj")
-        self.mask_embedding = self.add_weight(
-            name="mask_embedding", shape=(config.model_dim,),
-            initializer=keras.initializers.RandomUniform(0.0, 1.0))
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOG_NAMES}
+                       for index in range(num_blocks)]
+        names = ("loss",)
+        if self.contrastive:
+            self.feature_norm = keras.layers.LayerNormalization(center=False, scale=False,
+                                                                name="feature_norm")
+            self.quantizer = quantizer.GumbelVectorQuantizer(
+                self.objective.num_groups, self.objective.num_entries, self.objective.final_dim,
+                seed=self.seed, name="quantizer")
+            self.project_q = keras.layers.Dense(self.objective.final_dim, name="project_q")
+            self.final_proj = keras.layers.Dense(self.objective.final_dim, name="final_proj")
+            self.mask_embedding = self.add_weight(
+                name="mask_embedding", shape=(config.model_dim,),
+                initializer=keras.initializers.RandomUniform(0.0, 1.0))
+            names = LOG_NAMES
+        if self.teacher_dim:
+            self.distill_proj = keras.layers.Dense(self.teacher_dim, dtype="float32",
+                                                   name="distill_proj")
+            # The training targets' standardisation, kept with the weights for the export.
+            self.teacher_mean = self.add_weight(name="teacher_mean", shape=(self.teacher_dim,),
+                                                initializer="zeros", trainable=False)
+            self.teacher_scale = self.add_weight(name="teacher_scale", shape=(self.teacher_dim,),
+                                                 initializer="ones", trainable=False)
+            names += DISTILLATION_LOG_NAMES
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
     def metrics(self):
@@ -230,20 +261,40 @@ class Wav2Vec2Pretrainer(keras.Model):
         return z, lengths, masking.step_mask(lengths, tf.shape(z)[1])
 
     def _context(self, z, lengths, training):
+        """(the last block's output, the embedding layer's output), zero on padded steps."""
         x = self.positions_dropout(self.positions(z), training=training)
-        for block in self.blocks:
+        embedding_sequence = None
+        for index, block in enumerate(self.blocks):
             x = block(x, lengths, training=training)
-        return x
+            if index + 1 == self.config.embedding_layer:
+                embedding_sequence = x
+        return x, embedding_sequence
 
     def call(self, inputs, training=None):
-        """The unmasked context sequence (the last block), zero on padded steps."""
+        """The unmasked context sequence (the last block built), zero on padded steps."""
         z, lengths, _ = self._features(inputs)
-        return self._context(z, lengths, training)
+        return self._context(z, lengths, training)[0]
 
     def objective_values(self, inputs, step, training=False) -> dict:
-        """Every value of `LOG_NAMES` for one batch, after `step` updates."""
-        objective = self.objective
+        """Every logged value (see the class docstring) for one batch, after `step` updates."""
         z, lengths, valid = self._features(inputs)
+        if self.contrastive:
+            values, embedding_sequence = self._wav2vec2_values(z, lengths, valid, step, training)
+        else:
+            values, embedding_sequence = {"loss": 0.0}, self._context(z, lengths, training)[1]
+        if self.teacher_dim:
+            # The embedder's mean over the valid steps (the padded ones are zero).
+            pooled = tf.reduce_sum(tf.cast(embedding_sequence, tf.float32), axis=1) / tf.cast(
+                lengths, tf.float32)[:, tf.newaxis]
+            loss = distillation.distillation_loss(self.distill_proj(pooled),
+                                                  inputs[distillation.TEACHER])
+            values["distillation_loss"] = loss
+            values["loss"] = values["loss"] + self.distillation_weight * loss
+        return values
+
+    def _wav2vec2_values(self, z, lengths, valid, step, training) -> tuple:
+        """(every value of `LOG_NAMES`, the masked pass's embedding-layer output)."""
+        objective = self.objective
         steps = tf.shape(z)[1]
         valid_weights = tf.cast(valid, z.dtype)[..., tf.newaxis]
         penalty = tf.reduce_sum(tf.square(tf.cast(z * valid_weights, tf.float32))) / (
@@ -251,8 +302,8 @@ class Wav2Vec2Pretrainer(keras.Model):
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
         masked = span_mask(lengths, steps, objective.mask_prob, objective.mask_length, seed)
         mask_vector = tf.cast(self.mask_embedding, z.dtype)[tf.newaxis, tf.newaxis]
-        context = self._context(tf.where(masked[..., tf.newaxis], mask_vector, z), lengths,
-                                training)
+        context, embedding_sequence = self._context(
+            tf.where(masked[..., tf.newaxis], mask_vector, z), lengths, training)
         temperature = objective.temperature(step)
         # The quantiser sees each step normalised (fairseq normalises the features before it too),
         # so shrinking z cannot make every code equally likely; the blocks see z as the
@@ -271,7 +322,18 @@ class Wav2Vec2Pretrainer(keras.Model):
         return {"loss": loss, "contrastive_loss": contrastive, "diversity_loss": diversity,
                 "feature_penalty": penalty, "accuracy": accuracy,
                 "perplexity": quantized["perplexity"],
-                "code_perplexity": quantized["code_perplexity"], "temperature": temperature}
+                "code_perplexity": quantized["code_perplexity"], "temperature": temperature
+                }, embedding_sequence
+
+    def set_teacher_standardization(self, mean, scale):
+        """Records the per-dimension (mean, scale) the teacher's targets were standardised by."""
+        self.teacher_mean.assign(mean)
+        self.teacher_scale.assign(scale)
+
+    @property
+    def teacher_standardization(self) -> tuple:
+        """(mean, scale) of `set_teacher_standardization`."""
+        return self.teacher_mean.numpy(), self.teacher_scale.numpy()
 
     def _log(self, values) -> dict:
         for name, tracker in self.trackers.items():
@@ -300,7 +362,9 @@ class Wav2Vec2Pretrainer(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "config": dataclasses.asdict(self.config),
-                "objective": dataclasses.asdict(self.objective), "seed": self.seed}
+                "objective": dataclasses.asdict(self.objective), "seed": self.seed,
+                "teacher_dim": self.teacher_dim, "contrastive": self.contrastive,
+                "distillation_weight": self.distillation_weight}
 
 
 ENCODER_LAYERS = ("feature_encoder", "subsampling")
