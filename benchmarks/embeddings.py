@@ -11,7 +11,11 @@
    1024-d embeddings). Peer: embedding those clips on the fly each epoch instead, estimated from
    the extraction rate of (1) (YAMNet's when present, else the small Conformer's).
 
-  python benchmarks/embeddings.py [--clips 20000] [--audio_seconds 160]
+3. With --student=DIR (an export of a distilled run, bin/export_embedder --weights=<bin/pretrain
+   --teacher run>): its extraction rate against its teacher's (yamnet_hub), measured alike: the
+   speed-up distillation buys.
+
+  python benchmarks/embeddings.py [--clips 20000] [--audio_seconds 160] [--student DIR]
 """
 
 import argparse
@@ -102,6 +106,8 @@ def main():
     parser.add_argument("--clips", type=int, default=20000, help="clips in the synthetic cache")
     parser.add_argument("--audio_seconds", type=float, default=160.0,
                         help="audio per extraction measurement")
+    parser.add_argument("--student", default="", help="a distilled student's export, timed "
+                        "against yamnet_hub")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     audio, total = clips(args.audio_seconds, rng)
@@ -121,6 +127,13 @@ def main():
               f"({rates['yamnet'] / resnet:.2f}x the ResNet18 forward)")
     else:
         print(f"  yamnet_hub: {YAMNET} absent, skipped")
+    if args.student:
+        student = embedders.SavedModelEmbedder(args.student)
+        rate = extraction_rate(student, audio, total)
+        versus = (f"{rate / rates['yamnet']:.2f}x yamnet_hub's rate" if "yamnet" in rates
+                  else f"{rate / resnet:.2f}x the ResNet18 forward")
+        print(f"  student {args.student} ({student.dimension}-d) {rate:8.0f} s of audio/s  "
+              f"({versus})")
     seconds, audio_seconds = head_epoch_seconds(args.clips, rng)
     rate = rates.get("yamnet", rates["small"])
     on_the_fly = audio_seconds / rate

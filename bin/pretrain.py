@@ -25,6 +25,7 @@ if __package__:  # installed: vb_pretrain
 else:            # a checkout: bin/pretrain
     import common_flags
 
+from vb_keras.errors import UserInputError
 from vb_keras.models import conformer
 from vb_keras.training import distribute, pretraining, trainer, wav2vec2
 
@@ -58,7 +59,8 @@ flags.DEFINE_float("feature_penalty_weight", _OBJECTIVE.feature_penalty_weight, 
 flags.DEFINE_integer("steps", _DEFAULTS.steps, "Optimiser updates in all.", lower_bound=1)
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Crops per update (global).",
                      lower_bound=1)
-flags.DEFINE_float("clip_seconds", _DEFAULTS.clip_seconds, "Crop length in seconds.")
+flags.DEFINE_float("clip_seconds", None, "Crop length in seconds. Default: 4, or with --teacher "
+                   "2.5 (the windows the conformer heads read).")
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Peak learning rate (AdamW).",
                    lower_bound=0)
 flags.DEFINE_float("warmup_share", _DEFAULTS.warmup_share, "Share of the steps warming up the "
@@ -71,7 +73,7 @@ flags.DEFINE_bool("mixed_bfloat16", False, "Compute in bfloat16 (CPUs with AVX51
 # Distillation (Shor & Venugopalan, 2022).
 flags.DEFINE_string("teacher", "", "A TF-Hub-style embedder to distil (a SavedModel directory, a TF "
                     "Hub / Kaggle handle or URL): the Conformer learns to reproduce its embedding "
-                    "of each --clip_seconds chunk of the audio.")
+                    "of each --clip_seconds window of the audio.")
 flags.DEFINE_enum("method", _DEFAULTS.method, pretraining.METHODS, "wav2vec2, distillation "
                   "(needs --teacher), both (the losses added), or auto: distillation with "
                   "--teacher, wav2vec2 without.")
@@ -86,20 +88,27 @@ flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
+def _params() -> pretraining.PretrainingParams:
     objective = dataclasses.replace(
         _OBJECTIVE, mask_prob=FLAGS.mask_prob, mask_length=FLAGS.mask_length,
         num_distractors=FLAGS.num_distractors, num_groups=FLAGS.codebook_groups,
         num_entries=FLAGS.codebook_entries, diversity_weight=FLAGS.diversity_weight,
         feature_penalty_weight=FLAGS.feature_penalty_weight)
-    params = pretraining.PretrainingParams(
+    return pretraining.PretrainingParams(
         config=FLAGS.config, objective=objective, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
         clip_seconds=FLAGS.clip_seconds, learning_rate=FLAGS.learning_rate,
         warmup_share=FLAGS.warmup_share, max_minutes=FLAGS.max_minutes, seed=FLAGS.seed,
         mixed_bfloat16=FLAGS.mixed_bfloat16, teacher=FLAGS.teacher, method=FLAGS.method,
         distillation_weight=FLAGS.distillation_weight)
+
+
+def main(argv):
+    del argv
+    strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
+    try:
+        params = _params()
+    except ValueError as error:   # its message starts with the setting's name, the flag's
+        raise UserInputError(f"--{error}") from None
     output_dir = FLAGS.output_dir or os.path.join("runs", f"pretrain_{FLAGS.config}")
     history = pretraining.pretrain(
         output_dir, params, data_dir=FLAGS.data_dir, audio=FLAGS.audio, strategy=strategy,

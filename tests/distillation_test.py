@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 
 from conftest import run_main
+from vb_keras.params import WindowParams
 from vb_keras.training import distillation
+
+TWO_SECONDS = WindowParams(window_seconds=2.0)
 
 
 class _Teacher:
-    """A teacher stand-in with the embedder interface: per clip (mean, RMS, length in seconds), so
-    any padding or mix-up of chunks shows in its output."""
+    """A teacher stand-in with the embedder interface: per chunk (mean, RMS, index of the last
+    non-zero sample), so a mix-up of chunks shows in its output."""
     dimension = 3
     identity = "test-teacher"
 
@@ -24,8 +27,8 @@ class _Teacher:
         import tensorflow as tf
         self.calls.append(audio.shape)
         audio = np.asarray(audio)
-        return tf.constant(np.stack([audio.mean(1), np.sqrt((audio ** 2).mean(1)),
-                                     np.full(len(audio), audio.shape[1] / 16000)], 1),
+        last = [np.flatnonzero(row)[-1] if row.any() else -1 for row in audio]
+        return tf.constant(np.stack([audio.mean(1), np.sqrt((audio ** 2).mean(1)), last], 1),
                            tf.float32)
 
 
@@ -34,27 +37,30 @@ def _waveforms():
     return [(rng.normal(0, 3000, n)).astype(np.int16) for n in (16000 * 5 + 4000, 6000, 16000 * 2)]
 
 
-def test_clips_are_cut_into_chunks_and_a_short_tail_is_dropped_unless_it_is_the_clip():
+def test_clips_are_cut_into_the_windows_the_heads_read():
     first, second, third = _waveforms()
-    pieces = distillation.chunks([first, second, third], 32000)
-    # 84,000 samples: two whole chunks and a 20,000-sample tail (kept: over half a second);
-    # 6,000 samples: one chunk though shorter than half a second; 32,000: exactly one.
-    assert [len(p) for p in pieces] == [32000, 32000, 20000, 6000, 32000]
-    np.testing.assert_array_equal(pieces[2], first[64000:])
-    assert [len(p) for p in distillation.chunks([first], 40000)] == [40000, 40000]   # 4,000 dropped
+    pieces = distillation.chunks([first, second, third], TWO_SECONDS)
+    # 84,000 samples: two whole windows and a 20,000-sample tail (kept: over half a second, padded);
+    # 6,000 samples: one window though shorter than half a second; 32,000: exactly one.
+    assert pieces.shape == (5, 32000) and pieces.dtype == np.int16
+    np.testing.assert_array_equal(pieces[2, :20000], first[64000:])
+    assert not pieces[2, 20000:].any() and not pieces[3, 6000:].any()
+    np.testing.assert_array_equal(pieces[4], third)
+    assert len(distillation.chunks([first], WindowParams(window_seconds=2.5))) == 2   # 4,000 dropped
 
 
-def test_the_teachers_targets_are_each_chunks_own_and_are_reused_by_a_rerun(tmp_path):
-    pieces = distillation.chunks(_waveforms(), 32000)
+def test_the_teachers_targets_are_each_chunks_own_and_are_reused_by_a_rerun(tmp_path, monkeypatch):
+    monkeypatch.setattr(distillation, "CHUNKS_PER_CALL", 2)
+    pieces = distillation.chunks(_waveforms(), TWO_SECONDS)
     teacher = _Teacher()
-    identity = {"teacher": teacher.identity, "chunk_samples": 32000}
+    identity = {"teacher": teacher.identity, "window": 2.0}
     targets = distillation.load_or_compute_targets(str(tmp_path), teacher, pieces, identity,
                                                    progress=False)
-    for piece, target in zip(pieces, targets):   # each chunk alone, unpadded
+    for piece, target in zip(pieces, targets):
         audio = piece.astype(np.float32) / 32768.0
         np.testing.assert_allclose(target, [audio.mean(), np.sqrt((audio ** 2).mean()),
-                                            len(piece) / 16000], rtol=1e-5, atol=1e-7)
-    assert sorted(teacher.calls) == [(1, 6000), (1, 20000), (3, 32000)]   # equal lengths together
+                                            np.flatnonzero(audio)[-1]], rtol=1e-5, atol=1e-7)
+    assert teacher.calls == [(2, 32000), (2, 32000), (1, 32000)]
     again = distillation.load_or_compute_targets(str(tmp_path), teacher, pieces, identity)
     np.testing.assert_array_equal(again, targets)
     assert len(teacher.calls) == 3                                        # read back, not run
@@ -82,20 +88,18 @@ def test_the_export_projection_undoes_the_standardisation():
         pytest.approx(float(np.mean(standardized ** 2)), rel=1e-6)
 
 
-def test_batches_pad_each_chunk_and_carry_its_target():
-    pieces = distillation.chunks(_waveforms(), 32000)
+def test_batches_carry_each_chunk_with_its_target_every_sample_valid():
+    pieces = distillation.chunks(_waveforms(), TWO_SECONDS)
     targets = np.arange(len(pieces) * 2, dtype=np.float32).reshape(-1, 2)
-    batch = next(iter(distillation.batches(pieces, targets, 5, 32000, training=False)))
-    assert batch["waveform"].shape == (5, 32000)
-    np.testing.assert_array_equal(batch["num_samples"], [32000, 32000, 20000, 6000, 32000])
+    batch = next(iter(distillation.batches(pieces, targets, 5, training=False)))
+    np.testing.assert_array_equal(batch["num_samples"], [32000] * 5)   # as the embedder sees them
     np.testing.assert_array_equal(batch["teacher"], targets)
-    np.testing.assert_allclose(batch["waveform"][3, :6000], pieces[3] / 32768.0)
-    assert not batch["waveform"][3, 6000:].numpy().any()
-    shuffled = list(distillation.batches(pieces, targets, 2, 32000, seed=3))
+    np.testing.assert_allclose(batch["waveform"], pieces / 32768.0)
+    shuffled = list(distillation.batches(pieces, targets, 2, seed=3))
     assert len(shuffled) == 2                                              # full batches only
     for batch in shuffled:   # each chunk still with its own target
-        for audio, length, target in zip(batch["waveform"], batch["num_samples"], batch["teacher"]):
-            np.testing.assert_allclose(audio[:length], pieces[int(target[0]) // 2] / 32768.0)
+        for audio, target in zip(batch["waveform"], batch["teacher"]):
+            np.testing.assert_allclose(audio, pieces[int(target[0]) // 2] / 32768.0)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,10 @@ def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
     result = _program("export_embedder", f"--weights={finished_run}", "--layer=9",
                       f"--export_dir={tmp_path / 'bad'}")
     assert result.returncode == 1 and "--layer: the small Conformer has layers 1 to 4" in result.stderr
+    result = _program("pretrain", f"--data_dir={tiny_demo}", "--method=both",
+                      f"--output_dir={tmp_path / 'both'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: --method: both needs a teacher embedder" in result.stderr
     with pytest.raises(UserInputError, match="already holds a finished pre-training run"):
         pretraining.pretrain(finished_run, _params(steps=2), data_dir=tiny_demo)
     with pytest.raises(UserInputError, match="name the audio"):
@@ -128,7 +132,7 @@ def test_a_distilled_run_exports_a_student_that_embeds_in_the_teachers_space(tin
     model = pretraining.embedder_from_pretraining(run_dir)
     audio = np.random.default_rng(0).normal(0, 0.1, (2, 16000)).astype(np.float32)
     np.testing.assert_allclose(student(audio).numpy(), model(audio).numpy(), atol=1e-4)
-    with pytest.raises(UserInputError, match="--method=distillation needs a --teacher"):
+    with pytest.raises(ValueError, match="method: distillation needs a teacher"):
         _params(method="distillation")
 
 

@@ -134,6 +134,19 @@ def label_encoder(schema: LabelSchema):
     return labels_of
 
 
+def crop(audio, clip_samples: int, seed: int | None = None, position=0):
+    """`clip_samples` of `audio` from an offset drawn uniformly from those that fit, seeded by
+    (seed, position) (seed None: from the start), zero-padded at the end if the clip is shorter."""
+    offset = tf.constant(0, tf.int64)
+    if seed is not None:
+        room = tf.maximum(tf.shape(audio, tf.int64)[0] - clip_samples, 0)
+        offset = tf.random.stateless_uniform([], seed=[seed, position], maxval=room + 1,
+                                             dtype=tf.int64)
+    audio = audio[offset:offset + clip_samples]
+    audio = tf.pad(audio, [[0, clip_samples - tf.shape(audio, tf.int64)[0]]])
+    return tf.ensure_shape(audio, [clip_samples])
+
+
 def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams, training: bool,
             keep_ids: bool = False) -> tf.data.Dataset:
     """Turns clips into (features, labels) batches; see the module docstring.
@@ -154,20 +167,13 @@ def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams,
         clip_samples = params.clip_samples
         seed = params.seed
 
-        def crop(position, clip):
-            audio = clip["audio"]
-            length = tf.shape(audio, tf.int64)[0]
-            room = tf.maximum(length - clip_samples, 0)
-            offset = tf.random.stateless_uniform([], seed=[seed, position], maxval=room + 1,
-                                                 dtype=tf.int64)
-            audio = audio[offset:offset + clip_samples]
-            audio = tf.pad(audio, [[0, clip_samples - tf.shape(audio, tf.int64)[0]]])
-            audio = tf.ensure_shape(audio, [clip_samples])
+        def cropped(position, clip):
+            audio = crop(clip["audio"], clip_samples, seed, position)
             return features_of(clip, audio), labels_of(clip)
 
         dataset = (clips.shuffle(params.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
                    .enumerate()
-                   .map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+                   .map(cropped, num_parallel_calls=tf.data.AUTOTUNE)
                    # A whole batch keeps the mean-CCC loss stable (section 2.1) and shapes static.
                    .batch(params.batch_size, drop_remainder=True))
     else:

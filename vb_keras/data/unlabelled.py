@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras.data import avb, csvfile, exvo, loading, tfrecord
+from vb_keras.data import avb, csvfile, exvo, loading, pipeline, tfrecord
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.errors import UserInputError
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
@@ -129,16 +129,10 @@ def batches(waveforms: list, batch_size: int, clip_samples: int, seed: int = 0,
         dataset = dataset.shuffle(min(len(waveforms), 4096), seed=seed,
                                   reshuffle_each_iteration=True)
 
-    def crop(position, clip):
-        length = tf.shape(clip, tf.int64)[0]
-        room = tf.maximum(length - clip_samples, 0)
-        offset = (tf.random.stateless_uniform([], seed=[seed, position], maxval=room + 1,
-                                              dtype=tf.int64) if training else tf.constant(0, tf.int64))
-        cropped = clip[offset:offset + clip_samples]
-        num_samples = tf.shape(cropped, tf.int32)[0]
-        cropped = tf.pad(cropped, [[0, clip_samples - tf.shape(cropped, tf.int64)[0]]])
-        return {WAVEFORM: tf.ensure_shape(tf.cast(cropped, tf.float32) / 32768.0, [clip_samples]),
-                NUM_SAMPLES: num_samples}
+    def cropped(position, clip):
+        audio = pipeline.crop(clip, clip_samples, seed if training else None, position)
+        return {WAVEFORM: tf.cast(audio, tf.float32) / 32768.0,
+                NUM_SAMPLES: tf.minimum(tf.shape(clip, tf.int32)[0], clip_samples)}
 
-    dataset = dataset.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.enumerate().map(cropped, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

@@ -3,10 +3,11 @@
 Shor & Venugopalan (2022, "TRILLsson: Distilled Universal Paralinguistic Speech Representations")
 distil CAP12 into small students by training each student to reproduce the teacher's embedding of
 fixed-length audio chunks. Here:
-  chunks: each clip cut into non-overlapping chunks of the crop length (a shorter last chunk is kept
-    if it holds at least `MIN_CHUNK_SECONDS`; a clip shorter than that is one chunk);
-  targets: the teacher's embedding of each chunk (its valid samples only), computed once per run and
-    kept in the run directory, so a resumed run does not embed the audio again;
+  chunks: each clip cut into the windows the conformer heads read (`data/windows.py`: non-overlapping,
+    2.5 s by default, the last one zero-padded and kept if it holds at least 0.5 s), so the student
+    learns the teacher's embedding of exactly what it will be given at extraction time;
+  targets: the teacher's embedding of each chunk, computed once per run and kept in the run
+    directory, so a resumed run does not embed the audio again;
   student: the Conformer's embedding (the mean over the valid steps of its embedding layer, as the
     exported embedder computes it), through a linear projection to the teacher's width;
   loss: the mean square error of the projection against the teacher's embedding standardised per
@@ -24,53 +25,39 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from vb_keras.data import windows
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
+from vb_keras.params import WindowParams
 from vb_keras.utils import atomic
 from vb_keras.utils import progress as progress_bars
 
 TARGETS_FILE = "teacher_targets.npz"
 TEACHER = "teacher"      # the batches' key of the standardised teacher embedding
-MIN_CHUNK_SECONDS = 0.5
-SAMPLE_RATE = 16000
-# Chunks per teacher call: batches of equal-length chunks, small enough for a CPU's memory.
-CHUNKS_PER_CALL = 32
+# Chunks per teacher call, as the embedding cache's windows per embedder call.
+CHUNKS_PER_CALL = 64
 
 
-def chunks(waveforms: list, chunk_samples: int,
-           min_samples: int = int(MIN_CHUNK_SECONDS * SAMPLE_RATE)) -> list:
-    """The int16 chunks of `waveforms` (see the module docstring), clip by clip, in order."""
-    result = []
-    for waveform in waveforms:
-        starts = range(0, max(len(waveform), 1), chunk_samples)
-        pieces = [waveform[start:start + chunk_samples] for start in starts]
-        if len(pieces) > 1 and len(pieces[-1]) < min_samples:
-            pieces = pieces[:-1]
-        result.extend(pieces)
-    return result
+def chunks(waveforms: list, window: WindowParams = WindowParams()) -> np.ndarray:
+    """int16 [chunks, window samples]: the windows of `waveforms` (`windows.clip_windows`), clip by
+    clip, in order."""
+    if not waveforms:
+        return np.zeros([0, window.window_samples], np.int16)
+    return np.concatenate([windows.clip_windows(tf.constant(waveform), window).numpy()
+                           for waveform in waveforms])
 
 
-def teacher_embeddings(teacher, pieces: list, progress: bool = True) -> np.ndarray:
-    """float32 [chunks, D]: the teacher's embedding of each int16 chunk (its own samples, no
-    padding; chunks of equal length share a call)."""
-    order = sorted(range(len(pieces)), key=lambda index: len(pieces[index]))
-    groups, current = [], []
-    for index in order:
-        if current and (len(pieces[current[0]]) != len(pieces[index])
-                        or len(current) == CHUNKS_PER_CALL):
-            groups.append(current)
-            current = []
-        current.append(index)
-    if current:
-        groups.append(current)
-    result = np.zeros([len(pieces), teacher.dimension], np.float32)
-    items = progress_bars.track(groups, len(pieces), size=len, unit="chunk") if progress else groups
-    for group in items:
-        audio = np.stack([pieces[index] for index in group]).astype(np.float32) / 32768.0
-        result[group] = teacher(audio).numpy()
-    return result
+def teacher_embeddings(teacher, pieces: np.ndarray, progress: bool = True) -> np.ndarray:
+    """float32 [chunks, D]: the teacher's embedding of each int16 chunk."""
+    starts = range(0, len(pieces), CHUNKS_PER_CALL)
+    items = progress_bars.track(starts, len(pieces), unit="chunk",
+                                size=lambda start: min(CHUNKS_PER_CALL, len(pieces) - start)
+                                ) if progress else starts
+    result = [teacher(pieces[start:start + CHUNKS_PER_CALL].astype(np.float32) / 32768.0).numpy()
+              for start in items]
+    return np.concatenate(result) if result else np.zeros([0, teacher.dimension], np.float32)
 
 
-def load_or_compute_targets(run_dir, teacher, pieces: list, identity: dict,
+def load_or_compute_targets(run_dir, teacher, pieces: np.ndarray, identity: dict,
                             progress: bool = True) -> np.ndarray:
     """The teacher's embeddings of `pieces`, read from `run_dir/teacher_targets.npz` when it holds
     those of the same teacher and chunks (`identity`), else computed and written there."""
@@ -95,19 +82,17 @@ def standardization(targets: np.ndarray) -> tuple:
     return mean.astype(np.float32), np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
 
 
-def batches(pieces: list, targets: np.ndarray, batch_size: int, chunk_samples: int,
-            seed: int = 0, training: bool = True) -> tf.data.Dataset:
-    """{waveform, num_samples, teacher} batches of the chunks, zero-padded to `chunk_samples`;
-    training batches are shuffled (reproducibly from the seed) and full."""
-    lengths = np.array([len(piece) for piece in pieces], np.int32)
-    padded = np.zeros([len(pieces), chunk_samples], np.int16)
-    for row, piece in enumerate(pieces):
-        padded[row, :len(piece)] = piece
-    dataset = tf.data.Dataset.from_tensor_slices((padded, lengths, targets.astype(np.float32)))
+def batches(pieces: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0,
+            training: bool = True) -> tf.data.Dataset:
+    """{waveform, num_samples, teacher} batches of the chunks, every sample valid (as the embedder
+    sees a window); training batches are shuffled (reproducibly from the seed) and full."""
+    samples = pieces.shape[1]
+    dataset = tf.data.Dataset.from_tensor_slices((pieces, targets.astype(np.float32)))
     if training:
         dataset = dataset.shuffle(len(pieces), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda audio, length, target: {
-        WAVEFORM: tf.cast(audio, tf.float32) / 32768.0, NUM_SAMPLES: length, TEACHER: target})
+    dataset = dataset.map(lambda audio, target: {
+        WAVEFORM: tf.cast(audio, tf.float32) / 32768.0, NUM_SAMPLES: tf.constant(samples, tf.int32),
+        TEACHER: target})
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 

@@ -30,6 +30,7 @@ import tensorflow as tf
 from vb_keras.data import unlabelled
 from vb_keras.errors import UserInputError
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
+from vb_keras.params import WindowParams
 from vb_keras.evaluation import plots
 from vb_keras.models import conformer, embedders, hub, readers
 from vb_keras.training import callbacks as vb_callbacks
@@ -55,7 +56,10 @@ class PretrainingParams:
       steps: optimiser updates in all (wav2vec 2.0 BASE: 400,000 on 64 GPUs; a CPU can afford a few
         thousand of the small Conformer an hour).
       batch_size: crops per update (global, split across replicas).
-      clip_seconds: crop length; shorter clips are zero-padded and masked as padding.
+      clip_seconds: crop length; shorter clips are zero-padded and masked as padding. Distilling,
+        the length of the chunks (windows); default: 4 s crops (wav2vec 2.0), or with a teacher the
+        2.5 s windows the conformer heads read (`WindowParams`), so the student learns what it will
+        be given.
       learning_rate: peak rate (5e-4, wav2vec 2.0 BASE), reached after a linear warm-up over
         `warmup_share` of the steps (8% in BASE), then a cosine decay to 0 (BASE decays linearly).
       weight_decay: AdamW's (0.01, BASE); epsilon: Adam's (1e-6, fairseq's wav2vec 2.0 recipe).
@@ -73,7 +77,7 @@ class PretrainingParams:
     objective: wav2vec2.Wav2Vec2Params = wav2vec2.Wav2Vec2Params()
     steps: int = 5000
     batch_size: int = 16
-    clip_seconds: float = 4.0
+    clip_seconds: float | None = None
     learning_rate: float = 5e-4
     warmup_share: float = 0.08
     weight_decay: float = 0.01
@@ -86,24 +90,29 @@ class PretrainingParams:
     distillation_weight: float = 1.0
 
     def __post_init__(self):
+        # Each message starts with the field's name, which is also bin/pretrain's flag's.
         if self.method not in METHODS:
-            raise UserInputError(f"--method: {self.method!r} is not one of {', '.join(METHODS)}")
+            raise ValueError(f"method: {self.method!r} is not one of {', '.join(METHODS)}")
         if self.method in ("distillation", "both") and not self.teacher:
-            raise UserInputError(f"--method={self.method} needs a --teacher embedder")
+            raise ValueError(f"method: {self.method} needs a teacher embedder")
         if self.method == "wav2vec2" and self.teacher:
-            raise UserInputError("--teacher: --method=wav2vec2 does not use a teacher (pass "
-                                 "--method=both to add the distillation loss)")
+            raise ValueError("teacher: method wav2vec2 does not use a teacher (method both adds "
+                             "the distillation loss)")
         if self.config not in conformer.CONFORMER_CONFIGS:
-            raise UserInputError(f"--config: unknown Conformer configuration {self.config!r}; "
-                                 f"choose one of {', '.join(sorted(conformer.CONFORMER_CONFIGS))}")
+            raise ValueError(f"config: unknown Conformer configuration {self.config!r}; "
+                             f"choose one of {', '.join(sorted(conformer.CONFORMER_CONFIGS))}")
         if isinstance(self.objective, dict):
             object.__setattr__(self, "objective", wav2vec2.Wav2Vec2Params(**self.objective))
-        for name in ("steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserInputError(f"--{name}: must be positive, got {getattr(self, name)}")
-        if self.clip_seconds <= 0 or not 0 <= self.warmup_share < 1 or self.max_minutes < 0:
-            raise UserInputError("--clip_seconds must be positive, --warmup_share in [0, 1) and "
-                                 "--max_minutes not negative")
+        if self.clip_seconds is None:
+            object.__setattr__(self, "clip_seconds", WindowParams().window_seconds if self.teacher
+                               else 4.0)
+        for name in ("steps", "batch_size", "clip_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        if not 0 <= self.warmup_share < 1:
+            raise ValueError(f"warmup_share: must lie in [0, 1), got {self.warmup_share}")
+        if self.max_minutes < 0 or self.distillation_weight < 0:
+            raise ValueError("max_minutes, distillation_weight: must not be negative")
 
     @property
     def contrastive(self) -> bool:
@@ -216,7 +225,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     if teacher:
         # Distillation learns from fixed chunks, each with the teacher's embedding of it.
         train_clips, held_out, standardization = _distillation_examples(
-            output_dir, teacher, train_clips, held_out, clip_samples)
+            output_dir, teacher, train_clips, held_out, params.clip_seconds)
     unit, examples = ("chunks", len(train_clips[0])) if teacher else ("clips", len(train_clips))
     batch_size = min(params.batch_size, examples - examples % strategy.num_replicas_in_sync)
     if batch_size < params.batch_size:
@@ -228,9 +237,9 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     total_steps = epochs * steps_per_epoch
     objective = params.objective_for(total_steps)
     if teacher:
-        train = distillation.batches(*train_clips, batch_size, clip_samples, params.seed).repeat()
-        validation = (distillation.batches(*held_out, batch_size, clip_samples, training=False)
-                      if held_out[0] else None)
+        train = distillation.batches(*train_clips, batch_size, params.seed).repeat()
+        validation = (distillation.batches(*held_out, batch_size, training=False)
+                      if len(held_out[0]) else None)
     else:
         train = unlabelled.batches(train_clips, batch_size, clip_samples, params.seed).repeat()
         validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
@@ -301,13 +310,15 @@ def _method_text(params, teacher) -> str:
     return "wav2vec 2.0" + (f" and {distilled}" if distilled else "")
 
 
-def _distillation_examples(output_dir, teacher, train_clips, held_out, clip_samples) -> tuple:
+def _distillation_examples(output_dir, teacher, train_clips, held_out, seconds) -> tuple:
     """((train chunks, standardised targets), (held-out chunks, targets), (mean, scale))."""
-    train_pieces = distillation.chunks(train_clips, clip_samples)
-    held_pieces = distillation.chunks(held_out, clip_samples)
+    window = WindowParams(window_seconds=seconds, min_tail_seconds=min(
+        WindowParams().min_tail_seconds, seconds))
+    train_pieces = distillation.chunks(train_clips, window)
+    held_pieces = distillation.chunks(held_out, window)
     targets = distillation.load_or_compute_targets(
-        output_dir, teacher, train_pieces + held_pieces,
-        {"teacher": teacher.identity, "chunk_samples": clip_samples,
+        output_dir, teacher, np.concatenate([train_pieces, held_pieces]),
+        {"teacher": teacher.identity, "window": [window.window_seconds, window.min_tail_seconds],
          "clips": len(train_clips) + len(held_out)})
     train_targets, held_targets = targets[:len(train_pieces)], targets[len(train_pieces):]
     mean, scale = distillation.standardization(train_targets)
