@@ -87,9 +87,14 @@ def main(argv):
           f"{FLAGS.trials} trials of {', '.join(FLAGS.conditions)}; {FLAGS.epochs} epochs each",
           flush=True)
 
+    spent = []   # seconds of the trials this process ran, for the ETA
+
     def report(record, done, total):
+        spent.append(record["seconds"])
+        left = (total - done) * sum(spent) / len(spent)
         print(f"[{done}/{total}] {record['condition']} trial {record['trial']}: Val mean CCC "
-              f"{record['val_mean_ccc']:.4f} ({record['seconds']:.1f} s)", flush=True)
+              f"{record['val_mean_ccc']:.4f} ({record['seconds']:.1f} s; about {left / 60:.0f} "
+              "min left)", flush=True)
 
     result = permutation.run(
         FLAGS.output_dir, data, head=FLAGS.model, trials=FLAGS.trials,

@@ -28,10 +28,11 @@ import pandas as pd
 from vb_keras.evaluation import baseline, bootstrap, plots, scoring
 from vb_keras.models import registry
 from vb_keras.training import runs, trainer
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, progress
 from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
+from vb_keras.keys import FILE_ID
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS, LabelSchema
 
@@ -222,7 +223,10 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
         model = runs.TrainedRun.finished(model_dir).model
     reader = registry.split_reader(params, data_dir, table, schema, on_bad_audio, model_dir,
                                    embedding_cache_root)
-    _, y_pred, ids = predict_batches(model, reader.batches(split, training=False, keep_ids=True))
+    logging.info("predicting %s with %s", split, model_dir)
+    batches = progress.track(reader.batches(split, training=False, keep_ids=True),
+                             reader.clip_count(split), size=lambda batch: len(batch[0][FILE_ID]))
+    _, y_pred, ids = predict_batches(model, batches)
     prediction = {"file_id": np.asarray(ids, str), **y_pred}
     _write_npz(path, prediction)
     return prediction
