@@ -58,9 +58,10 @@ def teacher_embeddings(teacher, pieces: np.ndarray, progress: bool = True) -> np
 
 
 def load_or_compute_targets(run_dir, teacher, pieces: np.ndarray, identity: dict,
-                            progress: bool = True) -> np.ndarray:
+                            progress: bool = True, store: bool = True) -> np.ndarray:
     """The teacher's embeddings of `pieces`, read from `run_dir/teacher_targets.npz` when it holds
-    those of the same teacher and chunks (`identity`), else computed and written there."""
+    those of the same teacher and chunks (`identity`), else computed and (if `store`: the chief of
+    a multi-worker run alone writes) written there."""
     path = os.path.join(run_dir, TARGETS_FILE)
     key = json.dumps(identity, sort_keys=True)
     if os.path.isfile(path):
@@ -70,8 +71,9 @@ def load_or_compute_targets(run_dir, teacher, pieces: np.ndarray, identity: dict
                 return stored["targets"]
     logging.info("embedding %d chunks with the teacher %s", len(pieces), identity["teacher"])
     targets = teacher_embeddings(teacher, pieces, progress)
-    atomic.write_file(path, lambda stream: np.savez(stream, targets=targets, identity=key),
-                      binary=True)
+    if store:
+        atomic.write_file(path, lambda stream: np.savez(stream, targets=targets, identity=key),
+                          binary=True)
     return targets
 
 

@@ -176,7 +176,7 @@ def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_d
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
     chief = is_chief()
-    with atomic.owned_directory(output_dir, "--output_dir"):
+    with atomic.owned_by_chief(output_dir, "--output_dir", chief):   # (as trainer.train)
         return _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks,
                                on_bad_audio, settings, chief)
 
@@ -225,7 +225,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     if teacher:
         # Distillation learns from fixed chunks, each with the teacher's embedding of it.
         train_clips, held_out, standardization = _distillation_examples(
-            output_dir, teacher, train_clips, held_out, params.clip_seconds)
+            output_dir, teacher, train_clips, held_out, params.clip_seconds, chief)
     unit, examples = ("chunks", len(train_clips[0])) if teacher else ("clips", len(train_clips))
     batch_size = min(params.batch_size, examples - examples % strategy.num_replicas_in_sync)
     if batch_size < params.batch_size:
@@ -310,7 +310,8 @@ def _method_text(params, teacher) -> str:
     return "wav2vec 2.0" + (f" and {distilled}" if distilled else "")
 
 
-def _distillation_examples(output_dir, teacher, train_clips, held_out, seconds) -> tuple:
+def _distillation_examples(output_dir, teacher, train_clips, held_out, seconds,
+                           chief: bool) -> tuple:
     """((train chunks, standardised targets), (held-out chunks, targets), (mean, scale))."""
     window = WindowParams(window_seconds=seconds, min_tail_seconds=min(
         WindowParams().min_tail_seconds, seconds))
@@ -319,7 +320,7 @@ def _distillation_examples(output_dir, teacher, train_clips, held_out, seconds) 
     targets = distillation.load_or_compute_targets(
         output_dir, teacher, np.concatenate([train_pieces, held_pieces]),
         {"teacher": teacher.identity, "window": [window.window_seconds, window.min_tail_seconds],
-         "clips": len(train_clips) + len(held_out)})
+         "clips": len(train_clips) + len(held_out)}, progress=chief, store=chief)
     train_targets, held_targets = targets[:len(train_pieces)], targets[len(train_pieces):]
     mean, scale = distillation.standardization(train_targets)
     return ((train_pieces, (train_targets - mean) / scale),

@@ -16,7 +16,6 @@ While a run writes its model directory, it holds it (`atomic.owned_directory`): 
 the same directory is refused.
 """
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -138,18 +137,10 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
     chief = is_chief()
-    # Only the chief writes into model_dir (below), so only it owns it: other workers given the
-    # same directory on a shared file system must not be refused.
-    with (atomic.owned_directory(model_dir, "--model_dir") if chief
-          else _created_directory(model_dir)):
+    # Only the chief writes into model_dir (below), so only it owns it.
+    with atomic.owned_by_chief(model_dir, "--model_dir", chief):
         return _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks,
                             on_bad_audio, settings, embedding_cache_root, tasks, chief)
-
-
-@contextlib.contextmanager
-def _created_directory(directory):
-    os.makedirs(directory, exist_ok=True)
-    yield directory
 
 
 def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks, on_bad_audio,

@@ -89,6 +89,20 @@ def owned_directory(directory, label=None, wait: bool = False):
 
 
 @contextlib.contextmanager
+def owned_by_chief(directory, label=None, chief: bool = True):
+    """`owned_directory` for the chief of a multi-worker run; another worker (which writes nothing
+    there) only creates it, so workers given one directory on a shared file system are not
+    refused."""
+    if chief:
+        with owned_directory(directory, label):
+            yield directory
+    else:
+        check_output_path(directory, label)
+        _make_directory(directory, label)
+        yield directory
+
+
+@contextlib.contextmanager
 def owned_target(target, label=None, wait: bool = False):
     """Holds `target` (a directory that `atomic_directory` will create) exclusively, like
     `owned_directory`; the lock file is `.NAME.partial-lock` beside it, since the target does
