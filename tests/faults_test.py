@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO_ROOT, run_main
+from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
 
 # Set in every program's environment (and so its children's): finds them after a kill.
 MARK = "VB_FAULTS_TEST_RUN"
@@ -390,6 +390,40 @@ def test_extract_embeddings_killed_before_the_cache_is_complete_resumes(hooks, t
     rerun = program(hooks, "extract_embeddings", *command).check()
     assert "1 of 1 shards already written" in rerun.output    # resumed, not redone
     assert files(cache) == files(extracted)
+    assert not scratch_left(tmp_path)
+
+
+# ---------------------------------------------------------------- bin/pretrain
+
+# wav2vec 2.0 and distillation from YAMNet at once (--method=both), so every file either writes is
+# under the faults: one epoch of 2 updates on the tiny demo's half-second chunks.
+PRETRAIN_FLAGS = [f"--teacher={YAMNET}", "--method=both", "--steps=2", "--batch_size=16",
+                  "--clip_seconds=0.5", "--codebook_entries=16", "--num_distractors=8"]
+
+
+@requires_yamnet
+def test_pretrain_killed_at_its_targets_its_epoch_and_its_weights_ends_as_an_uninterrupted_run(
+        hooks, tiny_demo, tmp_path):
+    run_dir = str(tmp_path / "run")
+    command = [f"--data_dir={tiny_demo}", f"--output_dir={run_dir}", *PRETRAIN_FLAGS]
+    runs = killed_in_turn(hooks, "pretrain", command, [
+        # The teacher's embeddings computed, their file not yet in place.
+        dict(fault=in_os_replace(r"/teacher_targets\.npz$")),
+        # The epoch trained, its backup (and history row) not written: the rerun trains it again.
+        dict(fault={"when": "before", "module": "vb_keras.training.callbacks",
+                    "name": "ResumableBackup.on_epoch_end"}),
+        # Trained to the end, the weights that mark the run finished not yet in place: the rerun
+        # writes them from the backup without training again.
+        dict(fault=in_os_replace(r"/pretrained\.weights\.h5$")),
+    ])
+    assert_none_left(*runs)
+    assert not os.path.exists(os.path.join(run_dir, "pretrained.weights.h5"))
+    rerun = program(hooks, "pretrain", *command).check()
+    assert "pre-trained: " in rerun.output and "reusing the teacher's embeddings" in rerun.output
+    assert {"config.json", "history.csv", "teacher_targets.npz", "pretrained.weights.h5",
+            "training_curves.png"} <= files(run_dir)
+    assert not any(path.startswith("backup") for path in files(run_dir))
+    assert history_epochs(run_dir) == [0]      # one row for the one epoch
     assert not scratch_left(tmp_path)
 
 
