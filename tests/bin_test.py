@@ -21,6 +21,14 @@ def program(name, *args, check=True):
     return process
 
 
+def succeeded(process):
+    """`process`, once it has ended with exit status 0 (as `program` checks)."""
+    if process.returncode != 0:
+        raise AssertionError(f"{process.args} failed ({process.returncode}):\n"
+                             f"{process.stderr[-3000:]}")
+    return process
+
+
 def assert_one_line_error(process, *fragments):
     assert process.returncode == 1
     errors = [line for line in process.stderr.splitlines() if ": error: " in line]
@@ -234,12 +242,17 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
     assert "wrote " in process.stdout
     report = open(os.path.join(out, "bad_audio.csv")).read()
     assert victim in report
-    assert_one_line_error(program("prepare_data", f"--data_dir={corrupted}",
-                                  f"--out_dir={tmp_path / 'strict'}", "--on_bad_audio=fail",
-                                  check=False), victim)
+    # (Three short runs that read the data and load no model: one process.)
+    (tmp_path / "runs").mkdir()
+    strict, from_raw, from_prepared = programs_in_one_process([
+        ("prepare_data", [f"--data_dir={corrupted}", f"--out_dir={tmp_path / 'strict'}",
+                          "--on_bad_audio=fail"]),
+        ("baseline", [f"--data_dir={corrupted}", "--split=Val"]),
+        ("baseline", [f"--data_dir={out}", "--split=Val"]),
+    ], str(tmp_path / "runs")).values()
+    assert_one_line_error(strict, victim)
     # The prepared set is a data directory for the other programs: same baseline, one clip fewer.
-    from_raw = program("baseline", f"--data_dir={corrupted}", "--split=Val").stdout
-    from_prepared = program("baseline", f"--data_dir={out}", "--split=Val").stdout
+    from_raw, from_prepared = (succeeded(process).stdout for process in (from_raw, from_prepared))
     assert "| NAIVE |" in from_prepared and from_raw.splitlines()[-1] == from_prepared.splitlines()[-1]
 
 
@@ -518,12 +531,16 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
     assert "Romantic Love" in emotions and "Surprise (Negative)" in emotions and len(emotions) == 30
     data = [f"--data_dir={data_dir}", f"--emotion_columns={','.join(emotions)}",
             "--class_column=Category"]
-    # A named column the data lacks stays an error, and says how to leave the task out.
-    assert_one_line_error(program("baseline", *data, check=False), "missing column 'Age'",
-                          "(if the data has no age labels, pass --age_column=)")
     model_dir = str(tmp_path / "run")
-    assert_one_line_error(program("train", *data, "--age_column=", "--tasks=emotion,age",
-                                  f"--model_dir={model_dir}", check=False),
+    (tmp_path / "refusals").mkdir()
+    baseline_refused, train_refused = programs_in_one_process([   # (both refused: one process)
+        ("baseline", data),
+        ("train", [*data, "--age_column=", "--tasks=emotion,age", f"--model_dir={model_dir}"]),
+    ], str(tmp_path / "refusals")).values()
+    # A named column the data lacks stays an error, and says how to leave the task out.
+    assert_one_line_error(baseline_refused, "missing column 'Age'",
+                          "(if the data has no age labels, pass --age_column=)")
+    assert_one_line_error(train_refused,
                           "--tasks: the data has no age labels (--age_column is empty)")
     process = program("train", *data, "--age_column=", "--epochs=1", "--batch_size=8",
                       "--clip_seconds=1", f"--model_dir={model_dir}")
