@@ -21,12 +21,157 @@ def program(name, *args, check=True):
     return process
 
 
+def succeeded(process):
+    """`process`, once it has ended with exit status 0 (as `program` checks)."""
+    if process.returncode != 0:
+        raise AssertionError(f"{process.args} failed ({process.returncode}):\n"
+                             f"{process.stderr[-3000:]}")
+    return process
+
+
 def assert_one_line_error(process, *fragments):
     assert process.returncode == 1
     errors = [line for line in process.stderr.splitlines() if ": error: " in line]
     assert len(errors) == 1 and "Traceback" not in process.stderr, process.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+# Runs several bin/ programs, one after another, in ONE process (TensorFlow's import, ~10 s of CPU,
+# paid once), each through its own __main__ as `python bin/<name>.py ...` runs it (so through
+# common_flags.run and absl's flag parsing), with its stdout and stderr (file descriptors 1 and 2)
+# captured and its exit status as the interpreter would give it: SystemExit's code, 1 and the
+# traceback for an exception. Between programs the flags one defined are deleted (the next
+# defines them again), as in HELP_SCRIPT below. Reads [[name, args], ...] from the JSON file
+# argv[2] and writes [[returncode, stdout, stderr], ...] to argv[3].
+PROGRAMS_SCRIPT = """
+import json, os, runpy, sys, tempfile, traceback
+from absl import app, flags
+app.define_help_flags()   # (app.run defines them on its first call: not a program's)
+root, cases_path, results_path = sys.argv[1:4]
+sys.path.insert(0, os.path.join(root, "bin"))
+results = []
+for name, args in json.load(open(cases_path)):
+    before, path = set(flags.FLAGS), os.path.join(root, "bin", name + ".py")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush(); sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
+        try:
+            sys.argv = [path, *args]
+            runpy.run_path(path, run_name="__main__")
+            returncode = 0
+        except SystemExit as exit:
+            returncode = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+            if not isinstance(exit.code, (int, type(None))):
+                print(exit.code, file=sys.stderr)
+        except BaseException:
+            traceback.print_exc()
+            returncode = 1
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+            os.close(saved[0]); os.close(saved[1])
+        out.seek(0); err.seek(0)
+        results.append([returncode, out.read().decode(errors="replace"),
+                         err.read().decode(errors="replace")])
+    # (An imported library may define flags of its own: left alone.)
+    for flag in set(flags.FLAGS) - before:
+        module = os.path.basename(flags.FLAGS.find_module_defining_flag(flag))
+        if module.removesuffix(".py").rpartition(".")[2] in (name, "common_flags",
+                                                             "training_flags"):
+            delattr(flags.FLAGS, flag)
+json.dump(results, open(results_path, "w"))
+"""
+
+
+def programs_in_one_process(cases, directory):
+    """{(name, args): subprocess.CompletedProcess} of `cases`, [(name, [args])], run by
+    PROGRAMS_SCRIPT in one process; `directory` holds its input and output."""
+    cases_path, results_path = os.path.join(directory, "cases.json"), os.path.join(directory,
+                                                                                  "results.json")
+    with open(cases_path, "w") as stream:
+        json.dump([[name, list(args)] for name, args in cases], stream)
+    process = subprocess.run(
+        [sys.executable, "-c", PROGRAMS_SCRIPT, REPO_ROOT, cases_path, results_path],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert process.returncode == 0, process.stderr[-3000:]
+    with open(results_path) as stream:
+        results = json.load(stream)
+    assert len(results) == len(cases)
+    return {(name, tuple(args)): subprocess.CompletedProcess([name, *args], *result)
+            for (name, args), result in zip(cases, results)}
+
+
+class ErrorRuns:
+    """The programs of the error-only tests, run once (`error_runs`); `program` looks one up."""
+
+    def __init__(self, runs, scratch, empty):
+        self.runs, self.scratch, self.empty = runs, scratch, empty
+
+    def program(self, name, *args):
+        assert (name, args) in self.runs, f"bin/{name} {args} is not among error_runs' cases"
+        return self.runs[name, args]
+
+
+def baseline_error_args(small_demo, args):
+    return [f"--data_dir={small_demo}", *args] if not args[0].startswith("--data_dir") else args
+
+
+def bad_output_cases(small_demo, scratch):
+    """(name, args, fragment) of test_bad_output_paths_give_one_line_errors_before_any_work; in
+    `scratch` a file `file` and a non-empty directory `full`."""
+    afile, full = scratch / "file", scratch / "full"
+    data = f"--data_dir={small_demo}"
+    return [
+        ("train", [data, f"--model_dir={afile}"], f"--model_dir: {afile} is a file, not a directory"),
+        ("train", [data, f"--model_dir={afile}/run"], f"--model_dir: cannot create {afile}/run: "
+                                                      f"{afile} is a file"),
+        ("train", [data, "--model_dir=/proc/vb_keras/run"], "--model_dir: cannot create "
+                                                            "/proc/vb_keras/run"),
+        ("prepare_data", [data, f"--out_dir={full}"], f"--out_dir: {full} exists and is not empty"),
+        ("prepare_data", [data, f"--out_dir={afile}"], f"--out_dir: {afile} is a file"),
+        ("predict", ["--model=nowhere", f"--audio={small_demo}", f"--output={scratch}"],
+         f"--output: {scratch} is a directory, not a file"),
+        ("export", ["--model_dir=nowhere", f"--export_dir={afile}"],
+         f"--export_dir: {afile} is a file, not a directory"),
+    ]
+
+
+def embedder_error_args(small_demo, program_name, args):
+    with_data = program_name in ("train", "extract_embeddings", "predict")
+    return [*([f"--data_dir={small_demo}"] if with_data else []), *args]
+
+
+BASELINE_ERRORS = [
+    (["--data_dir=/nonexistent"], ["/nonexistent/data_info.csv: not found"]),
+    (["--split=Test"], ["clips have no labels"]),
+    (["--class_column=Nation"], ["missing column 'Nation'"]),
+    (["--split_scheme=paper", "--moved_val_speakers=999"], ["--moved_val_speakers: 999 requested"]),
+]
+TRAIN_FLAG_ERRORS = [
+    (["--model=resnet101"], ["flag --model=resnet101"]),
+    (["--tasks=valence"], ["--tasks must be distinct names"]),
+    (["--batch_size=0"], ["--batch_size"]),
+]
+EMBEDDER_ERRORS = [
+    ("train", ["--model=conformer_autopool", "--embedder=/nonexistent"],
+     ["--embedder: /nonexistent is not a directory"]),
+    ("extract_embeddings", ["--embedder=/tmp"], ["--embedder: /tmp is not a SavedModel directory"]),
+    ("extract_embeddings", ["--window_seconds=1", "--min_tail_seconds=2"],
+     ["--window_seconds/--min_tail_seconds: min_tail_seconds must lie in"]),
+    ("export_embedder", ["--export_dir=/tmp", "--weights=/nonexistent.weights.h5"],
+     ["--export_dir: /tmp already exists"]),
+    ("export", ["--model_dir=/tmp"], ["holds no trained model"]),
+    ("predict", ["--model=/tmp", "--output=/tmp/x.csv"],
+     ["--model: /tmp is neither a SavedModel nor a directory of integer versions"]),
+]
+EXPERIMENT_ERRORS = [
+    (["--models=resnet19"], ["--models: unknown model 'resnet19'"]),
+    (["--forms=both"], ["--forms: 'both' is not one of multitask, single_task"]),
+]
+EXPERIMENT_BAD_SEEDS = ["a", "-1"]   # a negative seed once reached numpy's seeding
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +182,30 @@ def small_demo(tmp_path_factory):
     return out
 
 
-def test_make_demo_data_refuses_to_overwrite(small_demo):
-    assert_one_line_error(program("make_demo_data", f"--out_dir={small_demo}", check=False),
+@pytest.fixture(scope="module")
+def error_runs(small_demo, tmp_path_factory):
+    """Every program run of the tests that check a one-line error (or a flag error), in one
+    process: each is refused before any work, and a process of its own would cost it far more
+    (TensorFlow's import) than the refusal."""
+    scratch, empty = tmp_path_factory.mktemp("bad_outputs"), tmp_path_factory.mktemp("no_model")
+    (scratch / "file").write_text("x")
+    (scratch / "full").mkdir()
+    (scratch / "full" / "a").write_text("x")
+    cases = [("make_demo_data", [f"--out_dir={small_demo}"])]
+    cases += [("baseline", baseline_error_args(small_demo, args)) for args, _ in BASELINE_ERRORS]
+    cases += [(name, args) for name, args, _ in bad_output_cases(small_demo, scratch)]
+    cases += [("train", args) for args, _ in TRAIN_FLAG_ERRORS]
+    cases += [("evaluate", [f"--model_dir={empty}", f"--data_dir={small_demo}"])]
+    cases += [(name, embedder_error_args(small_demo, name, args))
+              for name, args, _ in EMBEDDER_ERRORS]
+    cases += [("experiment", args) for args, _ in EXPERIMENT_ERRORS]
+    cases += [("experiment", [f"--seeds={seeds}"]) for seeds in EXPERIMENT_BAD_SEEDS]
+    runs = programs_in_one_process(cases, str(tmp_path_factory.mktemp("error_runs")))
+    return ErrorRuns(runs, scratch, empty)
+
+
+def test_make_demo_data_refuses_to_overwrite(small_demo, error_runs):
+    assert_one_line_error(error_runs.program("make_demo_data", f"--out_dir={small_demo}"),
                           "already holds a data set")
 
 
@@ -56,15 +223,10 @@ def test_baseline_on_the_default_demo_data_says_so():
     assert "naive baseline on Val (400 clips)" in process.stdout
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--data_dir=/nonexistent"], ["/nonexistent/data_info.csv: not found"]),
-    (["--split=Test"], ["clips have no labels"]),
-    (["--class_column=Nation"], ["missing column 'Nation'"]),
-    (["--split_scheme=paper", "--moved_val_speakers=999"], ["--moved_val_speakers: 999 requested"]),
-])
-def test_bad_input_gives_one_line_errors(small_demo, args, fragments):
-    args = [f"--data_dir={small_demo}", *args] if not args[0].startswith("--data_dir") else args
-    assert_one_line_error(program("baseline", *args, check=False), *fragments)
+@pytest.mark.parametrize("args, fragments", BASELINE_ERRORS)
+def test_bad_input_gives_one_line_errors(small_demo, error_runs, args, fragments):
+    assert_one_line_error(error_runs.program("baseline", *baseline_error_args(small_demo, args)),
+                          *fragments)
 
 
 def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
@@ -80,12 +242,17 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
     assert "wrote " in process.stdout
     report = open(os.path.join(out, "bad_audio.csv")).read()
     assert victim in report
-    assert_one_line_error(program("prepare_data", f"--data_dir={corrupted}",
-                                  f"--out_dir={tmp_path / 'strict'}", "--on_bad_audio=fail",
-                                  check=False), victim)
+    # (Three short runs that read the data and load no model: one process.)
+    (tmp_path / "runs").mkdir()
+    strict, from_raw, from_prepared = programs_in_one_process([
+        ("prepare_data", [f"--data_dir={corrupted}", f"--out_dir={tmp_path / 'strict'}",
+                          "--on_bad_audio=fail"]),
+        ("baseline", [f"--data_dir={corrupted}", "--split=Val"]),
+        ("baseline", [f"--data_dir={out}", "--split=Val"]),
+    ], str(tmp_path / "runs")).values()
+    assert_one_line_error(strict, victim)
     # The prepared set is a data directory for the other programs: same baseline, one clip fewer.
-    from_raw = program("baseline", f"--data_dir={corrupted}", "--split=Val").stdout
-    from_prepared = program("baseline", f"--data_dir={out}", "--split=Val").stdout
+    from_raw, from_prepared = (succeeded(process).stdout for process in (from_raw, from_prepared))
     assert "| NAIVE |" in from_prepared and from_raw.splitlines()[-1] == from_prepared.splitlines()[-1]
 
 
@@ -129,36 +296,16 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
     assert list(pd.read_csv(tmp_path / "audio.csv").File_ID) == [int(first)]
 
 
-def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, tmp_path):
-    afile, full = tmp_path / "file", tmp_path / "full"
-    afile.write_text("x")
-    full.mkdir()
-    (full / "a").write_text("x")
-    data = f"--data_dir={small_demo}"
-    for name, args, fragment in [
-        ("train", [data, f"--model_dir={afile}"], f"--model_dir: {afile} is a file, not a directory"),
-        ("train", [data, f"--model_dir={afile}/run"], f"--model_dir: cannot create {afile}/run: "
-                                                      f"{afile} is a file"),
-        ("train", [data, "--model_dir=/proc/vb_keras/run"], "--model_dir: cannot create "
-                                                            "/proc/vb_keras/run"),
-        ("prepare_data", [data, f"--out_dir={full}"], f"--out_dir: {full} exists and is not empty"),
-        ("prepare_data", [data, f"--out_dir={afile}"], f"--out_dir: {afile} is a file"),
-        ("predict", ["--model=nowhere", f"--audio={small_demo}", f"--output={tmp_path}"],
-         f"--output: {tmp_path} is a directory, not a file"),
-        ("export", ["--model_dir=nowhere", f"--export_dir={afile}"],
-         f"--export_dir: {afile} is a file, not a directory"),
-    ]:
-        assert_one_line_error(program(name, *args, check=False), fragment)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "full"]   # nothing left behind
+def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, error_runs):
+    scratch = error_runs.scratch    # holds a file `file` and a non-empty directory `full`
+    for name, args, fragment in bad_output_cases(small_demo, scratch):
+        assert_one_line_error(error_runs.program(name, *args), fragment)
+    assert sorted(p.name for p in scratch.iterdir()) == ["file", "full"]   # nothing left behind
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--model=resnet101"], ["flag --model=resnet101"]),
-    (["--tasks=valence"], ["--tasks must be distinct names"]),
-    (["--batch_size=0"], ["--batch_size"]),
-])
-def test_train_flag_validation(args, fragments):
-    process = program("train", *args, check=False)
+@pytest.mark.parametrize("args, fragments", TRAIN_FLAG_ERRORS)
+def test_train_flag_validation(error_runs, args, fragments):
+    process = error_runs.program("train", *args)
     assert process.returncode != 0 and "Traceback" not in process.stderr
     assert all(f in process.stderr for f in fragments), process.stderr[-500:]
 
@@ -223,9 +370,9 @@ def test_help_lists_every_flag_a_program_defines_checked_out_and_installed(tmp_p
         assert installed.split("\nflags:\n")[0] == checkout.split("\nflags:\n")[0], name
 
 
-def test_evaluate_refuses_a_directory_without_a_model(small_demo, tmp_path):
-    assert_one_line_error(program("evaluate", f"--model_dir={tmp_path}", f"--data_dir={small_demo}",
-                                  check=False), "holds no trained model")
+def test_evaluate_refuses_a_directory_without_a_model(small_demo, error_runs):
+    assert_one_line_error(error_runs.program("evaluate", f"--model_dir={error_runs.empty}",
+                                             f"--data_dir={small_demo}"), "holds no trained model")
 
 
 @requires_emodb
@@ -288,22 +435,11 @@ def test_real_emodb_head_export_and_predict_reproduce_the_evaluation(tmp_path):
     assert np.abs(predicted.Age - test.Age).mean() == pytest.approx(evaluated["mae"], abs=1e-3)
 
 
-@pytest.mark.parametrize("program_name, args, fragments", [
-    ("train", ["--model=conformer_autopool", "--embedder=/nonexistent"],
-     ["--embedder: /nonexistent is not a directory"]),
-    ("extract_embeddings", ["--embedder=/tmp"], ["--embedder: /tmp is not a SavedModel directory"]),
-    ("extract_embeddings", ["--window_seconds=1", "--min_tail_seconds=2"],
-     ["--window_seconds/--min_tail_seconds: min_tail_seconds must lie in"]),
-    ("export_embedder", ["--export_dir=/tmp", "--weights=/nonexistent.weights.h5"],
-     ["--export_dir: /tmp already exists"]),
-    ("export", ["--model_dir=/tmp"], ["holds no trained model"]),
-    ("predict", ["--model=/tmp", "--output=/tmp/x.csv"],
-     ["--model: /tmp is neither a SavedModel nor a directory of integer versions"]),
-])
-def test_embedder_programs_give_one_line_errors(small_demo, program_name, args, fragments):
-    with_data = program_name in ("train", "extract_embeddings", "predict")
-    process = program(program_name, *([f"--data_dir={small_demo}"] if with_data else []), *args,
-                      check=False)
+@pytest.mark.parametrize("program_name, args, fragments", EMBEDDER_ERRORS)
+def test_embedder_programs_give_one_line_errors(small_demo, error_runs, program_name, args,
+                                                fragments):
+    process = error_runs.program(program_name,
+                                 *embedder_error_args(small_demo, program_name, args))
     assert_one_line_error(process, *fragments)
 
 
@@ -330,17 +466,14 @@ def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_p
     assert [line for line in again.stdout.splitlines() if line.startswith("| ")] == lines
 
 
-@pytest.mark.parametrize("args, fragments", [
-    (["--models=resnet19"], ["--models: unknown model 'resnet19'"]),
-    (["--forms=both"], ["--forms: 'both' is not one of multitask, single_task"]),
-])
-def test_experiment_gives_one_line_errors(args, fragments):
-    assert_one_line_error(program("experiment", *args, check=False), *fragments)
+@pytest.mark.parametrize("args, fragments", EXPERIMENT_ERRORS)
+def test_experiment_gives_one_line_errors(error_runs, args, fragments):
+    assert_one_line_error(error_runs.program("experiment", *args), *fragments)
 
 
-@pytest.mark.parametrize("seeds", ["a", "-1"])   # a negative seed once reached numpy's seeding
-def test_experiment_flag_validation(seeds):
-    process = program("experiment", f"--seeds={seeds}", check=False)
+@pytest.mark.parametrize("seeds", EXPERIMENT_BAD_SEEDS)
+def test_experiment_flag_validation(error_runs, seeds):
+    process = error_runs.program("experiment", f"--seeds={seeds}")
     assert process.returncode != 0 and "Traceback" not in process.stderr
     assert "--seeds must be distinct integers" in process.stderr
 
@@ -398,12 +531,18 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
     assert "Romantic Love" in emotions and "Surprise (Negative)" in emotions and len(emotions) == 30
     data = [f"--data_dir={data_dir}", f"--emotion_columns={','.join(emotions)}",
             "--class_column=Category"]
-    # A named column the data lacks stays an error, and says how to leave the task out.
-    assert_one_line_error(program("baseline", *data, check=False), "missing column 'Age'",
-                          "(if the data has no age labels, pass --age_column=)")
     model_dir = str(tmp_path / "run")
-    assert_one_line_error(program("train", *data, "--age_column=", "--tasks=emotion,age",
-                                  f"--model_dir={model_dir}", check=False),
+    (tmp_path / "short_runs").mkdir()
+    # (Two refusals and the baseline, none of which trains or loads a model: one process.)
+    baseline_refused, train_refused, baseline = programs_in_one_process([
+        ("baseline", data),
+        ("train", [*data, "--age_column=", "--tasks=emotion,age", f"--model_dir={model_dir}"]),
+        ("baseline", [*data, "--age_column="]),
+    ], str(tmp_path / "short_runs")).values()
+    # A named column the data lacks stays an error, and says how to leave the task out.
+    assert_one_line_error(baseline_refused, "missing column 'Age'",
+                          "(if the data has no age labels, pass --age_column=)")
+    assert_one_line_error(train_refused,
                           "--tasks: the data has no age labels (--age_column is empty)")
     process = program("train", *data, "--age_column=", "--epochs=1", "--batch_size=8",
                       "--clip_seconds=1", f"--model_dir={model_dir}")
@@ -418,7 +557,7 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
     process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}")
     assert "| resnet18 (emotion+country) | YES |" in process.stdout and "age:" not in process.stdout
     assert not os.path.exists(os.path.join(model_dir, "age_Val.png"))
-    process = program("baseline", *data, "--age_column=")
+    process = succeeded(baseline)
     assert "majority class" in process.stdout and "median age" not in process.stdout
     naive_row = process.stdout.rstrip().splitlines()[-1]
     assert naive_row.startswith("| NAIVE | — | ") and naive_row.split(" | ")[4] == "—"
