@@ -220,13 +220,14 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     keras.utils.set_random_seed(params.seed)
     waveforms = unlabelled.waveforms_of(data_dir, audio, on_bad_audio, output_dir)
     train_clips, held_out = unlabelled.split_off(waveforms)
-    held_out_clips = len(held_out)
     clip_samples = int(round(params.clip_seconds * 16000))
     if teacher:
         # Distillation learns from fixed chunks, each with the teacher's embedding of it.
-        train_clips, held_out, standardization = _distillation_examples(
+        train_set, held_set, standardization = _distillation_examples(
             output_dir, teacher, train_clips, held_out, params.clip_seconds, chief)
-    unit, examples = ("chunks", len(train_clips[0])) if teacher else ("clips", len(train_clips))
+        unit, examples = "chunks", len(train_set[0])
+    else:
+        unit, examples = "clips", len(train_clips)
     batch_size = min(params.batch_size, examples - examples % strategy.num_replicas_in_sync)
     if batch_size < params.batch_size:
         logging.warning("--batch_size: %d is more than the %d training %s; using %d",
@@ -237,9 +238,9 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     total_steps = epochs * steps_per_epoch
     objective = params.objective_for(total_steps)
     if teacher:
-        train = distillation.batches(*train_clips, batch_size, params.seed).repeat()
-        validation = (distillation.batches(*held_out, batch_size, training=False)
-                      if len(held_out[0]) else None)
+        train = distillation.batches(*train_set, batch_size, params.seed).repeat()
+        validation = (distillation.batches(*held_set, batch_size, training=False)
+                      if len(held_set[0]) else None)
     else:
         train = unlabelled.batches(train_clips, batch_size, clip_samples, params.seed).repeat()
         validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
@@ -263,7 +264,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         keras.config.set_dtype_policy(previous_policy)
 
     config = {**identity, "settings": settings or {}, "clips": len(waveforms),
-              "held_out_clips": held_out_clips,
+              "held_out_clips": len(held_out),
               "teacher_dim": teacher.dimension if teacher else 0,
               "train_examples": examples,
               "train_batch_size": batch_size,
@@ -272,9 +273,10 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
               "parameters": int(model.count_params())}
     if chief:
         atomic.write_json(os.path.join(output_dir, CONFIG_FILE), config)
+    method = _method_text(params, teacher.description if teacher else "")
     logging.info("pre-training the %s Conformer (%s parameters) by %s on %d %s "
                  "(%d clips held out): %d epochs of %d steps at batch %d", params.config,
-                 f"{model.count_params():,}", _method_text(params, teacher),
+                 f"{model.count_params():,}", method,
                  config["train_examples"], unit, config["held_out_clips"], epochs,
                  steps_per_epoch, batch_size)
     package_callbacks = [vb_callbacks.ResumableBackup(os.path.join(output_dir, BACKUP_DIR),
@@ -294,8 +296,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         table = plots.read_history(output_dir)
         if table is not None:
             plots.write_training_curves(table, os.path.join(output_dir, "training_curves.png"),
-                                        title=f"{_method_text(params, teacher)}, "
-                                              f"{params.config} Conformer")
+                                        title=f"{method}, {params.config} Conformer")
         if finished:
             trainer.save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
     if finished:
@@ -303,8 +304,9 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     return history.history
 
 
-def _method_text(params, teacher) -> str:
-    distilled = f"distillation from {teacher.description}" if teacher else ""
+def _method_text(params, teacher: str) -> str:
+    """How `params` pre-train, in words, the teacher named `teacher`."""
+    distilled = f"distillation from {teacher}" if params.teacher else ""
     if not params.contrastive:
         return distilled
     return "wav2vec 2.0" + (f" and {distilled}" if distilled else "")
@@ -356,10 +358,7 @@ def method_of(run_dir) -> str:
     with open(os.path.join(run_dir, CONFIG_FILE)) as stream:
         settings = json.load(stream)["pretraining"]
     params = PretrainingParams(**settings)
-    if not params.teacher:
-        return "wav2vec 2.0"
-    distilled = f"distillation from {params.teacher}"
-    return f"wav2vec 2.0 and {distilled}" if params.contrastive else distilled
+    return _method_text(params, params.teacher)
 
 
 def embedder_from_pretraining(run_dir, output_layer: int | None = None) -> keras.Model:
