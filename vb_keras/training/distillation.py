@@ -12,10 +12,10 @@ fixed-length audio chunks. Here:
     exported embedder computes it), through a linear projection to the teacher's width;
   loss: the mean square error of the projection against the teacher's embedding standardised per
     dimension (mean 0, variance 1 over the training chunks): the share of the teacher's variance the
-    student leaves unexplained, 1.0 for a student that predicts the mean. (TRILLsson compares L1,
-    L2 and other losses; the standardised L2 is chosen here so that the loss is scale-free and can be
-    added to wav2vec 2.0's.) The export folds the standardisation back into the projection, so the
-    exported student embeds in the teacher's own space.
+    student leaves unexplained, 1.0 for a student that predicts the mean. (The standardised square
+    error is this project's choice: it is scale-free, so it can be added to wav2vec 2.0's loss.)
+    The export folds the standardisation back into the projection, so the exported student embeds
+    in the teacher's own space.
 """
 
 import json
