@@ -51,6 +51,10 @@ flags.DEFINE_integer("codebook_groups", _OBJECTIVE.num_groups, "Quantiser codebo
                      lower_bound=1)
 flags.DEFINE_integer("codebook_entries", _OBJECTIVE.num_entries, "Entries per codebook (V).",
                      lower_bound=1)
+flags.DEFINE_float("codebook_logit_std", _OBJECTIVE.quantizer_logit_std, "Spread (standard "
+                   "deviation) of the quantiser's logits at initialisation; fairseq's weights give "
+                   "about 12 on the small Conformer, which collapsed the codebook on EmoDB.",
+                   lower_bound=0.001)
 flags.DEFINE_float("diversity_weight", _OBJECTIVE.diversity_weight, "Weight of the codebook "
                    "diversity loss.", lower_bound=0)
 flags.DEFINE_float("feature_penalty_weight", _OBJECTIVE.feature_penalty_weight, "Weight of the "
@@ -92,7 +96,8 @@ def _params() -> pretraining.PretrainingParams:
     objective = dataclasses.replace(
         _OBJECTIVE, mask_prob=FLAGS.mask_prob, mask_length=FLAGS.mask_length,
         num_distractors=FLAGS.num_distractors, num_groups=FLAGS.codebook_groups,
-        num_entries=FLAGS.codebook_entries, diversity_weight=FLAGS.diversity_weight,
+        num_entries=FLAGS.codebook_entries, quantizer_logit_std=FLAGS.codebook_logit_std,
+        diversity_weight=FLAGS.diversity_weight,
         feature_penalty_weight=FLAGS.feature_penalty_weight)
     return pretraining.PretrainingParams(
         config=FLAGS.config, objective=objective, steps=FLAGS.steps, batch_size=FLAGS.batch_size,

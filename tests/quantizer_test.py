@@ -51,10 +51,23 @@ def test_perplexity_is_that_of_the_average_choice_over_valid_steps():
     assert float(out["code_perplexity"]) == pytest.approx(2.0, rel=1e-4)   # one entry each
 
 
+@pytest.mark.parametrize("channels", [144, 1024])
+def test_the_initial_logits_have_the_chosen_spread_whatever_the_width(channels):
+    # The spread decides whether the codebook can learn (see the layer's comment); it must not grow
+    # with the encoder's width as fairseq's N(0, 1) weights make it.
+    layer = quantizer.GumbelVectorQuantizer(num_groups=2, num_entries=320, code_dim=256, seed=0,
+                                            logit_std=1.2)
+    layer.build((None, None, channels))
+    x = tf.random.stateless_normal([4, 50, channels], [6, 7])
+    logits = layer.projection(x).numpy()
+    assert np.std(logits) == pytest.approx(1.2, rel=0.1)
+
+
 def test_the_layer_round_trips_its_config():
-    layer = _quantizer()
+    layer = _quantizer(logit_std=0.5)
     clone = quantizer.GumbelVectorQuantizer.from_config(layer.get_config())
-    assert (clone.num_groups, clone.num_entries, clone.code_dim, clone.seed) == (2, 8, 6, 3)
+    assert (clone.num_groups, clone.num_entries, clone.code_dim, clone.seed,
+            clone.logit_std) == (2, 8, 6, 3, 0.5)
     with pytest.raises(ValueError, match="divisible"):
         quantizer.GumbelVectorQuantizer(num_groups=4, code_dim=6)
 

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from vb_keras import params as vb_params
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
-from vb_keras.models import conformer, features, masking, quantizer
+from vb_keras.models import conformer, features, heads, masking, quantizer
 from vb_keras.training import distillation
 
 # Updates the paper's temperature decay (0.999995 per update) takes from 2 to 0.5: ln(1/4) / ln(0.999995).
@@ -46,6 +46,9 @@ class Wav2Vec2Params:
     Attributes:
       mask_prob, mask_length: span masking (p = 0.065 of the steps start a span of M = 10 steps).
       num_groups, num_entries: the quantiser's G = 2 codebooks of V = 320 entries.
+      quantizer_logit_std: the spread of the quantiser's logits at initialisation (1.2; this
+        project's choice, measured: `quantizer.GumbelVectorQuantizer`). fairseq's N(0, 1) weights
+        give about 12 on the small Conformer's features, and collapsed its codebook on EmoDB.
       final_dim: width of the projected context and targets (256 in BASE).
       num_distractors: K = 100 distractors per masked step.
       logit_temperature: kappa = 0.1 of the contrastive softmax.
@@ -64,6 +67,7 @@ class Wav2Vec2Params:
     mask_length: int = 10
     num_groups: int = 2
     num_entries: int = 320
+    quantizer_logit_std: float = 1.2
     final_dim: int = 256
     num_distractors: int = 100
     logit_temperature: float = 0.1
@@ -79,6 +83,8 @@ class Wav2Vec2Params:
         for name in ("mask_length", "num_groups", "num_entries", "final_dim", "num_distractors"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.quantizer_logit_std <= 0:
+            raise ValueError(f"quantizer_logit_std must be positive, got {self.quantizer_logit_std}")
         if not 0 < self.min_temperature <= self.max_temperature:
             raise ValueError("temperatures must satisfy 0 < min_temperature <= max_temperature")
         if self.anneal_steps < 1:
@@ -228,7 +234,7 @@ class Wav2Vec2Pretrainer(keras.Model):
                                                                 name="feature_norm")
             self.quantizer = quantizer.GumbelVectorQuantizer(
                 self.objective.num_groups, self.objective.num_entries, self.objective.final_dim,
-                seed=self.seed, name="quantizer")
+                seed=self.seed, logit_std=self.objective.quantizer_logit_std, name="quantizer")
             self.project_q = keras.layers.Dense(self.objective.final_dim, name="project_q")
             self.final_proj = keras.layers.Dense(self.objective.final_dim, name="final_proj")
             self.mask_embedding = self.add_weight(
@@ -236,6 +242,7 @@ class Wav2Vec2Pretrainer(keras.Model):
                 initializer=keras.initializers.RandomUniform(0.0, 1.0))
             names = LOG_NAMES
         if self.teacher_dim:
+            self.pool = heads.MaskedMean(dtype="float32", name="pool")
             self.distill_proj = keras.layers.Dense(self.teacher_dim, dtype="float32",
                                                    name="distill_proj")
             # The training targets' standardisation, kept with the weights for the export.
@@ -283,9 +290,8 @@ class Wav2Vec2Pretrainer(keras.Model):
         else:
             values, embedding_sequence = {"loss": 0.0}, self._context(z, lengths, training)[1]
         if self.teacher_dim:
-            # The embedder's mean over the valid steps (the padded ones are zero).
-            pooled = tf.reduce_sum(tf.cast(embedding_sequence, tf.float32), axis=1) / tf.cast(
-                lengths, tf.float32)[:, tf.newaxis]
+            # The embedder's mean over the valid steps, as the exported embedder pools.
+            pooled = self.pool(tf.cast(embedding_sequence, tf.float32), lengths)
             loss = distillation.distillation_loss(self.distill_proj(pooled),
                                                   inputs[distillation.TEACHER])
             values["distillation_loss"] = loss
