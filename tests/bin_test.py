@@ -39,27 +39,33 @@ def assert_one_line_error(process, *fragments):
 
 # Runs several bin/ programs, one after another, in ONE process (TensorFlow's import, ~10 s of CPU,
 # paid once), each through its own __main__ as `python bin/<name>.py ...` runs it (so through
-# common_flags.run and absl's flag parsing), with its stdout and stderr (file descriptors 1 and 2)
-# captured and its exit status as the interpreter would give it: SystemExit's code, 1 and the
-# traceback for an exception. Between programs the flags one defined are deleted (the next
-# defines them again), as in HELP_SCRIPT below. Reads [[name, args], ...] from the JSON file
-# argv[2] and writes [[returncode, stdout, stderr], ...] to argv[3].
+# common_flags.run and absl's flag parsing), or as installed (form "installed": the module
+# vb_keras_bin.<name> under a console script, found in argv[4]), with its stdout and stderr (file
+# descriptors 1 and 2) captured and its exit status as the interpreter would give it: SystemExit's
+# code, 1 and the traceback for an exception. Between programs the flags one defined are deleted
+# (the next defines them again). Reads [[name, args, form], ...] from the JSON file argv[2] and
+# writes [[returncode, stdout, stderr, [the flags it defined]], ...] to argv[3].
 PROGRAMS_SCRIPT = """
-import json, os, runpy, sys, tempfile, traceback
+import importlib, json, os, runpy, sys, tempfile, traceback
 from absl import app, flags
 app.define_help_flags()   # (app.run defines them on its first call: not a program's)
-root, cases_path, results_path = sys.argv[1:4]
-sys.path.insert(0, os.path.join(root, "bin"))
-results = []
-for name, args in json.load(open(cases_path)):
+root, cases_path, results_path, installed_root = sys.argv[1:5]
+sys.path[:0] = [os.path.join(root, "bin"), installed_root]
+main_module, results = sys.modules["__main__"], []
+for name, args, form in json.load(open(cases_path)):
     before, path = set(flags.FLAGS), os.path.join(root, "bin", name + ".py")
+    main_module.__doc__ = None   # (an installed program's --help shows its module's own)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         sys.stdout.flush(); sys.stderr.flush()
         saved = os.dup(1), os.dup(2)
         os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
         try:
-            sys.argv = [path, *args]
-            runpy.run_path(path, run_name="__main__")
+            if form == "installed":
+                sys.argv = ["vb_" + name, *args]
+                importlib.import_module("vb_keras_bin." + name).run()
+            else:
+                sys.argv = [path, *args]
+                runpy.run_path(path, run_name="__main__")
             returncode = 0
         except SystemExit as exit:
             returncode = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
@@ -73,35 +79,44 @@ for name, args in json.load(open(cases_path)):
             os.dup2(saved[0], 1); os.dup2(saved[1], 2)
             os.close(saved[0]); os.close(saved[1])
         out.seek(0); err.seek(0)
-        results.append([returncode, out.read().decode(errors="replace"),
-                         err.read().decode(errors="replace")])
+        output = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     # (An imported library may define flags of its own: left alone.)
+    defined = []
     for flag in set(flags.FLAGS) - before:
         module = os.path.basename(flags.FLAGS.find_module_defining_flag(flag))
         if module.removesuffix(".py").rpartition(".")[2] in (name, "common_flags",
                                                              "training_flags"):
+            defined.append(flag)
             delattr(flags.FLAGS, flag)
+    sys.modules.pop("vb_keras_bin." + name, None)
+    results.append([returncode, *output, sorted(defined)])
 json.dump(results, open(results_path, "w"))
 """
 
 
-def programs_in_one_process(cases, directory):
-    """{(name, args): subprocess.CompletedProcess} of `cases`, [(name, [args])], run by
-    PROGRAMS_SCRIPT in one process; `directory` holds its input and output."""
+def programs_in_one_process(cases, directory, installed_root=""):
+    """{(name, args, form): subprocess.CompletedProcess, `.defined` the flags it defined} of
+    `cases`, [(name, [args])] or [(name, [args], "checkout" or "installed")], run by
+    PROGRAMS_SCRIPT in one process; `directory` holds its input and output; `installed_root` holds
+    the package vb_keras_bin of the installed form."""
+    cases = [(case[0], tuple(case[1]), case[2] if len(case) > 2 else "checkout") for case in cases]
     cases_path, results_path = os.path.join(directory, "cases.json"), os.path.join(directory,
                                                                                   "results.json")
     with open(cases_path, "w") as stream:
-        json.dump([[name, list(args)] for name, args in cases], stream)
+        json.dump([[name, list(args), form] for name, args, form in cases], stream)
     process = subprocess.run(
-        [sys.executable, "-c", PROGRAMS_SCRIPT, REPO_ROOT, cases_path, results_path],
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", PROGRAMS_SCRIPT, REPO_ROOT, cases_path, results_path,
+         installed_root], capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert process.returncode == 0, process.stderr[-3000:]
     with open(results_path) as stream:
         results = json.load(stream)
     assert len(results) == len(cases)
-    return {(name, tuple(args)): subprocess.CompletedProcess([name, *args], *result)
-            for (name, args), result in zip(cases, results)}
+    runs = {}
+    for case, (returncode, stdout, stderr, defined) in zip(cases, results):
+        runs[case] = subprocess.CompletedProcess([case[0], *case[1]], returncode, stdout, stderr)
+        runs[case].defined = defined
+    return runs
 
 
 class ErrorRuns:
@@ -111,8 +126,9 @@ class ErrorRuns:
         self.runs, self.scratch, self.empty = runs, scratch, empty
 
     def program(self, name, *args):
-        assert (name, args) in self.runs, f"bin/{name} {args} is not among error_runs' cases"
-        return self.runs[name, args]
+        assert (name, args, "checkout") in self.runs, (
+            f"bin/{name} {args} is not among error_runs' cases")
+        return self.runs[name, args, "checkout"]
 
 
 def baseline_error_args(small_demo, args):
@@ -313,49 +329,15 @@ def test_train_flag_validation(error_runs, args, fragments):
 PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
             "make_demo_data", "permutation_test", "predict", "prepare_data", "pretrain", "train")
 
-# Prints {program: {form: [help text, names of the flags it defined]}} for each program's --help,
-# run as from a checkout (bin/<name>.py, its own __main__) and as installed (vb_<name>: the module
-# vb_keras_bin.<name> under a console script). One process pays for TensorFlow's import once;
-# between programs the flags one defined are deleted, as they clash with the next one's.
-HELP_SCRIPT = """
-import contextlib, importlib, io, json, os, runpy, sys
-from absl import app, flags
-app.define_help_flags()   # (app.run defines them on its first call: not a program's)
-root, installed_root, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-sys.path[:0] = [os.path.join(root, "bin"), installed_root]
-main_module, result = sys.modules["__main__"], {}
-for name in names:
-    for form in ("checkout", "installed"):
-        before, text = set(flags.FLAGS), io.StringIO()
-        main_module.__doc__ = None
-        with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
-            if form == "checkout":
-                sys.argv = [os.path.join(root, "bin", name + ".py"), "--help"]
-                runpy.run_path(sys.argv[0], run_name="__main__")
-            else:
-                sys.argv = ["vb_" + name, "--help"]
-                importlib.import_module("vb_keras_bin." + name).run()
-        # (An imported library may define flags of its own: left alone.)
-        modules = {flag: os.path.basename(flags.FLAGS.find_module_defining_flag(flag))
-                   for flag in set(flags.FLAGS) - before}
-        defined = sorted(flag for flag, module in modules.items() if module.removesuffix(".py")
-                         .rpartition(".")[2] in (name, "common_flags", "training_flags"))
-        for flag in defined:
-            delattr(flags.FLAGS, flag)
-        sys.modules.pop("vb_keras_bin." + name, None)
-        result.setdefault(name, {})[form] = [text.getvalue(), defined]
-print(json.dumps(result))
-"""
-
-
 def test_help_lists_every_flag_a_program_defines_checked_out_and_installed(tmp_path):
+    # Checked out: bin/<name>.py; installed: the module vb_keras_bin.<name> under a console script.
     (tmp_path / "vb_keras_bin").symlink_to(os.path.join(REPO_ROOT, "bin"))
-    process = subprocess.run(
-        [sys.executable, "-c", HELP_SCRIPT, REPO_ROOT, str(tmp_path), ",".join(PROGRAMS)],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert process.returncode == 0, process.stderr[-3000:]
-    helps = json.loads(process.stdout.splitlines()[-1])
+    runs = programs_in_one_process(
+        [(name, ["--help"], form) for name in PROGRAMS for form in ("checkout", "installed")],
+        tmp_path, installed_root=str(tmp_path))
+    helps = {name: {form: [runs[name, ("--help",), form].stdout,
+                           runs[name, ("--help",), form].defined]
+                    for form in ("checkout", "installed")} for name in PROGRAMS}
     own_and_shared = {"train": ["model", "tasks", "data_dir", "batch_size", "epochs", "embedder"],
                       "evaluate": ["model_dir", "split", "data_dir", "split_scheme"],
                       "predict": ["model", "output", "batch_size"],

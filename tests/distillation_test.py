@@ -19,6 +19,7 @@ class _Teacher:
     non-zero sample), so a mix-up of chunks shows in its output."""
     dimension = 3
     identity = "test-teacher"
+    description = "a stand-in teacher"
 
     def __init__(self):
         self.calls = []

@@ -69,7 +69,7 @@ def load_or_compute_targets(run_dir, teacher, pieces: np.ndarray, identity: dict
             if str(stored["identity"]) == key and len(stored["targets"]) == len(pieces):
                 logging.info("reusing the teacher's embeddings in %s", path)
                 return stored["targets"]
-    logging.info("embedding %d chunks with the teacher %s", len(pieces), identity["teacher"])
+    logging.info("embedding %d chunks with the teacher (%s)", len(pieces), teacher.description)
     targets = teacher_embeddings(teacher, pieces, progress)
     if store:
         atomic.write_file(path, lambda stream: np.savez(stream, targets=targets, identity=key),
