@@ -29,8 +29,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    schema = common_flags.schema_from_flags(FLAGS)
-    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+    data_dir, table, schema = common_flags.read_data(FLAGS)
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split = exvo.select_split(table, schema, FLAGS.split)
     y_true = scoring.labels_from_table(split, schema)

@@ -179,8 +179,10 @@ def _lend_help_to_main(program):
         main_module.__doc__ = program.__doc__
 
 
-def read_data(values, schema):
-    """(data_dir, table, schema with classes) from the data and split flags."""
+def read_data(values, schema=None):
+    """(data_dir, table, schema with classes) from the data and split flags; `schema` defaults to
+    the schema flags'."""
+    schema = schema_from_flags(values) if schema is None else schema
     data_dir = data_dir_from_flags(values)
     table, schema = exvo.read_and_split(data_dir, schema, values.split_scheme,
                                         values.moved_val_speakers, values.split_seed)

@@ -58,8 +58,7 @@ def main(argv):
         data_dir, table, schema = common_flags.read_trained_data(
             FLAGS, recorded, f"the grid in {FLAGS.output_dir}")
     else:
-        schema = common_flags.schema_from_flags(FLAGS)
-        data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+        data_dir, table, schema = common_flags.read_data(FLAGS)
     window = common_flags.window_from_flags(FLAGS)
     summary = experiment.run_grid(
         data_dir, table, schema, FLAGS.output_dir, rows,

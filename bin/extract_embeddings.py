@@ -30,8 +30,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    schema = common_flags.schema_from_flags(FLAGS)
-    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+    data_dir, table, schema = common_flags.read_data(FLAGS)
     embedder = readers.load_embedder(FLAGS.embedder)
     sequences, info, directory = readers.embedding_sequences(
         embedder, common_flags.window_from_flags(FLAGS), data_dir, table, schema,

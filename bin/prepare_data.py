@@ -33,8 +33,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    schema = common_flags.schema_from_flags(FLAGS)
-    data_dir, table, schema = common_flags.read_data(FLAGS, schema)
+    data_dir, table, schema = common_flags.read_data(FLAGS)
     counts = prepare.prepare(table, schema, FLAGS.out_dir, source=f"{data_dir} "
                              f"(split scheme {FLAGS.split_scheme})", splits=FLAGS.splits,
                              on_bad_audio=FLAGS.on_bad_audio, workers=FLAGS.workers)
