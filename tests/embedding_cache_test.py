@@ -74,6 +74,16 @@ def test_the_key_changes_with_embedder_window_and_data(tiny_demo, demo_table, tm
     assert embedding_cache.data_identity(copy, exvo.read_and_split(copy, HUME_VB)[0]) != data
 
 
+def test_the_key_does_not_depend_on_how_the_data_directory_is_spelt(tiny_demo, demo_table,
+                                                                     monkeypatch):
+    # bin/train given a relative --data_dir, bin/evaluate reading config.json's absolute one:
+    # the same clips, the same cache (once, evaluate embedded all of EmoGator again).
+    monkeypatch.chdir(os.path.dirname(tiny_demo))
+    relative = os.path.join(os.curdir, os.path.basename(tiny_demo))
+    assert embedding_cache.data_identity(relative, exvo.read_and_split(relative, HUME_VB)[0]) == (
+        embedding_cache.data_identity(tiny_demo, demo_table[0]))
+
+
 def test_a_killed_extraction_resumes_at_the_first_missing_shard(tiny_demo, demo_table, tmp_path,
                                                                 monkeypatch):
     table, schema = demo_table

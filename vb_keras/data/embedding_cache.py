@@ -54,8 +54,11 @@ def cache_key(embedder_identity: str, window: WindowParams, data_identity: str) 
 
 
 def data_identity(data_dir, table: pd.DataFrame) -> str:
-    """A digest of the clips a cache is made from: names, sizes and modification times."""
-    digest = hashlib.sha256(os.path.abspath(data_dir).encode())
+    """A digest of the clips a cache is made from: names, sizes and modification times. Paths
+    count relative to the data directory, so "../data" and "/work/data" name the same cache (a
+    model trained on the one is evaluated from its config.json's absolute path)."""
+    data_dir = os.path.abspath(data_dir)
+    digest = hashlib.sha256(data_dir.encode())
     if tfrecord.is_prepared(data_dir):
         files = sorted(f for f in os.listdir(data_dir) if f.endswith(".tfrecord"))
         paths = [os.path.join(data_dir, f) for f in files] + [
@@ -63,11 +66,12 @@ def data_identity(data_dir, table: pd.DataFrame) -> str:
     else:
         paths = sorted(table[exvo.PATH])
     for path in paths:
+        name = os.path.relpath(os.path.abspath(path), data_dir)
         try:
             stat = os.stat(path)
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         except OSError:   # a missing file is reported as bad audio at extraction
-            digest.update(f"{path}\0missing\n".encode())
+            digest.update(f"{name}\0missing\n".encode())
     return digest.hexdigest()
 
 
