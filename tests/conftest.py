@@ -1,7 +1,9 @@
 """Shared fixtures: tiny generated data sets, the shared/ material, a private demo cache."""
 
 import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -100,6 +102,44 @@ def directory_held_by_another_process(directory, seconds=60, then=""):
     finally:
         process.kill()
         process.wait()
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def run_local_workers(args_of, log_dir, count=2, timeout=600):
+    """Runs `count` processes `args_of(index)` (a command line) as the workers of one multi-worker
+    cluster on localhost (TF_CONFIG), and returns [(returncode, stdout, stderr)] once all ended."""
+    cluster = {"worker": [f"localhost:{_free_port()}" for _ in range(count)]}
+    workers, logs = [], []
+    try:
+        for index in range(count):
+            env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "TF_CONFIG": json.dumps({"cluster": cluster,
+                                            "task": {"type": "worker", "index": index}})}
+            # Output goes to files, not pipes: a worker blocked on a full pipe that nobody reads
+            # would stop joining the collectives and hang the others.
+            logs.append((open(os.path.join(log_dir, f"worker{index}.out"), "w+"),
+                         open(os.path.join(log_dir, f"worker{index}.err"), "w+")))
+            workers.append(subprocess.Popen(args_of(index), stdout=logs[-1][0], stderr=logs[-1][1],
+                                            text=True, env=env))
+        results = []
+        for worker, (out, err) in zip(workers, logs):
+            worker.wait(timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            results.append((worker.returncode, out.read(), err.read()))
+        return results
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        for files in logs:
+            for stream in files:
+                stream.close()
 
 
 def run_main():

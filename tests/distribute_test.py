@@ -2,14 +2,13 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import REPO_ROOT, run_main
+from conftest import REPO_ROOT, run_local_workers, run_main
 from vb_keras.training import distribute
 from vb_keras.errors import UserInputError
 
@@ -92,44 +91,19 @@ def test_mirrored_over_two_cpus_matches_one_device():
     assert two["checksum"] == pytest.approx(one["checksum"], rel=1e-5)   # same updated weights
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
-def test_two_local_workers_train_an_epoch_and_both_finish(tiny_demo, tmp_path):
-    cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
-    workers, logs = [], []
-    for index in range(2):
-        env = _env(TF_CONFIG=json.dumps({"cluster": cluster,
-                                         "task": {"type": "worker", "index": index}}))
-        # Output goes to files, not pipes: a worker blocked on a full pipe that nobody reads would
-        # stop joining the collectives and hang the other.
-        logs.append((open(tmp_path / f"worker{index}.out", "w+"),
-                     open(tmp_path / f"worker{index}.err", "w+")))
-        workers.append(subprocess.Popen(
-            [sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), "--strategy=multi_worker",
-             f"--data_dir={tiny_demo}", f"--model_dir={tmp_path / f'worker{index}'}", "--epochs=1",
-             "--batch_size=8", "--clip_seconds=0.5"],
-            stdout=logs[-1][0], stderr=logs[-1][1], text=True, env=env))
-    outputs = []
-    try:
-        for worker, (out, err) in zip(workers, logs):
-            worker.wait(timeout=600)
-            out.seek(0)
-            err.seek(0)
-            outputs.append((out.read(), err.read()))
-    finally:
-        for worker, files in zip(workers, logs):
-            worker.kill()
-            for stream in files:
-                stream.close()
-    for worker, (_, stderr) in zip(workers, outputs):
-        assert worker.returncode == 0, stderr[-3000:]
-    assert "model saved in" in outputs[0][0]                     # the chief writes the model
-    assert os.path.isfile(tmp_path / "worker0" / "model.keras")
-    assert not os.path.exists(tmp_path / "worker1" / "model.keras")
+def test_two_local_workers_train_an_epoch_into_one_directory_and_the_chief_alone_writes(
+        tiny_demo, tmp_path):
+    # One model directory for both, as on a file system the workers share.
+    model_dir = tmp_path / "run"
+    results = run_local_workers(lambda index: [
+        sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), "--strategy=multi_worker",
+        f"--data_dir={tiny_demo}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=8",
+        "--clip_seconds=0.5"], str(tmp_path))
+    for returncode, _, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    assert "model saved in" in results[0][1] and "model saved in" not in results[1][1]
+    assert os.path.isfile(model_dir / "model.keras")
+    assert not os.path.exists(model_dir / "backup")   # nor any worker's scratch
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
+from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_local_workers, run_main
 from vb_keras.errors import UserInputError
 from vb_keras.models import embedders
 from vb_keras.training import pretraining, wav2vec2
@@ -85,7 +85,7 @@ def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
         pretraining.pretrain(finished_run, _params(steps=2), data_dir=tiny_demo)
     with pytest.raises(UserInputError, match="name the audio"):
         pretraining.pretrain(str(tmp_path / "none"), _params())
-    with pytest.raises(UserInputError, match="holds no finished pre-training run"):
+    with pytest.raises(UserInputError, match="holds no pre-training run that finished an epoch"):
         pretraining.load_pretrained(str(tmp_path))
 
 
@@ -96,6 +96,9 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
         pretraining.pretrain(run_dir, _params(steps=6), data_dir=tiny_demo,
                              callbacks=[_StopAfterEpochs(1)])
     assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0]
+    # What it has learnt so far can be exported already (its last finished epoch).
+    assert pretraining.run_state(run_dir) == "stopped after epoch 1 of 2"
+    early = pretraining.embedder_from_pretraining(run_dir)
     with pytest.raises(UserInputError, match=r"other settings \(pretraining\)"):
         pretraining.pretrain(run_dir, _params(steps=8), data_dir=tiny_demo)
     # A time budget is not a setting: a run stopped by --max_minutes goes on under another.
@@ -105,6 +108,30 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16
     assert os.path.isfile(os.path.join(run_dir, "pretrained.weights.h5"))
     assert not os.path.exists(os.path.join(run_dir, "backup"))
+    assert pretraining.run_state(run_dir) == "finished"
+    audio = np.random.default_rng(0).normal(0, 0.1, (1, 8000)).astype(np.float32)
+    final = pretraining.embedder_from_pretraining(run_dir)
+    assert not np.allclose(early(audio).numpy(), final(audio).numpy())   # epoch 2 trained on
+
+
+def test_two_local_workers_pretrain_into_one_directory_and_the_chief_alone_writes(tiny_demo,
+                                                                                  tmp_path):
+    """--strategy=multi_worker: two workers on localhost, given one output directory (as on a
+    shared file system), train together; only the chief writes there, and nothing is left over."""
+    run_dir = tmp_path / "run"
+    results = run_local_workers(lambda index: [
+        sys.executable, os.path.join(REPO_ROOT, "bin", "pretrain.py"), "--strategy=multi_worker",
+        f"--data_dir={tiny_demo}", f"--output_dir={run_dir}", "--steps=2", "--batch_size=16",
+        "--clip_seconds=0.5", "--codebook_entries=16", "--num_distractors=8"], str(tmp_path))
+    for returncode, _, stderr in results:
+        assert returncode == 0, stderr[-3000:]
+    assert "pre-trained: " in results[0][1]
+    assert "2 replica(s)" in results[0][2]
+    assert sorted(os.listdir(run_dir)) == sorted(
+        ["config.json", "history.csv", "pretrained.weights.h5", "tensorboard",
+         "training_curves.png"])
+    assert len(pd.read_csv(run_dir / "history.csv")) == 1
+    assert pretraining.embedder_from_pretraining(str(run_dir)) is not None
 
 
 @requires_yamnet

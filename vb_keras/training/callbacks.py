@@ -16,10 +16,12 @@ Your own callback receives those logs in `on_epoch_end(epoch, logs)`, e.g.
             print(epoch, logs["val_hmean"])
 """
 
+import contextlib
 import glob
 import json
 import logging
 import os
+import shutil
 
 import keras
 
@@ -187,17 +189,48 @@ def _row_epoch(line, separator) -> float:
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that survives a kill at any moment.
+    """BackupAndRestore that survives a kill at any moment, and serves multi-worker runs.
 
     A kill during a backup write leaves an unreadable file: the previous backup (double checkpoint)
     is used then, and if the kill hit the very first backup, training starts over from epoch 0,
     since no epoch had been saved. With `delete_checkpoint=False` the backup outlives training (its
     owner deletes it once everything after training is written too).
+
+    In a multi-worker run every worker saves, because saving takes part in the strategy's
+    collectives (it creates variables, which the chief broadcasts); a worker other than the chief
+    (`chief=False`) writes into `backup_dir/scratch_<worker>`, removed when it ends, and restores
+    the chief's backup, as Keras 2's BackupAndRestore did: to resume, the workers must share the
+    directory's file system.
     """
 
-    def __init__(self, backup_dir, delete_checkpoint: bool = True):
+    def __init__(self, backup_dir, delete_checkpoint: bool = True, chief: bool = True,
+                 worker: str = "worker"):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint,
                          double_checkpoint=True)
+        self.chief = chief
+        self.scratch_dir = None if chief else os.path.join(backup_dir, f"scratch_{worker}")
+
+    def _save_model(self):
+        if self.chief:
+            return super()._save_model()
+        names = ("backup_dir", "_weights_path", "_training_metadata_path", "_prev_weights_path",
+                 "_prev_training_metadata_path")
+        kept = {name: getattr(self, name) for name in names}
+        try:
+            for name, path in kept.items():
+                setattr(self, name, os.path.join(self.scratch_dir, os.path.basename(path))
+                        if name != "backup_dir" else self.scratch_dir)
+            return super()._save_model()
+        finally:
+            for name, path in kept.items():
+                setattr(self, name, path)
+
+    def on_train_end(self, logs=None):
+        if not self.chief:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):   # its own backup_dir, where nothing else is kept
+                os.rmdir(self.backup_dir)
+        return super().on_train_end(logs)
 
     def on_train_begin(self, logs=None):
         try:
@@ -205,5 +238,8 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         except OSError as error:
             logging.warning("the backup in %s is unreadable (%s): no finished epoch to resume, "
                             "starting over", self.backup_dir, error)
+            if not self.chief:
+                return   # (the chief clears it)
             for path in glob.glob(os.path.join(self.backup_dir, "*")):
-                os.remove(path)
+                if os.path.isfile(path):   # (not another worker's scratch directory)
+                    os.remove(path)

@@ -55,6 +55,47 @@ def _logged(strategy):
     return strategy
 
 
+def prepare_for_multi_worker_fit(model, strategy) -> None:
+    """Lets Keras 3's `fit` (and its validation) run `model` under a MultiWorkerMirroredStrategy;
+    call it in the strategy's scope after compiling, and fit in that scope. Other strategies need
+    nothing and are left alone."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    # Keras 3's fit builds a model created under a strategy from a data batch it reduces across
+    # replicas, which fails for this strategy (keras-team/keras#20585). Without the cached
+    # strategy it builds while tracing instead.
+    model._distribute_strategy = None  # pylint: disable=protected-access
+    # Keras then averages the step logs over workers with strategy.reduce("MEAN", v, axis=0),
+    # which fails on a scalar: hand it each log as a vector of one value.
+    model.train_step = _logs_as_vectors(model.train_step)
+    model.test_step = _logs_as_vectors(model.test_step)
+
+
+def on_every_worker(dataset, strategy):
+    """`dataset` read whole by every worker of a MultiWorkerMirroredStrategy (tf.data otherwise
+    gives each worker a share of its batches), for a finite dataset that every worker must step
+    through alike: with fewer batches than workers, a worker given none would leave the others
+    waiting in their collectives for ever (seen with pre-training's held-out clips)."""
+    if dataset is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options)
+
+
+def _logs_as_vectors(step):
+    """Wraps a Keras train_step or test_step so that every log it returns has shape [1]."""
+    def wrapped(data):
+        return {name: tf.reshape(value, [1]) for name, value in step(data).items()}
+    return wrapped
+
+
+def task_name() -> str:
+    """This process's task in TF_CONFIG, e.g. "worker1" ("chief" outside multi-worker runs)."""
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    return f"{task['type']}{task.get('index', 0)}" if task else "chief"
+
+
 def is_chief() -> bool:
     """True on the worker that writes shared outputs (the only worker outside multi-worker runs)."""
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")

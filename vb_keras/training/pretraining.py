@@ -35,12 +35,15 @@ from vb_keras.evaluation import plots
 from vb_keras.models import conformer, embedders, hub, readers
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import distillation, trainer, wav2vec2
+from vb_keras.training import distribute
 from vb_keras.training.distribute import is_chief
 from vb_keras.utils import atomic, resume
 
 WEIGHTS_FILE = "pretrained.weights.h5"
 CONFIG_FILE = "config.json"
 BACKUP_DIR = "backup"
+# Keras's BackupAndRestore files (the last finished epoch's weights and its number).
+BACKUP_WEIGHTS, BACKUP_METADATA = "latest.weights.h5", "training_metadata.json"
 MIN_EPOCH_STEPS = 50
 PAPER_STEPS = 400000   # wav2vec 2.0 BASE's updates (Baevski et al., 2020, section 4.2)
 METHODS = ("auto", "wav2vec2", "distillation", "both")
@@ -246,6 +249,8 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
                       if held_out else None)
 
+    validation = distribute.on_every_worker(validation, strategy)
+
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
     try:
@@ -260,6 +265,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
             model.compile(optimizer=keras.optimizers.AdamW(
                 params.learning_rate_schedule(total_steps), weight_decay=params.weight_decay,
                 epsilon=params.epsilon))
+            distribute.prepare_for_multi_worker_fit(model, strategy)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -279,8 +285,9 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
                  f"{model.count_params():,}", method,
                  config["train_examples"], unit, config["held_out_clips"], epochs,
                  steps_per_epoch, batch_size)
-    package_callbacks = [vb_callbacks.ResumableBackup(os.path.join(output_dir, BACKUP_DIR),
-                                                      delete_checkpoint=False)]
+    package_callbacks = [vb_callbacks.ResumableBackup(
+        os.path.join(output_dir, BACKUP_DIR), delete_checkpoint=False, chief=chief,
+        worker=distribute.task_name())]
     if chief:
         package_callbacks += [
             vb_callbacks.HistoryLogger(os.path.join(output_dir, plots.HISTORY_FILE)),
@@ -299,8 +306,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
                                         title=f"{method}, {params.config} Conformer")
         if finished:
             trainer.save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
-    if finished:
-        shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
+            shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
     return history.history
 
 
@@ -330,13 +336,14 @@ def _distillation_examples(output_dir, teacher, train_clips, held_out, seconds,
 
 
 def load_pretrained(run_dir) -> tuple:
-    """(Wav2Vec2Pretrainer with its weights, PretrainingParams) of a finished pre-training
-    directory."""
-    weights = os.path.join(run_dir, WEIGHTS_FILE)
+    """(Wav2Vec2Pretrainer with its weights, PretrainingParams) of a pre-training directory: its
+    final weights, or those of the last finished epoch of a run stopped early (by --max_minutes
+    or a kill), which `run_state` describes."""
     config_path = os.path.join(run_dir, CONFIG_FILE)
-    if not (os.path.isfile(weights) and os.path.isfile(config_path)):
-        raise UserInputError(f"--weights: {run_dir} holds no finished pre-training run "
-                             f"({WEIGHTS_FILE} or {CONFIG_FILE} missing)")
+    weights = _weights_path(run_dir)
+    if not (weights and os.path.isfile(config_path)):
+        raise UserInputError(f"--weights: {run_dir} holds no pre-training run that finished an "
+                             f"epoch ({WEIGHTS_FILE}, {BACKUP_DIR}/ or {CONFIG_FILE} missing)")
     with open(config_path) as stream:
         config = json.load(stream)
     params = PretrainingParams(**config["pretraining"])
@@ -351,6 +358,35 @@ def load_pretrained(run_dir) -> tuple:
     model.build_from_batch(batch)
     model.load_weights(weights)
     return model, params
+
+
+def _weights_path(run_dir):
+    """The final weights of `run_dir`, else its backup's (the last finished epoch), else None."""
+    final = os.path.join(run_dir, WEIGHTS_FILE)
+    if os.path.isfile(final):
+        return final
+    backup = os.path.join(run_dir, BACKUP_DIR, BACKUP_WEIGHTS)
+    if os.path.isfile(backup) and _backup_epoch(run_dir):
+        return backup
+    return None
+
+
+def _backup_epoch(run_dir) -> int:
+    """The epochs the backup of `run_dir` holds (0 if none)."""
+    try:
+        with open(os.path.join(run_dir, BACKUP_DIR, BACKUP_METADATA)) as stream:
+            return int(json.load(stream)["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def run_state(run_dir) -> str:
+    """"finished", or how far a run stopped early got (e.g. "stopped after epoch 6 of 7")."""
+    if os.path.isfile(os.path.join(run_dir, WEIGHTS_FILE)):
+        return "finished"
+    with open(os.path.join(run_dir, CONFIG_FILE)) as stream:
+        epochs = json.load(stream)["epochs"]
+    return f"stopped after epoch {_backup_epoch(run_dir)} of {epochs}"
 
 
 def method_of(run_dir) -> str:

@@ -37,6 +37,7 @@ from vb_keras.training import compiling
 from vb_keras.utils import atomic
 from vb_keras.utils import resume
 from vb_keras.data import exvo
+from vb_keras.training import distribute
 from vb_keras.training.distribute import is_chief
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
@@ -164,14 +165,7 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
         compiling.compile_for_tasks(model, tasks, params.learning_rate, params.epsilon,
                                     class_loss=_class_loss(params, train_rows, schema),
                                     loss_weights=dict(zip(TASKS, params.loss_weights)))
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3's fit builds a model created under a strategy from a data batch it reduces
-            # across replicas, which fails for this strategy (keras-team/keras#20585). Without the
-            # cached strategy it builds while tracing instead, and fit below runs in the scope.
-            model._distribute_strategy = None  # pylint: disable=protected-access
-            # Keras then averages the step logs over workers with strategy.reduce("MEAN", v,
-            # axis=0), which fails on a scalar: hand it each log as a vector of one value.
-            model.train_step = _logs_as_vectors(model.train_step)
+        distribute.prepare_for_multi_worker_fit(model, strategy)
 
     monitor, mode = monitored_metric(tasks)
     validation = vb_callbacks.ValidationScore(
@@ -180,9 +174,9 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
         model, data, params, schema, table, data_dir, settings, model_dir, monitor, mode,
         validation, callbacks, strategy, chief, len(train_rows))
     result = validation.evaluate()
-    if chief:
+    if chief:   # (the backup goes once the outputs are written: the others may still be writing)
         _write_outputs(model, model_dir, config, result, best_epoch, params, tasks)
-    shutil.rmtree(backup_dir, ignore_errors=True)
+        shutil.rmtree(backup_dir, ignore_errors=True)
     return TrainResult(model=model, history=history, validation=result)
 
 
@@ -263,7 +257,8 @@ def _train_or_finish(model, data, params, schema, table, data_dir, settings, mod
                            mode, validation, best_weights, callbacks, strategy, chief,
                            train_clips).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
-            save_weights(model, trained_path)
+            if chief:
+                save_weights(model, trained_path)
     finally:
         if not chief:
             shutil.rmtree(weights_dir, ignore_errors=True)
@@ -295,8 +290,9 @@ def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, valid
             vb_callbacks.HistoryLogger(os.path.join(model_dir, "history.csv")),
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
     # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
-    package_callbacks.append(vb_callbacks.ResumableBackup(os.path.join(model_dir, BACKUP_DIR),
-                                                          delete_checkpoint=False))
+    package_callbacks.append(vb_callbacks.ResumableBackup(
+        os.path.join(model_dir, BACKUP_DIR), delete_checkpoint=False, chief=chief,
+        worker=distribute.task_name()))
     logging.info("training %s (%s) on %d clips: up to %d epochs of %d steps, stopping after %s; "
                  "best epoch by %s; settings in %s", params.model, "+".join(params.tasks),
                  train_clips, schedule.epochs, schedule.steps_per_epoch,
@@ -325,13 +321,6 @@ def _train_batch_size(requested: int, clips: int, replicas: int) -> int:
     logging.warning("--batch_size: %d is more than the %d Train clips; training on batches of %d "
                     "(the whole split)", requested, clips, batch_size)
     return batch_size
-
-
-def _logs_as_vectors(train_step):
-    """Wraps a Keras train_step so that every log it returns has shape [1] (see `train`)."""
-    def step(data):
-        return {name: tf.reshape(value, [1]) for name, value in train_step(data).items()}
-    return step
 
 
 def split_digest(table: pd.DataFrame, schema: LabelSchema) -> str:
