@@ -188,6 +188,20 @@ def _row_epoch(line, separator) -> float:
         return float("inf")   # not a row: dropped
 
 
+# Keras's BackupAndRestore files in a backup directory: the last finished epoch's weights, and its
+# number (each with a ".bkp" copy of the one before).
+BACKUP_WEIGHTS, BACKUP_METADATA = "latest.weights.h5", "training_metadata.json"
+
+
+def backup_epoch(backup_dir) -> int:
+    """The epochs the backup in `backup_dir` holds (0 if none)."""
+    try:
+        with open(os.path.join(backup_dir, BACKUP_METADATA)) as stream:
+            return int(json.load(stream)["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     """BackupAndRestore that survives a kill at any moment, and serves multi-worker runs.
 

@@ -36,14 +36,11 @@ from vb_keras.models import conformer, embedders, hub, readers
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import distillation, trainer, wav2vec2
 from vb_keras.training import distribute
-from vb_keras.training.distribute import is_chief
 from vb_keras.utils import atomic, resume
 
 WEIGHTS_FILE = "pretrained.weights.h5"
 CONFIG_FILE = "config.json"
 BACKUP_DIR = "backup"
-# Keras's BackupAndRestore files (the last finished epoch's weights and its number).
-BACKUP_WEIGHTS, BACKUP_METADATA = "latest.weights.h5", "training_metadata.json"
 MIN_EPOCH_STEPS = 50
 PAPER_STEPS = 400000   # wav2vec 2.0 BASE's updates (Baevski et al., 2020, section 4.2)
 METHODS = ("auto", "wav2vec2", "distillation", "both")
@@ -178,7 +175,7 @@ def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_d
     if params.batch_size % strategy.num_replicas_in_sync:
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
-    chief = is_chief()
+    chief = distribute.is_chief()
     with atomic.owned_by_chief(output_dir, "--output_dir", chief):   # (as trainer.train)
         return _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks,
                                on_bad_audio, settings, chief)
@@ -365,19 +362,10 @@ def _weights_path(run_dir):
     final = os.path.join(run_dir, WEIGHTS_FILE)
     if os.path.isfile(final):
         return final
-    backup = os.path.join(run_dir, BACKUP_DIR, BACKUP_WEIGHTS)
-    if os.path.isfile(backup) and _backup_epoch(run_dir):
+    backup = os.path.join(run_dir, BACKUP_DIR, vb_callbacks.BACKUP_WEIGHTS)
+    if os.path.isfile(backup) and vb_callbacks.backup_epoch(os.path.join(run_dir, BACKUP_DIR)):
         return backup
     return None
-
-
-def _backup_epoch(run_dir) -> int:
-    """The epochs the backup of `run_dir` holds (0 if none)."""
-    try:
-        with open(os.path.join(run_dir, BACKUP_DIR, BACKUP_METADATA)) as stream:
-            return int(json.load(stream)["epoch"])
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 def run_state(run_dir) -> str:
@@ -386,7 +374,8 @@ def run_state(run_dir) -> str:
         return "finished"
     with open(os.path.join(run_dir, CONFIG_FILE)) as stream:
         epochs = json.load(stream)["epochs"]
-    return f"stopped after epoch {_backup_epoch(run_dir)} of {epochs}"
+    return (f"stopped after epoch "
+            f"{vb_callbacks.backup_epoch(os.path.join(run_dir, BACKUP_DIR))} of {epochs}")
 
 
 def method_of(run_dir) -> str:

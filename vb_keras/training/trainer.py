@@ -38,7 +38,6 @@ from vb_keras.utils import atomic
 from vb_keras.utils import resume
 from vb_keras.data import exvo
 from vb_keras.training import distribute
-from vb_keras.training.distribute import is_chief
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
@@ -137,7 +136,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     if params.batch_size % strategy.num_replicas_in_sync:
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
-    chief = is_chief()
+    chief = distribute.is_chief()
     # Only the chief writes into model_dir (below), so only it owns it.
     with atomic.owned_by_chief(model_dir, "--model_dir", chief):
         return _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks,
@@ -362,7 +361,8 @@ def finished_an_epoch(model_dir) -> bool:
     best weights). One that never did holds nothing worth resuming."""
     backup = os.path.join(model_dir, BACKUP_DIR)
     return (any(os.path.isfile(os.path.join(backup, name)) for name in (
-                "training_metadata.json", "training_metadata.json.bkp", TRAINED_WEIGHTS))
+                vb_callbacks.BACKUP_METADATA, vb_callbacks.BACKUP_METADATA + ".bkp",
+                TRAINED_WEIGHTS))
             or os.path.isfile(os.path.join(model_dir, "best.weights.h5"))
             or plots.read_history(model_dir) is not None)
 
