@@ -45,14 +45,13 @@ def main(argv):
     if os.path.exists(FLAGS.export_dir) and os.listdir(FLAGS.export_dir):
         raise UserInputError(f"--export_dir: {FLAGS.export_dir} already exists and is not empty")
     if FLAGS.weights and os.path.isdir(FLAGS.weights):
-        model = pretraining.embedder_from_pretraining(FLAGS.weights, FLAGS.layer)
-        state = pretraining.run_state(FLAGS.weights)
-        if state != "finished":
-            print(f"{FLAGS.weights}: {state} (--max_minutes or a kill): exporting its last "
+        pretrainer, run = pretraining.load_pretrained(FLAGS.weights)
+        model = pretraining.embedder_from_pretrainer(pretrainer, run, FLAGS.layer)
+        if not run.finished:
+            print(f"{FLAGS.weights}: {run.state} (--max_minutes or a kill): exporting its last "
                   "finished epoch; bin/pretrain with the same flags goes on with it")
-        description = (f"vb_keras {model.name} pre-trained by "
-                       f"{pretraining.method_of(FLAGS.weights)} in {FLAGS.weights} ({state}), "
-                       f"embedding of layer {FLAGS.layer or 'default'}")
+        description = (f"vb_keras {model.name} pre-trained by {run.method} in {FLAGS.weights} "
+                       f"({run.state}), embedding of layer {FLAGS.layer or 'default'}")
         embedders.export_conformer_embedder(model, FLAGS.export_dir, description)
         print(f"exported {description} ({model.output.shape[-1]}-d, {model.count_params():,} "
               f"parameters) to {FLAGS.export_dir}")

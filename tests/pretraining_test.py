@@ -3,6 +3,7 @@ as an embedder (bin/export_embedder --weights=<run>)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_local_workers, run_main
 from vb_keras.errors import UserInputError
 from vb_keras.models import embedders
+from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import pretraining, wav2vec2
 
 TINY_OBJECTIVE = wav2vec2.Wav2Vec2Params(num_entries=16, num_distractors=8, final_dim=16)
@@ -64,7 +66,8 @@ def test_a_finished_run_holds_its_outputs_and_exports_an_embedder(finished_run, 
     embedder = embedders.SavedModelEmbedder(export_dir)
     assert embedder.dimension == 144 and "wav2vec 2.0" in embedder.description
     # The export is the pre-trained encoder up to block 3, mean-pooled.
-    pretrainer, _ = pretraining.load_pretrained(finished_run)
+    pretrainer, run = pretraining.load_pretrained(finished_run)
+    assert run.finished and run.state == "finished"
     model = pretraining.embedder_from_pretraining(finished_run, output_layer=3)
     encoder = model.get_layer(embedders.encoder_name("small", 3))
     np.testing.assert_array_equal(encoder.get_layer("block3").get_weights()[0],
@@ -91,27 +94,38 @@ def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
 
 def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
     run_dir = str(tmp_path / "pretrain")
-    # Stopped after its first epoch (as by --max_minutes or a kill), then run again to the end.
+    # Stopped after two of its three epochs (as by --max_minutes or a kill), then run to the end.
     with pytest.raises(RuntimeError, match="stop here"):
-        pretraining.pretrain(run_dir, _params(steps=6), data_dir=tiny_demo,
-                             callbacks=[_StopAfterEpochs(1)])
-    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0]
+        pretraining.pretrain(run_dir, _params(steps=9), data_dir=tiny_demo,
+                             callbacks=[_StopAfterEpochs(2)])
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
     # What it has learnt so far can be exported already (its last finished epoch).
-    assert pretraining.run_state(run_dir) == "stopped after epoch 1 of 2"
+    _, run = pretraining.load_pretrained(run_dir)
+    assert run.state == "stopped after epoch 2 of 3" and not run.finished
+    assert run.method == "wav2vec 2.0"
     early = pretraining.embedder_from_pretraining(run_dir)
+    # A backup being rewritten by a run going on beside the reader: the epoch before is read.
+    copy = shutil.copytree(run_dir, str(tmp_path / "copy"))
+    latest = os.path.join(copy, "backup", vb_callbacks.BACKUP_WEIGHTS)
+    with open(latest, "r+b") as stream:
+        stream.truncate(os.path.getsize(latest) // 2)
+    assert pretraining.load_pretrained(copy)[1].state == "stopped after epoch 1 of 3"
+    os.remove(latest + vb_callbacks.PREVIOUS_SUFFIX)
+    with pytest.raises(UserInputError, match=r"no weights file could be read \(.*latest"):
+        pretraining.load_pretrained(copy)
     with pytest.raises(UserInputError, match=r"other settings \(pretraining\)"):
         pretraining.pretrain(run_dir, _params(steps=8), data_dir=tiny_demo)
     # A time budget is not a setting: a run stopped by --max_minutes goes on under another.
-    pretraining.pretrain(run_dir, _params(steps=6, max_minutes=30), data_dir=tiny_demo)
-    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
+    pretraining.pretrain(run_dir, _params(steps=9, max_minutes=30), data_dir=tiny_demo)
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1, 2]
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16
     assert os.path.isfile(os.path.join(run_dir, "pretrained.weights.h5"))
     assert not os.path.exists(os.path.join(run_dir, "backup"))
-    assert pretraining.run_state(run_dir) == "finished"
+    assert pretraining.load_pretrained(run_dir)[1].state == "finished"
     audio = np.random.default_rng(0).normal(0, 0.1, (1, 8000)).astype(np.float32)
     final = pretraining.embedder_from_pretraining(run_dir)
-    assert not np.allclose(early(audio).numpy(), final(audio).numpy())   # epoch 2 trained on
+    assert not np.allclose(early(audio).numpy(), final(audio).numpy())   # epoch 3 trained on
 
 
 def test_two_local_workers_pretrain_into_one_directory_and_the_chief_alone_writes(tiny_demo,

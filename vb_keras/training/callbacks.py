@@ -191,12 +191,14 @@ def _row_epoch(line, separator) -> float:
 # Keras's BackupAndRestore files in a backup directory: the last finished epoch's weights, and its
 # number (each with a ".bkp" copy of the one before).
 BACKUP_WEIGHTS, BACKUP_METADATA = "latest.weights.h5", "training_metadata.json"
+PREVIOUS_SUFFIX = ".bkp"   # the double checkpoint's copy of the epoch before, beside each file
 
 
-def backup_epoch(backup_dir) -> int:
-    """The epochs the backup in `backup_dir` holds (0 if none)."""
+def backup_epoch(backup_dir, suffix: str = "") -> int:
+    """The epochs the backup in `backup_dir` holds (0 if none); with `suffix=PREVIOUS_SUFFIX`, the
+    epochs its previous copy holds."""
     try:
-        with open(os.path.join(backup_dir, BACKUP_METADATA)) as stream:
+        with open(os.path.join(backup_dir, BACKUP_METADATA + suffix)) as stream:
             return int(json.load(stream)["epoch"])
     except (OSError, ValueError, KeyError):
         return 0

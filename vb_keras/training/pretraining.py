@@ -332,13 +332,49 @@ def _distillation_examples(output_dir, teacher, train_clips, held_out, seconds,
             (held_pieces, (held_targets - mean) / scale), (mean, scale))
 
 
+@dataclasses.dataclass(frozen=True)
+class PretrainedRun:
+    """A pre-training directory read back once: its settings, and which weights stand for it.
+
+    Attributes:
+      run_dir: the directory.
+      params: its `PretrainingParams`.
+      config: its config.json.
+      weights: the weights file read: the final weights, or for a run stopped early (by
+        --max_minutes or a kill) its backup's last finished epoch.
+      epoch: the epochs those weights finished.
+    """
+    run_dir: str
+    params: PretrainingParams
+    config: dict
+    weights: str
+    epoch: int
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.config["epochs"]
+
+    @property
+    def state(self) -> str:
+        """"finished", or how far a run stopped early got (e.g. "stopped after epoch 6 of 7")."""
+        if self.finished:
+            return "finished"
+        return f"stopped after epoch {self.epoch} of {self.config['epochs']}"
+
+    @property
+    def method(self) -> str:
+        """How the run was pre-trained, in words (e.g. "wav2vec 2.0")."""
+        return _method_text(self.params, self.params.teacher)
+
+
 def load_pretrained(run_dir) -> tuple:
-    """(Wav2Vec2Pretrainer with its weights, PretrainingParams) of a pre-training directory: its
-    final weights, or those of the last finished epoch of a run stopped early (by --max_minutes
-    or a kill), which `run_state` describes."""
+    """(Wav2Vec2Pretrainer with its weights, PretrainedRun) of a pre-training directory: its final
+    weights, or those of the last finished epoch of a run stopped early (by --max_minutes or a
+    kill). A run going on beside the reader may be rewriting its backup: the backup's previous
+    copy (Keras' double checkpoint) is read then, one epoch older."""
     config_path = os.path.join(run_dir, CONFIG_FILE)
-    weights = _weights_path(run_dir)
-    if not (weights and os.path.isfile(config_path)):
+    candidates = _weights_candidates(run_dir)
+    if not (candidates and os.path.isfile(config_path)):
         raise UserInputError(f"--weights: {run_dir} holds no pre-training run that finished an "
                              f"epoch ({WEIGHTS_FILE}, {BACKUP_DIR}/ or {CONFIG_FILE} missing)")
     with open(config_path) as stream:
@@ -353,51 +389,53 @@ def load_pretrained(run_dir) -> tuple:
     if teacher_dim:
         batch[distillation.TEACHER] = tf.zeros([1, teacher_dim])
     model.build_from_batch(batch)
-    model.load_weights(weights)
-    return model, params
+    problems = []
+    for weights, epoch in candidates:
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as error:   # half written, or being written
+            problems.append(f"{weights}: {str(error).splitlines()[0]}")
+            continue
+        return model, PretrainedRun(run_dir, params, config, weights,
+                                    config["epochs"] if epoch is None else epoch)
+    raise UserInputError(f"--weights: {run_dir}: no weights file could be read "
+                         f"({'; '.join(problems)})")
 
 
-def _weights_path(run_dir):
-    """The final weights of `run_dir`, else its backup's (the last finished epoch), else None."""
+def _weights_candidates(run_dir) -> list:
+    """[(weights file, epochs it finished, None for all)] to read, best first: the final weights,
+    else the backup's latest and previous epochs."""
     final = os.path.join(run_dir, WEIGHTS_FILE)
     if os.path.isfile(final):
-        return final
-    backup = os.path.join(run_dir, BACKUP_DIR, vb_callbacks.BACKUP_WEIGHTS)
-    if os.path.isfile(backup) and vb_callbacks.backup_epoch(os.path.join(run_dir, BACKUP_DIR)):
-        return backup
-    return None
-
-
-def run_state(run_dir) -> str:
-    """"finished", or how far a run stopped early got (e.g. "stopped after epoch 6 of 7")."""
-    if os.path.isfile(os.path.join(run_dir, WEIGHTS_FILE)):
-        return "finished"
-    with open(os.path.join(run_dir, CONFIG_FILE)) as stream:
-        epochs = json.load(stream)["epochs"]
-    return (f"stopped after epoch "
-            f"{vb_callbacks.backup_epoch(os.path.join(run_dir, BACKUP_DIR))} of {epochs}")
-
-
-def method_of(run_dir) -> str:
-    """How the run in `run_dir` was pre-trained, in words (e.g. "wav2vec 2.0")."""
-    with open(os.path.join(run_dir, CONFIG_FILE)) as stream:
-        settings = json.load(stream)["pretraining"]
-    params = PretrainingParams(**settings)
-    return _method_text(params, params.teacher)
+        return [(final, None)]
+    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    candidates = []
+    for suffix in ("", vb_callbacks.PREVIOUS_SUFFIX):
+        weights = os.path.join(backup_dir, vb_callbacks.BACKUP_WEIGHTS + suffix)
+        epoch = vb_callbacks.backup_epoch(backup_dir, suffix)
+        if os.path.isfile(weights) and epoch:
+            candidates.append((weights, epoch))
+    return candidates
 
 
 def embedder_from_pretraining(run_dir, output_layer: int | None = None) -> keras.Model:
     """`embedders.build_conformer_embedder`'s model with the pre-trained weights of `run_dir`, its
-    embedding the mean output of block `output_layer` (default: the configuration's).
+    embedding the mean output of block `output_layer` (default: the configuration's)."""
+    return embedder_from_pretrainer(*load_pretrained(run_dir), output_layer)
+
+
+def embedder_from_pretrainer(pretrainer, run: PretrainedRun,
+                             output_layer: int | None = None) -> keras.Model:
+    """`embedder_from_pretraining` of a run already read by `load_pretrained`.
 
     A distilled run's embedding at the configuration's embedding layer goes through the student's
     projection, so the embedder embeds in the teacher's space (`distillation`); any other layer's
     is the plain mean.
     """
-    pretrainer, params = load_pretrained(run_dir)
+    params = run.params
     layer = output_layer or conformer.CONFORMER_CONFIGS[params.config].embedding_layer
     if len(pretrainer.blocks) < layer <= pretrainer.config.num_layers:
-        raise UserInputError(f"--layer: {run_dir} was distilled into blocks 1 to "
+        raise UserInputError(f"--layer: {run.run_dir} was distilled into blocks 1 to "
                              f"{len(pretrainer.blocks)} of the {params.config} Conformer only")
     projected = pretrainer.teacher_dim and layer == pretrainer.config.embedding_layer
     model = embedders.build_conformer_embedder(
