@@ -16,6 +16,7 @@ While a run writes its model directory, it holds it (`atomic.owned_directory`): 
 the same directory is refused.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -24,14 +25,14 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 
 import keras
 import pandas as pd
 import tensorflow as tf
 
 from vb_keras.evaluation import baseline, plots, scoring
-from vb_keras.models import losses, multitask, registry
+from vb_keras import tasks as vb_tasks
+from vb_keras.models import losses, registry
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
 from vb_keras.utils import atomic
@@ -40,7 +41,7 @@ from vb_keras.data import exvo
 from vb_keras.training import distribute
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
-from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+from vb_keras.schema import AGE, EMOTION, TASKS, LabelSchema
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -75,8 +76,7 @@ def monitored_metric(tasks) -> tuple:
     the task's own metric for single-task ones."""
     tasks = tuple(tasks)
     if len(tasks) == 1:
-        return {EMOTION: ("val_mean_ccc", "max"), COUNTRY: ("val_uar", "max"),
-                AGE: ("val_mae", "min")}[tasks[0]]
+        return vb_tasks.task(tasks[0]).monitor
     return "val_hmean", "max"
 
 
@@ -129,7 +129,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
         holds an unfinished run with other settings.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    tasks = multitask.check_tasks(params.tasks)
+    tasks = vb_tasks.canonical(params.tasks)
     schema.check_tasks(tasks)   # only tasks the data has labels for
     # The family's defaults (e.g. the heads' batch of 128) before config.json records them.
     params = resolved_params(params)
@@ -235,8 +235,12 @@ def _train_or_finish(model, data, params, schema, table, data_dir, settings, mod
     its outputs were not all written, loads its final weights. Returns (config, history of the
     epochs this call trained, best epoch)."""
     # Every worker keeps and restores the best weights (restoring runs collective ops that all
-    # workers must join) and stops early alike; only the chief writes into model_dir.
-    weights_dir = model_dir if chief else tempfile.mkdtemp(prefix="vb_keras_worker_")
+    # workers must join) and stops early alike; only the chief writes into model_dir itself, the
+    # others into a scratch folder of the backup, which a resumed worker reads again and the
+    # chief's final clean-up removes whatever became of the worker.
+    weights_dir = (model_dir if chief else
+                   os.path.join(model_dir, BACKUP_DIR, f"best_{distribute.task_name()}"))
+    os.makedirs(weights_dir, exist_ok=True)
     best_weights = vb_callbacks.BestWeights(os.path.join(weights_dir, "best.weights.h5"), monitor,
                                             mode)
     trained_path = os.path.join(model_dir, BACKUP_DIR, TRAINED_WEIGHTS)
@@ -261,6 +265,8 @@ def _train_or_finish(model, data, params, schema, table, data_dir, settings, mod
     finally:
         if not chief:
             shutil.rmtree(weights_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):   # the worker's own backup/, if nothing else is there
+                os.rmdir(os.path.dirname(weights_dir))
     return config, history, best_weights.best_epoch
 
 
@@ -361,7 +367,8 @@ def finished_an_epoch(model_dir) -> bool:
     best weights). One that never did holds nothing worth resuming."""
     backup = os.path.join(model_dir, BACKUP_DIR)
     return (any(os.path.isfile(os.path.join(backup, name)) for name in (
-                vb_callbacks.BACKUP_METADATA, vb_callbacks.BACKUP_METADATA + ".bkp",
+                vb_callbacks.BACKUP_METADATA,
+                vb_callbacks.BACKUP_METADATA + vb_callbacks.PREVIOUS_SUFFIX,
                 TRAINED_WEIGHTS))
             or os.path.isfile(os.path.join(model_dir, "best.weights.h5"))
             or plots.read_history(model_dir) is not None)
