@@ -47,6 +47,11 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     with open(os.path.join(model_dir, "history.csv")) as stream:
         rows = list(csv.DictReader(stream))
     assert [row["epoch"] for row in rows] == ["0", "1"] and "val_hmean" in rows[0]
+    # TensorBoard shows the challenge figures under its own names (as the user guide says).
+    assert {"epoch_mean_ccc", "epoch_uar", "epoch_mae", "epoch_hmean", "epoch_ccc_Awe"} <= (
+        _tensorboard_tags(os.path.join(model_dir, "tensorboard", "validation")))
+    assert {"epoch_loss", "epoch_emotion_loss"} <= _tensorboard_tags(
+        os.path.join(model_dir, "tensorboard", "train"))
     run = runs.TrainedRun.finished(model_dir)
     config = run.config
     assert run.schema == schema and config["training"]["tasks"] == ["emotion", "country", "age"]
@@ -56,6 +61,17 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     with pytest.raises(UserInputError, match="already holds a trained model"):
         trainer.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=1, **TINY))
 
+
+def _tensorboard_tags(directory) -> set:
+    """The scalar tags of the TensorBoard event files in `directory`."""
+    import glob
+    import tensorflow as tf
+    tags = set()
+    for path in glob.glob(os.path.join(directory, "events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            tags.update(value.tag for value in event.summary.value)
+    return tags
 
 
 def without_columns(data_dir, directory, columns):
