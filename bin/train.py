@@ -24,7 +24,8 @@ else:            # a checkout: bin/train
     import training_flags
 
 from vb_keras.evaluation import scoring
-from vb_keras.models import multitask, registry
+from vb_keras import tasks as vb_tasks
+from vb_keras.models import registry
 from vb_keras.training import distribute, trainer
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS
@@ -63,7 +64,7 @@ def main(argv):
     del argv
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
     schema = common_flags.schema_from_flags(FLAGS)
-    tasks = multitask.check_tasks(FLAGS.tasks or schema.tasks)
+    tasks = vb_tasks.canonical(FLAGS.tasks or schema.tasks)
     schema.check_tasks(tasks)   # before reading: a task the data lacks is refused at once
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     params = training_flags.training_params(FLAGS, FLAGS.model, tasks,

@@ -1,7 +1,7 @@
 """LabelSchema: which columns hold the labels of the three tasks, and in which data layout.
 
-The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks); the
-schema says which columns feed them, so the same code reads HUME-VB, EmoDB (class column `Sex`) or any
+The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks,
+`vb_keras.tasks`); the schema says which columns feed them, so the same code reads HUME-VB, EmoDB (class column `Sex`) or any
 data set in the HUME-VB layout, and the ACII 2022 A-VB layout (`vb_keras.data.avb`). Columns are
 always selected by name, never by position.
 
@@ -16,18 +16,17 @@ import dataclasses
 import json
 from typing import Optional, Sequence, Tuple
 
+from vb_keras import tasks as vb_tasks
 from vb_keras.errors import UserInputError
+# The task outputs' names (section 2.1), defined in `vb_keras.tasks`; importable from here too.
+from vb_keras.tasks import AGE, COUNTRY, EMOTION, TASKS
+
+__all__ = ["AGE", "COUNTRY", "EMOTION", "TASKS", "HUME_VB_EMOTIONS", "LAYOUTS", "LabelSchema",
+           "HUME_VB"]
 
 # HUME-VB (ExVo 2022) emotion columns, in the official order.
 HUME_VB_EMOTIONS = ("Awe", "Excitement", "Amusement", "Awkwardness", "Fear", "Horror", "Distress",
                     "Triumph", "Sadness", "Surprise")
-
-# Names of the model outputs (section 2.1): every compile dict, metric, log line and export keys on them.
-EMOTION, COUNTRY, AGE = "emotion", "country", "age"
-TASKS = (EMOTION, COUNTRY, AGE)
-
-# The flag that sets each task's column(s): an empty value means the data has no such labels.
-COLUMN_FLAG = {EMOTION: "--emotion_columns", COUNTRY: "--class_column", AGE: "--age_column"}
 
 # Raw data layouts (--dataset): HUME-VB's `data_info.csv + wav/`, A-VB's `labels/*.csv + audio/wav/`.
 LAYOUTS = ("hume_vb", "avb")
@@ -77,9 +76,7 @@ class LabelSchema:
     @property
     def tasks(self) -> Tuple[str, ...]:
         """The tasks the data labels, in canonical order (a subset of TASKS)."""
-        present = {EMOTION: bool(self.emotion_columns), COUNTRY: bool(self.class_column),
-                   AGE: bool(self.age_column)}
-        return tuple(task for task in TASKS if present[task])
+        return tuple(name for name, task in vb_tasks.REGISTRY.items() if task.columns(self))
 
     def has(self, task: str) -> bool:
         return task in self.tasks
@@ -87,15 +84,16 @@ class LabelSchema:
     @property
     def label_columns(self) -> Tuple[str, ...]:
         """The label columns the data has: emotions, then the class and age columns if present."""
-        return (*self.emotion_columns, *(c for c in (self.class_column, self.age_column) if c))
+        return tuple(column for task in vb_tasks.REGISTRY.values() for column in task.columns(self))
 
     def check_tasks(self, tasks: Sequence[str], flag: str = "--tasks") -> None:
         """A one-line error when `tasks` asks for a task the data has no labels for."""
         for task in tasks:
             if task not in self.tasks:
-                label = "class" if task == COUNTRY else task   # (the `country` output)
-                raise UserInputError(f"{flag}: the data has no {label} labels ({COLUMN_FLAG[task]} "
-                                     f"is empty); it has {', '.join(self.tasks)}")
+                entry = vb_tasks.task(task)
+                raise UserInputError(f"{flag}: the data has no {entry.label} labels "
+                                     f"({entry.column_flag} is empty); it has "
+                                     f"{', '.join(self.tasks)}")
 
     @classmethod
     def from_flags(cls, emotion_columns: Sequence[str] | str, class_column: str,

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from vb_keras import tasks as vb_tasks
 from vb_keras.evaluation import baseline, bootstrap, plots, scoring
 from vb_keras.models import registry
 from vb_keras.training import runs, trainer
@@ -261,7 +262,6 @@ def _score(label, mtl, y_true, y_preds, first: scoring.EvaluationResult, speaker
 # Below this many speakers in the scored split the table says its intervals are coarse.
 FEW_SPEAKERS = 10
 
-COLUMNS = ("mean_ccc", "uar", "mae", "hmean")   # (scoring.table_titles names them)
 
 
 def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips, seeds,
@@ -269,7 +269,7 @@ def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips,
     """Table 1's layout; every cell `estimate [low, high]`, with `± std` over seeds when several."""
     lines = scoring.table_header(schema).splitlines()
     for result in results:
-        cells = [_cell(result[figure], len(seeds)) for figure in COLUMNS]
+        cells = [_cell(result[figure], len(seeds)) for figure in vb_tasks.FIGURES]
         lines.append(f"| {result['label']} | {result['mtl']} | {' | '.join(cells)} |")
     note = (f"\n{split}: {num_clips} clips of {num_speakers} speakers. Brackets: {confidence:.0%} "
             f"percentile intervals from {num_resamples} bootstrap resamples of the speakers.")
@@ -293,7 +293,7 @@ def _write_csv(path, results) -> str:
     records = []
     for result in results:
         record = {key: result[key] for key in ("label", "model", "form", "mtl", "seeds")}
-        for figure in COLUMNS:
+        for figure in vb_tasks.FIGURES:
             for part in ("estimate", "low", "high", "std"):
                 record[f"{figure}_{part}"] = (result[figure][part] if result[figure] is not None
                                               else None)   # empty: no labels for the task

@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from vb_keras import tasks as vb_tasks
 from vb_keras.data import avb, csvfile, tfrecord
 from vb_keras.data.audio import AUDIO_EXTENSIONS
 from vb_keras.errors import UserInputError
@@ -110,20 +111,12 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
     return table.reset_index(drop=True)
 
 
-_TASK_NAMES = {"--emotion_columns": "emotion", "--class_column": "class", "--age_column": "age"}
-
-
 def _absent_hint(column, schema: LabelSchema) -> str:
     """For a missing label column: how to say the data has no labels for that task."""
-    if column in schema.emotion_columns:
-        flag = "--emotion_columns"
-    elif column == schema.class_column:
-        flag = "--class_column"
-    elif column == schema.age_column:
-        flag = "--age_column"
-    else:
-        return ""
-    return f" (if the data has no {_TASK_NAMES[flag]} labels, pass {flag}=)"
+    for task in vb_tasks.REGISTRY.values():
+        if column in task.columns(schema):
+            return f" (if the data has no {task.label} labels, pass {task.column_flag}=)"
+    return ""
 
 
 def _read_data_info(data_dir) -> pd.DataFrame:

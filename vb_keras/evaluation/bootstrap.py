@@ -17,10 +17,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from vb_keras import tasks as vb_tasks
 from vb_keras.evaluation import metrics
 from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS
 
-FIGURES = ("mean_ccc", "uar", "mae", "hmean")
+FIGURES = vb_tasks.FIGURES
 
 # Replicates scored at once: memory stays at a few [CHUNK_SIZE, clips] float64 arrays (32 MB each for
 # 20,000 clips) however many replicates are asked for.
@@ -163,11 +164,8 @@ class _Truth:
     tasks: tuple = TASKS     # the tasks y_true has labels for
 
 
-_FIGURE_OF = {EMOTION: "mean_ccc", COUNTRY: "uar", AGE: "mae"}
-
-
 def _absent_figures(truth) -> set:
-    return {_FIGURE_OF[task] for task in TASKS if task not in truth.tasks}
+    return {vb_tasks.task(task).figure for task in TASKS if task not in truth.tasks}
 
 
 def _stand_ins(values, tasks, num_clips):

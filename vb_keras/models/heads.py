@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from vb_keras.keys import EMBEDDINGS, EXTRA, NUM_WINDOWS
+from vb_keras import tasks as vb_tasks
 from vb_keras.models import masking, multitask
 from vb_keras.schema import TASKS, LabelSchema
 
@@ -255,7 +256,7 @@ def build_head_model(head: str, embedding_dim: int, schema: LabelSchema,
       keyed by task name.
     """
     pool, hidden_units = HEADS[check_head_name(head)]
-    tasks = multitask.check_tasks(tasks)
+    tasks = vb_tasks.canonical(tasks)
     if int(embedding_dim) < 1 or int(extra_dim) < 0:
         raise ValueError(f"need embedding_dim >= 1 and extra_dim >= 0, got {embedding_dim}, "
                          f"{extra_dim}")

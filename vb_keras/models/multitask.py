@@ -16,7 +16,8 @@ from vb_keras import params
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.models import features
 from vb_keras.models import resnet
-from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS, LabelSchema
+from vb_keras import tasks as vb_tasks
+from vb_keras.schema import TASKS, LabelSchema
 
 
 # Under a mixed precision policy (e.g. mixed_bfloat16) the front end and the task layers stay float32:
@@ -52,14 +53,6 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def check_tasks(tasks: Sequence[str]) -> tuple:
-    tasks = tuple(tasks)
-    unknown = [task for task in tasks if task not in TASKS]
-    if not tasks or unknown or len(set(tasks)) != len(tasks):
-        raise ValueError(f"tasks must be distinct names among {', '.join(TASKS)}, got {tasks}")
-    return tuple(task for task in TASKS if task in tasks)   # canonical order
-
-
 def build_model(name: str, schema: LabelSchema, tasks: Sequence[str] = TASKS, dropout: float = 0.3,
                 initial_biases: dict | None = None) -> keras.Model:
     """Builds a task model (call inside `strategy.scope()` when distributing).
@@ -78,7 +71,7 @@ def build_model(name: str, schema: LabelSchema, tasks: Sequence[str] = TASKS, dr
       "num_samples": int32 [batch]} returning a dict keyed by task name.
     """
     build_trunk, frontend = TRUNKS[check_model_name(name)]
-    tasks = check_tasks(tasks)
+    tasks = vb_tasks.canonical(tasks)
     waveform = keras.Input((None,), name=WAVEFORM)
     num_samples = keras.Input((), dtype="int32", name=NUM_SAMPLES)
     embedding = build_trunk(waveform, num_samples, frontend)
@@ -107,9 +100,7 @@ def task_outputs(embedding, schema: LabelSchema, tasks: Sequence[str],
             return "zeros"
         return keras.initializers.Constant(np.asarray(value, np.float32).tolist())
 
-    units = {EMOTION: schema.num_emotions, COUNTRY: schema.num_classes, AGE: 1}
-    activation = {EMOTION: None, COUNTRY: "softmax", AGE: None}
-    return {task: keras.layers.Dense(units[task], activation=activation[task],
-                                     bias_initializer=bias(task), name=task,
+    return {name: keras.layers.Dense(task.units(schema), activation=task.activation,
+                                     bias_initializer=bias(name), name=name,
                                      dtype=_FLOAT32)(embedding)
-            for task in check_tasks(tasks)}
+            for name, task in ((name, vb_tasks.task(name)) for name in vb_tasks.canonical(tasks))}

@@ -9,7 +9,8 @@ import pandas as pd
 
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
-from vb_keras.schema import COLUMN_FLAG, TASKS, LabelSchema
+from vb_keras import tasks as vb_tasks
+from vb_keras.schema import TASKS, LabelSchema
 
 
 @dataclasses.dataclass
@@ -110,7 +111,7 @@ def check_schema(schema: LabelSchema) -> None:
             "the permutation test needs emotion, class and age labels (it predicts the emotions "
             f"with the class and the age as extra inputs); the data has no "
             f"{' or '.join('class' if task == 'country' else task for task in missing)} "
-            f"labels ({', '.join(COLUMN_FLAG[task] for task in missing)} empty)")
+            f"labels ({', '.join(vb_tasks.task(task).column_flag for task in missing)} empty)")
 
 
 def data_from_sequences(table: pd.DataFrame, schema: LabelSchema,
