@@ -13,7 +13,7 @@ loss (`training.compiling`, section 2.1's recipe), the NumPy and streaming metri
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +25,8 @@ class Task:
       label: the labels in words, for messages ("the data has no class labels").
       column_flag: the command-line flag naming the task's column(s).
       schema_field: the `LabelSchema` field holding those columns (a tuple, or one name).
+      units: the size of the output layer, from the schema (one per emotion column, one per
+        class, one age).
       activation: of the output layer (None: linear).
       figure: the challenge figure scoring the task: the key in `EvaluationResult`, the JSON and
         the `val_<figure>` logs.
@@ -34,6 +36,7 @@ class Task:
     label: str
     column_flag: str
     schema_field: str
+    units: Callable[..., int]
     activation: Optional[str]
     figure: str
     higher_is_better: bool
@@ -42,12 +45,6 @@ class Task:
         """The task's label columns in `schema` (empty: the data has no such labels)."""
         value = getattr(schema, self.schema_field)
         return tuple(value) if isinstance(value, (tuple, list)) else tuple(c for c in (value,) if c)
-
-    def units(self, schema) -> int:
-        """The size of the task's output layer: one per emotion column, one per class, one age."""
-        if self.name == COUNTRY:
-            return schema.num_classes
-        return len(self.columns(schema))
 
     @property
     def monitor(self) -> Tuple[str, str]:
@@ -59,12 +56,13 @@ EMOTION, COUNTRY, AGE = "emotion", "country", "age"
 
 REGISTRY = {task.name: task for task in (
     Task(EMOTION, label="emotion", column_flag="--emotion_columns",
-         schema_field="emotion_columns", activation=None, figure="mean_ccc",
-         higher_is_better=True),
+         schema_field="emotion_columns", units=lambda schema: schema.num_emotions,
+         activation=None, figure="mean_ccc", higher_is_better=True),
     Task(COUNTRY, label="class", column_flag="--class_column", schema_field="class_column",
-         activation="softmax", figure="uar", higher_is_better=True),
+         units=lambda schema: schema.num_classes, activation="softmax", figure="uar",
+         higher_is_better=True),
     Task(AGE, label="age", column_flag="--age_column", schema_field="age_column",
-         activation=None, figure="mae", higher_is_better=False),
+         units=lambda schema: 1, activation=None, figure="mae", higher_is_better=False),
 )}
 
 TASKS = tuple(REGISTRY)   # the canonical order of outputs, rows and figures
