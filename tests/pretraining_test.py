@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_local_workers, run_main
 from vb_keras.errors import UserInputError
-from vb_keras.models import embedders
+from vb_keras.models import conformer, embedders
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import pretraining, wav2vec2
 
@@ -33,6 +33,18 @@ def _program(name, *args):
 def _params(**kwargs):
     return pretraining.PretrainingParams(objective=TINY_OBJECTIVE, batch_size=16,
                                          clip_seconds=0.5, **kwargs)
+
+
+@pytest.fixture
+def tiny_conformer(monkeypatch):
+    """A 2-block, 32-wide Conformer configuration named "tiny", for tests of what the run does
+    around the model (stopping, resuming, reading back), where tracing the small Conformer's
+    train step (20 to 70 s here) would be most of the cost."""
+    monkeypatch.setitem(conformer.CONFORMER_CONFIGS, "tiny", conformer.ConformerConfig(
+        name="tiny", num_layers=2, model_dim=32, num_heads=2, feed_forward_multiplier=2,
+        conv_kernel_size=5, feature_encoder_channels=32, feature_encoder_kernel=3,
+        embedding_layer=2, dropout=0.0))
+    return "tiny"
 
 
 @pytest.fixture(autouse=True)
@@ -96,12 +108,12 @@ def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
         pretraining.load_pretrained(str(tmp_path))
 
 
-def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
+def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tiny_conformer, tmp_path):
     run_dir = str(tmp_path / "pretrain")
     # Stopped after two of its three epochs (as by --max_minutes or a kill), then run to the end.
     with pytest.raises(RuntimeError, match="stop here"):
-        pretraining.pretrain(run_dir, _params(steps=9), data_dir=tiny_demo,
-                             callbacks=[_StopAfterEpochs(2)])
+        pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9),
+                             data_dir=tiny_demo, callbacks=[_StopAfterEpochs(2)])
     assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
     # What it has learnt so far can be exported already (its last finished epoch).
     _, run = pretraining.load_pretrained(run_dir)
@@ -118,9 +130,10 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tmp_path):
     with pytest.raises(UserInputError, match=r"no weights file could be read \(.*latest"):
         pretraining.load_pretrained(copy)
     with pytest.raises(UserInputError, match=r"other settings \(pretraining\)"):
-        pretraining.pretrain(run_dir, _params(steps=8), data_dir=tiny_demo)
+        pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=8), data_dir=tiny_demo)
     # A time budget is not a setting: a run stopped by --max_minutes goes on under another.
-    pretraining.pretrain(run_dir, _params(steps=9, max_minutes=30), data_dir=tiny_demo)
+    pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9, max_minutes=30),
+                         data_dir=tiny_demo)
     assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1, 2]
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16

@@ -1,13 +1,13 @@
 """The three task outputs of section 2.1, one `Task` entry each: the facts that differ between the
 emotion, class and age outputs wherever the package branches on a task.
 
-The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks, HUME-VB's
-class being the country of origin); `LabelSchema` says which columns feed them. What is written here
+The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks;
+HUME-VB's class is the country of origin); `LabelSchema` says which columns feed them. Written here
 once: the output's name, the label in words and the flag naming its column(s), the schema field
 holding them, the size and activation of its output layer, and the challenge figure that scores it
-(with its direction, which picks a single-task model's best epoch). What stays with its layer, since
-it is that layer's own work for each kind of label: reading the label tensor (`data.pipeline`), the
-loss (`training.compiling`, section 2.1's recipe), the NumPy and streaming metrics
+(with its direction, which picks a single-task model's best epoch). What stays with its layer, as
+that layer's own work for each kind of label: reading the label tensor (`data.pipeline`), the loss
+(`training.compiling`, section 2.1's recipe), the NumPy and streaming metrics
 (`evaluation.metrics`), the naive answer (`evaluation.baseline`) and the prediction CSV's columns
 (`serving.prediction`).
 """
