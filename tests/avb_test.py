@@ -16,10 +16,6 @@ from vb_keras.data import avb, exvo, pipeline, prepare, tfrecord
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB_EMOTIONS, LabelSchema
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("avb_test")
-
 COUNTRIES = ("United States", "China", "South Africa", "Venezuela")
 TYPES = ("Gasp", "Laugh", "Cry", "Scream")
 SPLITS = ["Train"] * 6 + ["Val"] * 3 + ["Test"] * 3

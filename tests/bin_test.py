@@ -11,10 +11,6 @@ import pytest
 from conftest import (EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb,
                       requires_yamnet, run_main)
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("bin_test")
-
 
 def program(name, *args, check=True):
     process = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bin", f"{name}.py"), *args],

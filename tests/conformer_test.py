@@ -7,10 +7,6 @@ import pytest
 from conftest import run_main
 from vb_keras.models import conformer
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("conformer_test")
-
 SMALL = conformer.CONFORMER_CONFIGS["small"]
 CAP12 = conformer.CONFORMER_CONFIGS["cap12"]
 # Keras counts include BatchNorm's moving mean and variance (2 per channel per block).

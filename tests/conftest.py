@@ -30,6 +30,32 @@ requires_yamnet = pytest.mark.skipif(
     reason=f"real embedder test: {YAMNET} is absent (it ships only beside the project, in ../shared)")
 
 
+# Test modules whose tests share an expensive module-scoped fixture (a trained model, an export, a
+# pre-training run, the programs' refused-input runs, a built Conformer). Under `-n 2` each runs
+# whole on one worker, so the fixture is built once, not on every worker that was handed some of
+# its tests; every other test is still handed out on its own.
+SHARED_FIXTURE_MODULES = frozenset(f"{name}_test.py" for name in (
+    "avb", "bin", "conformer", "embedders", "experiment", "export", "faults",
+    "permutation_resumable", "prediction", "pretraining"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scope scheduler with a module as the unit for SHARED_FIXTURE_MODULES and a
+    test as the unit otherwise: `--dist=loadgroup` with `xdist_group` marks would say this, but
+    it silently stopped grouping under pytest 9.2 (pytest-dev/pytest-xdist#1386)."""
+    if config.getvalue("dist") != "load":   # (only the default of -n: an explicit --dist wins)
+        return None
+    from xdist.scheduler import LoadScopeScheduling   # pylint: disable=import-outside-toplevel
+
+    class SharedFixtureModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return module if os.path.basename(module) in SHARED_FIXTURE_MODULES else nodeid
+
+    return SharedFixtureModules(config, log)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_demo_cache(tmp_path_factory):
     """Points the demo-data cache (and any subprocess) at a temporary directory."""

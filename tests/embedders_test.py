@@ -12,10 +12,6 @@ from serving_loaders import assert_serves_like
 from vb_keras.models import embedders
 from vb_keras.errors import UserInputError
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("embedders_test")
-
 
 @pytest.fixture(scope="module")
 def builtin(tmp_path_factory):

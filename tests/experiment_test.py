@@ -14,10 +14,6 @@ from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB, TASKS
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("experiment_test")
-
 HEAD = TrainingParams(model="conformer", epochs=1, batch_size=8)
 
 

@@ -21,10 +21,6 @@ from vb_keras.models import heads, multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("export_test")
-
 SCHEMA = HUME_VB.with_classes(["China", "South Africa", "United States", "Venezuela"])
 NAIVE = {"emotion": np.linspace(0.1, 0.5, 10), "country": 2, "age": 26.0}
 

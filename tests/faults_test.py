@@ -24,10 +24,6 @@ import pytest
 
 from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("faults_test")
-
 # Set in every program's environment (and so its children's): finds them after a kill.
 MARK = "VB_FAULTS_TEST_RUN"
 # How long a killed program's processes may take to go: long enough for the kernel, far shorter
@@ -295,7 +291,8 @@ def test_train_killed_mid_run_and_after_the_last_epoch_ends_as_an_uninterrupted_
 
 # ---------------------------------------------------------------- bin/export
 
-# Shares the train test's `trained` fixture (one worker runs this module: `pytestmark`).
+# Shares the train test's `trained` fixture (one worker runs this module: conftest's
+# SHARED_FIXTURE_MODULES).
 
 @pytest.fixture(scope="module")
 def exported(hooks, trained, tmp_path_factory):

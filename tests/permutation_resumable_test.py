@@ -11,10 +11,6 @@ from permutation_fixtures import permutation_data, synthetic_data
 from vb_keras.analysis.permutation import arrays, conditions, resumable, training
 from vb_keras.errors import UserInputError
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("permutation_resumable_test")
-
 
 @pytest.fixture(scope="module")
 def data():

@@ -12,10 +12,6 @@ from vb_keras.models import multitask
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB, LabelSchema
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("prediction_test")
-
 SCHEMA = HUME_VB.with_classes(["China", "South Africa", "United States", "Venezuela"])
 
 

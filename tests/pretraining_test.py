@@ -17,10 +17,6 @@ from vb_keras.models import conformer, embedders
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import pretraining, wav2vec2
 
-# The module's tests share module-scoped fixtures that train, export or run programs: one
-# worker runs them all, so each is built once (`--dist=loadgroup`, pytest.ini).
-pytestmark = pytest.mark.xdist_group("pretraining_test")
-
 TINY_OBJECTIVE = wav2vec2.Wav2Vec2Params(num_entries=16, num_distractors=8, final_dim=16)
 
 

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 import time
 
 import keras
@@ -392,7 +393,7 @@ def load_pretrained(run_dir) -> tuple:
     problems = []
     for weights, epoch in candidates:
         try:
-            model.load_weights(weights)
+            _load_weights(model, weights)
         except (OSError, ValueError) as error:   # half written, or being written
             problems.append(f"{weights}: {str(error).splitlines()[0]}")
             continue
@@ -400,6 +401,19 @@ def load_pretrained(run_dir) -> tuple:
                                     config["epochs"] if epoch is None else epoch)
     raise UserInputError(f"--weights: {run_dir}: no weights file could be read "
                          f"({'; '.join(problems)})")
+
+
+def _load_weights(model, path):
+    """`model.load_weights(path)`, also for the backup's previous copy, whose name
+    ("latest.weights.h5.bkp") Keras refuses by its extension: that one is read through a copy in a
+    temporary directory (Keras' own BackupAndRestore copies it over the latest instead, which a
+    reader must not do to a run it does not own)."""
+    if path.endswith(".weights.h5"):
+        return model.load_weights(path)
+    with tempfile.TemporaryDirectory(prefix="vb_keras_backup_") as scratch:
+        copy = os.path.join(scratch, "previous.weights.h5")
+        shutil.copyfile(path, copy)
+        return model.load_weights(copy)
 
 
 def _weights_candidates(run_dir) -> list:
