@@ -39,7 +39,8 @@ SHARED_FIXTURE_MODULES = frozenset(f"{name}_test.py" for name in (
     "permutation_resumable", "prediction", "pretraining"))
 
 
-@pytest.hookimpl(tryfirst=True)
+# optionalhook: a run without pytest-xdist (`-p no:xdist`) has no such hook to validate against.
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scope scheduler with a module as the unit for SHARED_FIXTURE_MODULES and a
     test as the unit otherwise: `--dist=loadgroup` with `xdist_group` marks would say this, but
