@@ -1,9 +1,9 @@
 """LabelSchema: which columns hold the labels of the three tasks, and in which data layout.
 
 The model's outputs are always named `emotion`, `country` and `age` (the paper's three tasks,
-`vb_keras.tasks`); the schema says which columns feed them, so the same code reads HUME-VB, EmoDB (class column `Sex`) or any
-data set in the HUME-VB layout, and the ACII 2022 A-VB layout (`vb_keras.data.avb`). Columns are
-always selected by name, never by position.
+`vb_keras.tasks`); the schema says which columns feed them, so the same code reads HUME-VB, EmoDB
+(class column `Sex`) or any data set in the HUME-VB layout, and the ACII 2022 A-VB layout
+(`vb_keras.data.avb`). Columns are always selected by name, never by position.
 
 A data set may label any non-empty subset of the three tasks: an empty column setting
 (`emotion_columns=()`, `class_column=""`, `age_column=""`; `--emotion_columns= --class_column=
