@@ -255,7 +255,7 @@ def _score(label, mtl, y_true, y_preds, first: scoring.EvaluationResult, speaker
     return {"label": label, "model": model, "form": form, "mtl": mtl, "seeds": len(y_preds),
             # (None: a task the data has no labels for)
             **{figure: intervals[figure] and intervals[figure].to_dict()
-               for figure in bootstrap.FIGURES},
+               for figure in vb_tasks.FIGURES},
             "ccc_per_emotion": first.ccc_per_emotion}
 
 

@@ -100,7 +100,10 @@ def task_outputs(embedding, schema: LabelSchema, tasks: Sequence[str],
             return "zeros"
         return keras.initializers.Constant(np.asarray(value, np.float32).tolist())
 
-    return {name: keras.layers.Dense(task.units(schema), activation=task.activation,
-                                     bias_initializer=bias(name), name=name,
-                                     dtype=_FLOAT32)(embedding)
-            for name, task in ((name, vb_tasks.task(name)) for name in vb_tasks.canonical(tasks))}
+    outputs = {}
+    for name in vb_tasks.canonical(tasks):
+        task = vb_tasks.task(name)
+        outputs[name] = keras.layers.Dense(task.units(schema), activation=task.activation,
+                                           bias_initializer=bias(name), name=name,
+                                           dtype=_FLOAT32)(embedding)
+    return outputs
