@@ -110,7 +110,7 @@ def check_schema(schema: LabelSchema) -> None:
         raise UserInputError(
             "the permutation test needs emotion, class and age labels (it predicts the emotions "
             f"with the class and the age as extra inputs); the data has no "
-            f"{' or '.join('class' if task == 'country' else task for task in missing)} "
+            f"{' or '.join(vb_tasks.task(task).label for task in missing)} "
             f"labels ({', '.join(vb_tasks.task(task).column_flag for task in missing)} empty)")
 
 
