@@ -42,11 +42,14 @@ def cpp_loader(directory) -> str:
     compiler = shutil.which("c++") or shutil.which("g++")
     if compiler is None:
         pytest.skip("no C++ compiler: the C++ LoadSavedModel check needs one (CI's machine has g++)")
+    # The binary's rpath names this environment's TensorFlow, so the key does too: a binary built
+    # for another (since removed) virtual environment in the shared temp dir no longer loads.
+    library = os.path.dirname(tf.__file__)
     with open(SOURCE, "rb") as stream:
-        key = hashlib.sha256(stream.read() + tf.__version__.encode()).hexdigest()[:16]
+        key = hashlib.sha256(stream.read() + tf.__version__.encode()
+                             + library.encode()).hexdigest()[:16]
     binary = os.path.join(directory, f"load_saved_model_{key}")
     if not os.path.isfile(binary):
-        library = os.path.dirname(tf.__file__)
         scratch = f"{binary}.{os.getpid()}.tmp"
         # --no-as-needed: the session factory registers itself from libtensorflow_cc's static
         # initialisers, which the linker would otherwise drop as unused.
