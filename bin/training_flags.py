@@ -4,6 +4,7 @@ from absl import flags
 from absl import logging
 
 from vb_keras import params
+from vb_keras.data import pipeline
 from vb_keras.models import hub, registry
 from vb_keras.params import TrainingParams
 
@@ -16,7 +17,11 @@ def define_training_flags(seed: bool = True):
     """Data handling and optimisation flags (section 2.1 defaults); `--seed` unless `seed` is False."""
     flags.DEFINE_float("dropout", _DEFAULTS.dropout, "Dropout before the task layers.")
     flags.DEFINE_float("clip_seconds", _DEFAULTS.clip_seconds,
-                       "Training clips are randomly cropped or zero-padded to this length.")
+                       "ResNets: training clips are randomly cropped or zero-padded to this length "
+                       "in seconds. Default: fitted to the Train clips, the shortest multiple of "
+                       f"{pipeline.FITTED_CLIP_STEP_SECONDS} s that holds "
+                       f"{round(100 * pipeline.FITTED_CLIP_SHARE)}% of them whole, at most "
+                       f"{pipeline.MAX_FITTED_CLIP_SECONDS} s.")
     flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                       "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
     flags.DEFINE_integer("epochs", None, "Passes over the training split. Default: until Val stops "
@@ -52,7 +57,7 @@ def define_training_flags(seed: bool = True):
                       "AVX512_BF16 and on TPUs; front end and outputs stay float32).")
     flags.register_validator("dropout", lambda rate: 0 <= rate < 1,
                              message="--dropout must lie in [0, 1)")
-    flags.register_validator("clip_seconds", lambda seconds: seconds > 0,
+    flags.register_validator("clip_seconds", lambda seconds: seconds is None or seconds > 0,
                              message="--clip_seconds must be positive")
 
 

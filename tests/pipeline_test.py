@@ -87,6 +87,24 @@ def test_bad_audio_is_skipped_and_reported_when_reading_files(tiny_demo, tmp_pat
     assert "gone.wav,file not found" in open(tmp_path / "bad_audio.csv").read()
 
 
+def test_the_fitted_crop_holds_most_clips_whole_in_half_seconds_up_to_4s():
+    seconds = lambda *values: np.array(values) * 16000
+    assert pipeline.fitted_clip_seconds(seconds(*[1.9] * 95, *[2.01] * 5)) == 2.0
+    assert pipeline.fitted_clip_seconds(seconds(*[2.0] * 100)) == 2.0       # exact: no step up
+    assert pipeline.fitted_clip_seconds(seconds(*[2.0] * 90, *[3.2] * 10)) == 3.5
+    assert pipeline.fitted_clip_seconds(seconds(0.1, 0.2)) == 0.5
+    assert pipeline.fitted_clip_seconds(seconds(*[9.0] * 10)) == 4.0        # at most 4 s
+    assert pipeline.fitted_clip_seconds([]) == 4.0
+
+
+def test_clip_lengths_are_read_from_the_clips(demo):
+    table, schema, prepared = demo
+    import soundfile
+    train = exvo.select_split(table, schema, "Train")
+    expected = sorted(soundfile.info(path).frames for path in train.path)
+    assert sorted(pipeline.clip_lengths(pipeline.read_clips(prepared, schema, "Train"))) == expected
+
+
 @requires_emodb
 def test_real_emodb_clips_are_resampled_to_16k():
     schema = LabelSchema.from_flags(",".join(EMODB_EMOTIONS), "Sex", "Age")

@@ -5,12 +5,12 @@ import logging
 import numpy as np
 import pytest
 
-from conftest import run_main
+from conftest import EMODB, EMODB_EMOTIONS, requires_emodb, run_main
 from vb_keras.models import readers, registry
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
-from vb_keras.schema import HUME_VB
+from vb_keras.schema import HUME_VB, LabelSchema
 
 
 def test_missing_embedder_directory_is_a_one_line_error(tmp_path):
@@ -50,6 +50,21 @@ def test_both_families_give_the_same_labels_for_a_split(tiny_demo, tmp_path):
     assert head_inputs == {"embeddings", "num_windows"}
     np.testing.assert_array_equal(resnet_ids, head_ids)
     np.testing.assert_array_equal(resnet_emotions, head_emotions)
+
+
+@requires_emodb
+def test_the_resnet_reader_fits_its_training_crop_to_the_clips_unless_told():
+    schema = LabelSchema.from_flags(",".join(EMODB_EMOTIONS), "Sex", "Age")
+    table, schema = exvo.read_and_split(EMODB, schema)
+    fitted = registry.split_reader(TrainingParams(model="resnet18", batch_size=8), EMODB, table,
+                                   schema)
+    assert fitted.train_clip_seconds is None
+    features, _ = next(iter(fitted.batches("Train", training=True)))
+    assert fitted.train_clip_seconds == 2.0                 # EmoDB's clips all last 2.0 s
+    assert features["waveform"].shape == (8, 32000)
+    told = registry.split_reader(TrainingParams(model="resnet18", batch_size=8, clip_seconds=4),
+                                 EMODB, table, schema)
+    assert next(iter(told.batches("Train", training=True)))[0]["waveform"].shape == (8, 64000)
 
 
 if __name__ == "__main__":

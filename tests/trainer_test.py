@@ -9,13 +9,14 @@ import time
 
 import keras
 import pytest
+import soundfile
 
 from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, requires_yamnet, run_main
 from vb_keras.evaluation import baseline, scoring
 from vb_keras.models import registry
 from vb_keras.training import runs, trainer
 from vb_keras.evaluation.inference import predict_batches
-from vb_keras.data import exvo
+from vb_keras.data import exvo, pipeline
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB, LabelSchema
@@ -305,12 +306,17 @@ def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_p
     # A config.json of a run that never finished an epoch (killed in its first) binds nothing.
     trainer._write_config(model_dir, dataclasses.replace(bad, batch_size=4), schema, tiny_demo,
                            table, None)
-    # A batch larger than the Train split (30 clips) trains on the whole split.
+    # A batch larger than the Train split (30 clips) trains on the whole split, and without a
+    # clip_seconds the crop is fitted to the Train clips and recorded.
     result = trainer.train(tiny_demo, model_dir, table, schema,
-                            TrainingParams(epochs=1, batch_size=64, clip_seconds=0.5))
+                            TrainingParams(epochs=1, batch_size=64))
     assert len(result.history["loss"]) == 1
     config = json.load(open(os.path.join(model_dir, "config.json")))
     assert config["training"]["batch_size"] == 64 and config["train_batch_size"] == 30
+    train_paths = exvo.select_split(table, schema, "Train").path
+    fitted = pipeline.fitted_clip_seconds([soundfile.info(path).frames for path in train_paths])
+    assert config["training"]["clip_seconds"] is None
+    assert config["train_clip_seconds"] == fitted
 
 
 if __name__ == "__main__":

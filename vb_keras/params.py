@@ -129,7 +129,9 @@ class TrainingParams:
       learning_rate, epsilon: Adam's (3e-4 and 1e-8 in section 2.1).
       loss_weights: (emotion, country, age): 5.0 / 0.05 / 0.05 in section 2.1.
       dropout: before the task layers; the paper does not give the rate.
-      clip_seconds: training crop length.
+      clip_seconds: training crop length of the ResNets; None (the default): fitted to the Train
+        clips, the shortest multiple of 0.5 s that holds 95% of them whole, at most 4 s
+        (`pipeline.fitted_clip_seconds`; the paper gives none).
       early_stopping_patience: epochs without a better validation score before stopping; 0 never
         stops early; None (the default): see `schedule` (never, when `epochs` is given).
       balanced_classes: weight the class loss by inverse class frequency over Train, so that it
@@ -150,7 +152,7 @@ class TrainingParams:
     epsilon: float = 1e-8
     loss_weights: tuple = (5.0, 0.05, 0.05)
     dropout: float = 0.3
-    clip_seconds: float = 4.0
+    clip_seconds: float | None = None
     early_stopping_patience: int | None = None
     balanced_classes: bool = True
     seed: int = 0
@@ -171,6 +173,8 @@ class TrainingParams:
             raise ValueError(f"loss_weights must be three non-negative numbers, got {self.loss_weights}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.clip_seconds is not None and self.clip_seconds <= 0:
+            raise ValueError(f"clip_seconds must be positive, got {self.clip_seconds}")
 
         self.window()  # validates the window settings
 

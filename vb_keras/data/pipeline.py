@@ -5,12 +5,14 @@ A clip is a dict {file_id, speaker, audio (int16 [samples] at 16 kHz), emotion [
   features: {"waveform": float32 [batch, samples] in [-1, 1], "num_samples": int32 [batch]}
   labels:   {"emotion": float32 [batch, E], "country": float32 one-hot [batch, C], "age": [batch, 1]}
             (only the tasks the schema has: `schema.tasks`)
-Training batches crop each clip at a random offset (or zero-pad it) to a fixed length; evaluation
+Training batches crop each clip at a random offset (or zero-pad it) to a fixed length (which
+`fitted_clip_seconds` can choose from the clips' lengths); evaluation
 batches hold whole clips of similar length (0.5 s buckets, so they come out grouped by length) padded
 to the longest one, with their true lengths, so padding never biases a metric. Shuffling and cropping
 are reproducible from the seed.
 """
 
+import math
 
 import numpy as np
 import pandas as pd
@@ -19,11 +21,16 @@ import tensorflow as tf
 from vb_keras.data import exvo, loading, tfrecord
 from vb_keras.errors import UserInputError
 from vb_keras.keys import FILE_ID, NUM_SAMPLES, WAVEFORM
-from vb_keras.params import PipelineParams
+from vb_keras.params import SAMPLE_RATE, PipelineParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
 EVAL_BUCKET_SAMPLES = 8000       # 0.5 s
 MAX_BUCKETED_SAMPLES = 160000    # 10 s, HUME-VB's longest clips; longer ones share the last bucket
+# The fitted training crop (`fitted_clip_seconds`): the shortest multiple of 0.5 s that holds 95%
+# of the Train clips whole, at most 4 s (which holds nearly all of HUME-VB's clips, mean 2.2 s).
+FITTED_CLIP_SHARE = 0.95
+FITTED_CLIP_STEP_SECONDS = 0.5
+MAX_FITTED_CLIP_SECONDS = 4.0
 
 
 def read_clips(data_dir, schema: LabelSchema, split: str, on_bad_audio="skip", report_dir=None,
@@ -132,6 +139,30 @@ def label_encoder(schema: LabelSchema):
             labels[AGE] = clip["age"][tf.newaxis]
         return labels
     return labels_of
+
+
+def clip_lengths(clips: tf.data.Dataset) -> np.ndarray:
+    """The length in samples of every clip of `clips` (one pass over them)."""
+    lengths = (clips.map(lambda clip: tf.shape(clip["audio"], tf.int64)[0],
+                         num_parallel_calls=tf.data.AUTOTUNE)
+               .batch(4096))
+    return np.concatenate([np.zeros([0], np.int64), *lengths.as_numpy_iterator()])
+
+
+def fitted_clip_seconds(lengths) -> float:
+    """The training crop for clips of these lengths (samples at 16 kHz): the shortest multiple of
+    `FITTED_CLIP_STEP_SECONDS` that holds `FITTED_CLIP_SHARE` of them whole, at most
+    `MAX_FITTED_CLIP_SECONDS`.
+
+    A crop longer than the clips is zero padding, which the models mask but still compute: on sets
+    of 2 s bursts a 4 s crop is half padding, and so twice the work of each training step.
+    """
+    lengths = np.asarray(lengths, np.float64)
+    if lengths.size == 0:
+        return MAX_FITTED_CLIP_SECONDS
+    seconds = np.quantile(lengths, FITTED_CLIP_SHARE) / SAMPLE_RATE
+    steps = max(math.ceil(seconds / FITTED_CLIP_STEP_SECONDS - 1e-6), 1)
+    return min(steps * FITTED_CLIP_STEP_SECONDS, MAX_FITTED_CLIP_SECONDS)
 
 
 def crop(audio, clip_samples: int, seed: int | None = None, position=0):

@@ -65,6 +65,9 @@ class WaveformReader:
     Attributes:
       model_settings: what the model builder needs to know from the data (nothing here).
       cache_info, cache_dir: None (no embedding cache).
+      train_clip_seconds: the training crop: `params.clip_seconds`, or when that is None, fitted
+        to the Train clips' lengths (`pipeline.fitted_clip_seconds`) once the training batches
+        are made (None until then).
     """
 
     def __init__(self, params: TrainingParams, data_dir, table: pd.DataFrame, schema: LabelSchema,
@@ -75,6 +78,7 @@ class WaveformReader:
         self.on_bad_audio, self.report_dir = on_bad_audio, report_dir
         self.model_settings = {}
         self.cache_info = self.cache_dir = None
+        self.train_clip_seconds = params.clip_seconds
 
     def clip_count(self, split: str) -> int:
         """How many clips of `split` there are to read (before any unusable audio is found)."""
@@ -85,9 +89,17 @@ class WaveformReader:
         """(features, labels) batches of `split`; training batches are shuffled, cropped and full."""
         clips = pipeline.read_clips(self.data_dir, self.schema, split, self.on_bad_audio,
                                     self.report_dir, table=self.table)
+        crop = {}
+        if training:
+            if self.train_clip_seconds is None:
+                lengths = pipeline.clip_lengths(clips)
+                self.train_clip_seconds = pipeline.fitted_clip_seconds(lengths)
+                logging.info("training crops of %.1f s: %d%% of the %d %s clips last at most that "
+                             "(--clip_seconds sets it)", self.train_clip_seconds,
+                             round(100 * pipeline.FITTED_CLIP_SHARE), len(lengths), split)
+            crop = {"clip_seconds": self.train_clip_seconds}
         pipeline_params = PipelineParams(batch_size=batch_size or self.params.batch_size,
-                                         clip_seconds=self.params.clip_seconds,
-                                         seed=self.params.seed)
+                                         seed=self.params.seed, **crop)
         return pipeline.batches(clips, self.schema, pipeline_params, training, keep_ids)
 
 

@@ -198,11 +198,13 @@ def _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir
                                    embedding_cache_root)
     batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"), replicas)
     schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
-    recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule)}
-    if reader.cache_info is not None:
-        recorded["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
     train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
         lambda f, l: (f, {t: l[t] for t in tasks}))
+    recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule)}
+    if getattr(reader, "train_clip_seconds", None) is not None:   # the crop it chose (ResNets)
+        recorded["train_clip_seconds"] = reader.train_clip_seconds
+    if reader.cache_info is not None:
+        recorded["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
     return _Splits(reader, train_batches, reader.batches("Val", training=False), schedule,
                    recorded)
 
