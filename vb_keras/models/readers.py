@@ -68,6 +68,7 @@ class WaveformReader:
       train_clip_seconds: the training crop: `params.clip_seconds`, or when that is None, fitted
         to the Train clips' lengths (`pipeline.fitted_clip_seconds`) once the training batches
         are made (None until then).
+      recorded: what config.json records of the reader's choices (the crop).
     """
 
     def __init__(self, params: TrainingParams, data_dir, table: pd.DataFrame, schema: LabelSchema,
@@ -79,6 +80,12 @@ class WaveformReader:
         self.model_settings = {}
         self.cache_info = self.cache_dir = None
         self.train_clip_seconds = params.clip_seconds
+
+    @property
+    def recorded(self) -> dict:
+        """What config.json records of this reader's own choices: the training crop, once made."""
+        return ({} if self.train_clip_seconds is None
+                else {"train_clip_seconds": self.train_clip_seconds})
 
     def clip_count(self, split: str) -> int:
         """How many clips of `split` there are to read (before any unusable audio is found)."""
@@ -113,6 +120,7 @@ class EmbeddingReader:
     Attributes:
       model_settings: {"embedding_dim": D} for the head builder.
       cache_info, cache_dir: the embedding cache read.
+      recorded: what config.json records of the reader's choices (the cache).
     """
 
     def __init__(self, params: TrainingParams, data_dir, table: pd.DataFrame, schema: LabelSchema,
@@ -124,6 +132,11 @@ class EmbeddingReader:
         self._sequences, self.cache_info, self.cache_dir = embedding_sequences(
             embedder, params.window(), data_dir, table, schema, on_bad_audio, cache_root)
         self.model_settings = {"embedding_dim": int(self.cache_info["dimension"])}
+
+    @property
+    def recorded(self) -> dict:
+        """What config.json records of this reader's own choices: the embedding cache read."""
+        return {"embedding_cache": dict(self.cache_info, directory=self.cache_dir)}
 
     def clip_count(self, split: str) -> int:
         """How many clips of `split` have embeddings."""

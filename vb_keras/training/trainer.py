@@ -200,11 +200,9 @@ def _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir
     schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
     train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
         lambda f, l: (f, {t: l[t] for t in tasks}))
-    recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule)}
-    if getattr(reader, "train_clip_seconds", None) is not None:   # the crop it chose (ResNets)
-        recorded["train_clip_seconds"] = reader.train_clip_seconds
-    if reader.cache_info is not None:
-        recorded["embedding_cache"] = dict(reader.cache_info, directory=reader.cache_dir)
+    # (after the Train batches: a reader may choose its settings from the data, e.g. the crop)
+    recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule),
+                **reader.recorded}
     return _Splits(reader, train_batches, reader.batches("Val", training=False), schedule,
                    recorded)
 
