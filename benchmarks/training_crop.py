@@ -2,10 +2,10 @@
 """ResNet training steps per second on short clips: the crop fitted to them against a fixed 4 s crop.
 
 Real vocal-burst sets are often shorter than HUME-VB's (EmoGator's and EmoDB's clips last 2 s). Both
-sides train the package's multitask ResNet on the same batch of 2 s clips (the pipeline's batches:
-waveform and true length) with the trainer's losses and weights: one side as `pipeline` crops them
-without `--clip_seconds` (`fitted_clip_seconds`: 2 s here), the peer zero-padded to the 4 s crop that
-was the default before. The padding is masked, so both compute the same predictions; the ratio is
+sides train the package's multitask ResNet on the same batch of 2 s clips (waveform and true
+length, as the pipeline's batches carry them) with the trainer's losses and weights: one side in the
+crop training fits without `--clip_seconds` (`pipeline.fitted_clip_seconds`: 2 s here), the peer
+zero-padded to the 4 s crop that was the default before. The padding is masked, so both compute the same predictions; the ratio is
 what the padding costs. Target: fitted >= 1.5x the 4 s crop.
 
   python benchmarks/training_crop.py [--depth 18] [--steps 8] [--clip_seconds 2.0]
@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vb_keras.data import pipeline  # noqa: E402
+from vb_keras.params import SAMPLE_RATE  # noqa: E402
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM  # noqa: E402
 from vb_keras.models import multitask  # noqa: E402
 from vb_keras.schema import HUME_VB  # noqa: E402
@@ -56,11 +57,11 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--clip_seconds", type=float, default=2.0, help="length of every clip")
     args = parser.parse_args()
-    clip_samples = int(args.clip_seconds * 16000)
+    clip_samples = int(args.clip_seconds * SAMPLE_RATE)
     fitted = pipeline.fitted_clip_seconds(np.full(100, clip_samples))
     rates = {}
     for label, seconds in (("fitted", fitted), ("fixed", FIXED_SECONDS)):
-        rates[label] = steps_per_second(args.depth, clip_samples, int(seconds * 16000), args.steps)
+        rates[label] = steps_per_second(args.depth, clip_samples, int(seconds * SAMPLE_RATE), args.steps)
         print(f"resnet{args.depth}, {args.clip_seconds:g} s clips in {seconds:g} s crops "
               f"({label}): {rates[label]:.3f} steps/s of {BATCH} clips")
     print(f"ratio fitted / fixed 4 s crop: {rates['fitted'] / rates['fixed']:.2f}x (target >= 1.5x)")
