@@ -31,7 +31,8 @@ import tensorflow as tf  # noqa: E402
 
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM  # noqa: E402
 from vb_keras.models import embedders, losses  # noqa: E402
-from vb_keras.data import embedding_cache, windows  # noqa: E402
+from vb_keras.data import embedding_cache  # noqa: E402
+from vb_keras.utils import windows  # noqa: E402
 from vb_keras.models import heads, multitask  # noqa: E402
 from vb_keras.params import WindowParams  # noqa: E402
 from vb_keras.schema import HUME_VB  # noqa: E402

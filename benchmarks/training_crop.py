@@ -35,7 +35,7 @@ def steps_per_second(depth, clip_samples, crop_samples, steps):
     keras.utils.set_random_seed(0)
     schema = HUME_VB.with_classes([str(i) for i in range(CLASSES)])
     model = multitask.build_model(f"resnet{depth}", schema)
-    compiling.compile_for_tasks(model, schema.tasks, 3e-4, 1e-8,
+    compiling.compile_for_tasks(model, schema.tasks, keras.optimizers.Adam(3e-4, epsilon=1e-8),
                                 loss_weights={"emotion": 5.0, "country": 0.05, "age": 0.05})
     rng = np.random.default_rng(0)
     waveform = np.zeros((BATCH, crop_samples), np.float32)

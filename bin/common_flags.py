@@ -15,7 +15,6 @@ from absl import logging
 from vb_keras.evaluation import scoring
 from vb_keras.data import avb, demo, exvo
 from vb_keras.errors import UserInputError
-from vb_keras.params import WindowParams
 from vb_keras.schema import HUME_VB, LAYOUTS, LabelSchema
 
 if typing.TYPE_CHECKING:   # (the programs that read no trained model load no Keras)
@@ -44,35 +43,6 @@ def define_data_flags(schema_flags=True):
                          "moved to Train by --split_scheme=paper.", lower_bound=0)
     flags.DEFINE_integer("split_seed", defaults["split_seed"], "Seed choosing the speakers "
                          "--split_scheme=paper moves.")
-
-
-def define_embedder_flags(window=True):
-    """The frozen embedder of the conformer heads, its windows, and where embedding caches live."""
-    defaults = WindowParams()
-    flags.DEFINE_string("embedder", "", "Conformer heads: a TF-Hub-style SavedModel mapping "
-                        "'audio_samples' [batch, time] at 16 kHz to {'embedding': [batch, D]} "
-                        "(CAP12, TRILLsson, ...): a local directory, or a TF Hub / Kaggle handle or "
-                        "URL, or the URL of a compressed SavedModel, fetched once into "
-                        "TFHUB_CACHE_DIR. Default: the built-in small Conformer with random weights.")
-    if window:
-        flags.DEFINE_float("window_seconds", defaults.window_seconds, "Conformer heads: one "
-                           "embedding per non-overlapping window of this length.")
-        flags.DEFINE_float("min_tail_seconds", defaults.min_tail_seconds, "Conformer heads: a "
-                           "last, partial window is kept (zero-padded) if it holds at least this "
-                           "much audio.")
-        flags.register_validator("window_seconds", lambda seconds: seconds > 0,
-                                 message="--window_seconds must be positive")
-        flags.register_validator("min_tail_seconds", lambda seconds: seconds >= 0,
-                                 message="--min_tail_seconds must not be negative")
-    flags.DEFINE_string("embedding_cache", None, "Conformer heads: root of the embedding caches. "
-                        "Default: $VB_KERAS_CACHE/embeddings or ~/.cache/vb_keras/embeddings.")
-
-
-def window_from_flags(values) -> WindowParams:
-    try:
-        return WindowParams(values.window_seconds, values.min_tail_seconds)
-    except ValueError as error:
-        raise UserInputError(f"--window_seconds/--min_tail_seconds: {error}") from None
 
 
 def define_schema_flags():

@@ -19,7 +19,8 @@ else:            # a checkout: bin/evaluate
     import common_flags
 
 from vb_keras.evaluation import baseline, ensemble, plots, scoring
-from vb_keras.models import registry
+from vb_keras.families import registry
+from vb_keras.families.base import DataSource
 from vb_keras.training.runs import TrainedRun
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
@@ -57,8 +58,9 @@ def main(argv):
     scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
     # Each model reads its own family's inputs (waveforms, or its embedder's cached sequences),
     # with a progress bar over the split's clips on stderr.
-    readers = [registry.split_reader(run.params, data_dir, table, schema, FLAGS.on_bad_audio,
-                                     output_dir, FLAGS.embedding_cache) for run in trained]
+    source = DataSource(data_dir, table, schema, FLAGS.on_bad_audio, output_dir)
+    readers = [registry.split_reader(registry.with_family_settings(
+                   run.params, embedding_cache=FLAGS.embedding_cache), source) for run in trained]
     batches = [progress.track(reader.batches(FLAGS.split, training=False,
                                              batch_size=FLAGS.batch_size, keep_ids=True),
                               reader.clip_count(FLAGS.split),

@@ -37,7 +37,6 @@ flags.DEFINE_float("confidence", 0.95, "Coverage of the bootstrap intervals.", l
                    upper_bound=0.999)
 flags.DEFINE_string("output_dir", os.path.join("runs", "table1"), "The grid's folder: runs, "
                     "tables and figures. Finished runs in it are reused.")
-common_flags.define_embedder_flags()
 common_flags.define_data_flags()
 training_flags.define_training_flags(seed=False)
 flags.register_validator("seeds", lambda seeds: bool(seeds) and all(
@@ -59,13 +58,12 @@ def main(argv):
             FLAGS, recorded, f"the grid in {FLAGS.output_dir}")
     else:
         data_dir, table, schema = common_flags.read_data(FLAGS)
-    window = common_flags.window_from_flags(FLAGS)
     summary = experiment.run_grid(
         data_dir, table, schema, FLAGS.output_dir, rows,
-        params_for_model=lambda model: training_flags.training_params(FLAGS, model, (), window, seed=0),
+        params_for_model=lambda model: training_flags.training_params(FLAGS, model, (), seed=0),
         seeds=[int(seed) for seed in FLAGS.seeds], split=FLAGS.split,
         num_resamples=FLAGS.bootstrap_resamples, confidence=FLAGS.confidence,
-        on_bad_audio=FLAGS.on_bad_audio, embedding_cache_root=FLAGS.embedding_cache,
+        on_bad_audio=FLAGS.on_bad_audio,
         settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS),
                   "experiment": FLAGS.output_dir})
     print(summary["markdown"])

@@ -13,28 +13,32 @@ it, and a changed embedder or window never reuses it. A killed run resumes at it
 from absl import flags
 
 if __package__:  # installed: vb_extract_embeddings
-    from . import common_flags
+    from . import common_flags, training_flags
 else:            # a checkout: bin/extract_embeddings
     import common_flags
+    import training_flags
 
-from vb_keras.models import readers
+from vb_keras.data import embedding_cache
+from vb_keras.models import embedders
 
 common_flags.define_data_flags()
-common_flags.define_embedder_flags()
+training_flags.define_family_flags(training_flags.EMBEDDER_FLAGS)
 flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                   "skip: record unusable clips (listed in the cache's bad_audio.csv); fail: stop.")
 # --help lists the key flags of the main module: make the shared flags defined above key here.
 flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(training_flags)
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
     data_dir, table, schema = common_flags.read_data(FLAGS)
-    embedder = readers.load_embedder(FLAGS.embedder)
-    sequences, info, directory = readers.embedding_sequences(
-        embedder, common_flags.window_from_flags(FLAGS), data_dir, table, schema,
-        FLAGS.on_bad_audio, FLAGS.embedding_cache)
+    config = training_flags.frozen_embedder_config(FLAGS)
+    embedder = embedders.load(config.embedder)
+    sequences, info, directory = embedding_cache.sequences(
+        embedder, config.window(), data_dir, table, schema, FLAGS.on_bad_audio,
+        config.embedding_cache)
     windows = sum(len(sequence) for sequence in sequences.values())
     print(f"{len(sequences)} clips, {windows} windows of {info['window_seconds']} s, "
           f"{info['dimension']}-d embeddings ({info['unusable']} unusable) in {directory}")

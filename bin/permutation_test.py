@@ -22,20 +22,21 @@ import os
 from absl import flags
 
 if __package__:  # installed: vb_permutation_test
-    from . import common_flags
+    from . import common_flags, training_flags
 else:            # a checkout: bin/permutation_test
     import common_flags
+    import training_flags
 
 from vb_keras.analysis import permutation
-from vb_keras.models import readers
+from vb_keras.data import embedding_cache
 from vb_keras.utils import atomic
-from vb_keras.models import heads, hub
+from vb_keras.models import embedders, heads
 
 # Model.
 flags.DEFINE_enum("model", "conformer", sorted(heads.HEADS), "The head on the frozen embeddings "
                   "(section 2.2); the paper used 'a Conformer-based model'.")
 # Embedder and data.
-common_flags.define_embedder_flags()
+training_flags.define_family_flags(training_flags.EMBEDDER_FLAGS)
 common_flags.define_data_flags()
 # The test.
 flags.DEFINE_integer("trials", 50, "Trained models per condition (the paper: 50).", lower_bound=1)
@@ -59,6 +60,7 @@ flags.register_validator("learning_rate", lambda rate: rate > 0,
 
 # --help lists the key flags of the main module: make the shared flags defined above key here.
 flags.adopt_module_key_flags(common_flags)
+flags.adopt_module_key_flags(training_flags)
 FLAGS = flags.FLAGS
 
 
@@ -68,17 +70,18 @@ def main(argv):
     schema = common_flags.schema_from_flags(FLAGS)
     permutation.check_schema(schema)   # before reading data or extracting embeddings
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
-    window = common_flags.window_from_flags(FLAGS)
-    embedder = readers.load_embedder(FLAGS.embedder)
-    sequences, cache_info, cache_dir = readers.embedding_sequences(
-        embedder, window, data_dir, table, schema, cache_root=FLAGS.embedding_cache)
+    config = training_flags.frozen_embedder_config(FLAGS)
+    window = config.window()
+    embedder = embedders.load(config.embedder)
+    sequences, cache_info, cache_dir = embedding_cache.sequences(
+        embedder, window, data_dir, table, schema, root=config.embedding_cache)
     data = permutation.data_from_sequences(table, schema, sequences)
     settings = {
         "data_dir": os.path.abspath(data_dir), "split_scheme": FLAGS.split_scheme,
         "moved_val_speakers": FLAGS.moved_val_speakers if FLAGS.split_scheme == "paper" else None,
         "split_seed": FLAGS.split_seed if FLAGS.split_scheme == "paper" else None,
         "embedder": cache_info["embedder"], "embedder_description": embedder.description,
-        "embedder_path": hub.recorded(FLAGS.embedder),
+        "embedder_path": config.embedder,
         "window_seconds": window.window_seconds, "min_tail_seconds": window.min_tail_seconds,
         # The cache key hashes the embedder, the window and every clip file: changed data is caught.
         "embedding_cache_key": os.path.basename(os.path.normpath(cache_dir))}

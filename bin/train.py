@@ -5,6 +5,8 @@
   bin/train --model=resnet34 --tasks=emotion --data_dir=/data/hume_vb_prepared \
       --model_dir=runs/resnet34_emotion --epochs=30
   bin/train --model=conformer_autopool --embedder=/models/trillsson   # section 2.2
+  bin/train --model=conformer_autopool --embedder=../shared/models/efficientat_mn04_hub \
+      --fine_tune                                       # the embedder fine-tuned under the head
   bin/train --flagfile=experiment.flags
 
 The conformer heads train on window embeddings of a frozen embedder, extracted once into a cache
@@ -25,22 +27,22 @@ else:            # a checkout: bin/train
 
 from vb_keras.evaluation import scoring
 from vb_keras import tasks as vb_tasks
-from vb_keras.models import registry
+from vb_keras.families import registry
 from vb_keras.training import distribute, trainer
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS
 
 # Model.
 flags.DEFINE_enum("model", TrainingParams().model, registry.MODEL_NAMES,
-                  "resnet18/34/50 (section 2.1) or a head on frozen embeddings (section 2.2).")
+                  "resnet18/34/50 (section 2.1) or a head on an embedder's window embeddings "
+                  "(section 2.2; frozen, or fine-tuned with --fine_tune).")
 flags.DEFINE_list("tasks", None, "Outputs to train: several is multitask (hard parameter "
                   "sharing); one is a single-task model (MTL 'No' in Table 1). Default: every task "
                   "the data has labels for (all three unless a column flag is empty).")
-# Embedder (conformer heads).
-common_flags.define_embedder_flags()
 # Data.
 common_flags.define_data_flags()
-# Data handling and optimisation (section 2.1 defaults).
+# Data handling and optimisation (section 2.1 defaults), and the families' own flags (the
+# embedder of the conformer heads, the crop of the ResNets, fine-tuning).
 training_flags.define_training_flags()
 # Distribution.
 flags.DEFINE_enum("strategy", "auto", distribute.STRATEGIES, "tf.distribute strategy.")
@@ -67,15 +69,13 @@ def main(argv):
     tasks = vb_tasks.canonical(FLAGS.tasks or schema.tasks)
     schema.check_tasks(tasks)   # before reading: a task the data lacks is refused at once
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
-    params = training_flags.training_params(FLAGS, FLAGS.model, tasks,
-                                            common_flags.window_from_flags(FLAGS), FLAGS.seed)
+    params = training_flags.training_params(FLAGS, FLAGS.model, tasks, FLAGS.seed)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"{params.model}_{'_'.join(params.tasks)}")
     result = trainer.train(
         data_dir, model_dir, table, schema, params, strategy=strategy,
         callbacks=[trainer.load_callback(spec) for spec in FLAGS.callbacks],
         on_bad_audio=FLAGS.on_bad_audio,
-        settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS)},
-        embedding_cache_root=FLAGS.embedding_cache)
+        settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS)})
     if distribute.is_chief():
         print(f"model saved in {model_dir}")
         print(scoring.table_header(schema))

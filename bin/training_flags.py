@@ -1,27 +1,56 @@
-"""Training flags shared by bin/train and bin/experiment, and the TrainingParams they make."""
+"""Training flags shared by bin/train and bin/experiment, the model families' own flags (declared
+on their configs, `families.base.setting`), and the TrainingParams they make."""
+
+import dataclasses
+import typing
 
 from absl import flags
 from absl import logging
 
 from vb_keras import params
-from vb_keras.data import pipeline
-from vb_keras.models import hub, registry
+from vb_keras import tasks as vb_tasks
+from vb_keras.errors import UserInputError
+from vb_keras.families import frozen_embedder, registry
 from vb_keras.params import TrainingParams
 
 _DEFAULTS = TrainingParams()
-# The per-family defaults (epochs on the demo data, batch size) are the registry's.
-_RESNETS, _HEADS = registry.RESNETS, registry.CONFORMER_HEADS
+# The embedder's flags, which bin/extract_embeddings and bin/permutation_test share.
+EMBEDDER_FLAGS = tuple(field.name for field in dataclasses.fields(
+    frozen_embedder.FrozenEmbedderConfig))
+_DEFINE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+           str: flags.DEFINE_string}
+
+
+def define_family_flags(names: typing.Sequence[str] | None = None):
+    """The model families' settings as flags (all of them, or those `names`), and the switches
+    that choose a family (--fine_tune), each defined once."""
+    for name, field, entries in registry.settings():
+        if names is not None and name not in names:
+            continue
+        kind = _flag_type(field)
+        extra = ({"lower_bound": field.metadata["lower_bound"]}
+                 if field.metadata.get("lower_bound") is not None else {})
+        _DEFINE[kind](name, field.default, field.metadata["help"], **extra)
+    if names is None:
+        for entry in registry.FAMILIES:
+            if entry.switch:
+                flags.DEFINE_bool(entry.switch, False, f"{', '.join(entry.model_names)}: train "
+                                  f"{entry.name} (see --help's fine-tuning flags).")
+
+
+def _flag_type(field) -> type:
+    kind = field.type
+    if isinstance(kind, str):   # (annotations read as strings)
+        kind = eval(kind, {"Optional": typing.Optional})   # pylint: disable=eval-used
+    arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+    return arguments[0] if arguments else kind
 
 
 def define_training_flags(seed: bool = True):
-    """Data handling and optimisation flags (section 2.1 defaults); `--seed` unless `seed` is False."""
+    """Data handling and optimisation flags (section 2.1 defaults), the families' flags; `--seed`
+    unless `seed` is False."""
+    resnets, heads = registry.FAMILIES[0], registry.FAMILIES[1]
     flags.DEFINE_float("dropout", _DEFAULTS.dropout, "Dropout before the task layers.")
-    flags.DEFINE_float("clip_seconds", _DEFAULTS.clip_seconds,
-                       "ResNets: training clips are randomly cropped or zero-padded to this length "
-                       "in seconds. Default: fitted to the Train clips, the shortest multiple of "
-                       f"{pipeline.FITTED_CLIP_STEP_SECONDS} s that holds "
-                       f"{round(100 * pipeline.FITTED_CLIP_SHARE)}% of them whole, at most "
-                       f"{pipeline.MAX_FITTED_CLIP_SECONDS} s.")
     flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                       "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
     flags.DEFINE_integer("epochs", None, "Passes over the training split. Default: until Val stops "
@@ -29,60 +58,85 @@ def define_training_flags(seed: bool = True):
                          f"{params.MIN_EPOCH_STEPS} optimiser steps (whichever is more), "
                          f"{params.AUTO_STEPS} steps' worth but at least {params.AUTO_MIN_EPOCHS}, "
                          "stopping early (--early_stopping_patience), the best epoch restored; on "
-                         f"the embedded demo data {_RESNETS.demo_epochs} for ResNets, "
-                         f"{_HEADS.demo_epochs} for heads.", lower_bound=1)
-    flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_RESNETS.batch_size} "
-                         f"for ResNets, {_HEADS.batch_size} for the conformer heads).",
-                         lower_bound=1)
-    flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adam learning rate.",
-                       lower_bound=0)
+                         f"the embedded demo data {resnets.demo_epochs} for ResNets, "
+                         f"{heads.demo_epochs} for heads.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", None, "Global batch size (default: the family's, " +
+                         ", ".join(f"{entry.batch_size} for {entry.name}"
+                                   for entry in registry.FAMILIES) + ").", lower_bound=1)
+    flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the family's, " +
+                       ", ".join(f"{entry.learning_rate:g} for {entry.name}"
+                                 for entry in registry.FAMILIES) + ").", lower_bound=0)
     flags.DEFINE_float("adam_epsilon", _DEFAULTS.epsilon, "Adam epsilon.", lower_bound=0)
-    flags.DEFINE_float("emotion_loss_weight", _DEFAULTS.loss_weights[0],
-                       "Weight of the emotion loss.", lower_bound=0)
-    flags.DEFINE_float("country_loss_weight", _DEFAULTS.loss_weights[1],
-                       "Weight of the class loss.", lower_bound=0)
-    flags.DEFINE_float("age_loss_weight", _DEFAULTS.loss_weights[2], "Weight of the age loss.",
-                       lower_bound=0)
+    for name, task in vb_tasks.REGISTRY.items():
+        flags.DEFINE_float(f"{name}_loss_weight", task.loss_weight,
+                           f"Weight of the {task.label} loss (with --task_weighting=fixed).",
+                           lower_bound=0)
+    flags.DEFINE_enum("task_weighting", _DEFAULTS.task_weighting, params.TASK_WEIGHTINGS,
+                      "fixed: the loss weights above (the paper's); uncertainty: each task's loss "
+                      "weighted by a learnt uncertainty (Kendall et al., CVPR 2018).")
     flags.DEFINE_integer("early_stopping_patience", None, "Stop after this many epochs without a "
                          "better validation score (0: never). Default: "
                          f"{params.AUTO_PATIENCE_STEPS} optimiser steps' worth, at least "
                          f"{params.AUTO_MIN_PATIENCE} epochs; with --epochs given, never.",
                          lower_bound=0)
+    flags.DEFINE_float("min_improvement", _DEFAULTS.min_improvement, "Early stopping: an epoch "
+                       "counts as better only if it improves the monitored Val figure by more "
+                       "than this.", lower_bound=0)
     flags.DEFINE_bool("balanced_classes", _DEFAULTS.balanced_classes, "Weight the class loss "
                       "by inverse class frequency over Train, so it tracks UAR (--nobalanced_classes: "
                       "the paper's plain cross-entropy).")
+    flags.DEFINE_bool("calibrate", _DEFAULTS.calibrate, "After training, rescale each emotion "
+                      "output to the Train labels' mean and spread where that holds up on Val "
+                      "(--nocalibrate: the raw outputs).")
+    flags.DEFINE_bool("naive_fallback", _DEFAULTS.naive_fallback, "After training, a task whose "
+                      "Val figure is no better than the naive prediction's (emotion: mean CCC; "
+                      "age: MAE) answers with the naive prediction (the paper's median age).")
     if seed:
         flags.DEFINE_integer("seed", 0, "Seeds weights, shuffling and cropping.", lower_bound=0)
     flags.DEFINE_bool("mixed_bfloat16", False, "Compute the trunk in bfloat16 (faster on CPUs with "
                       "AVX512_BF16 and on TPUs; front end and outputs stay float32).")
     flags.register_validator("dropout", lambda rate: 0 <= rate < 1,
                              message="--dropout must lie in [0, 1)")
-    flags.register_validator("clip_seconds", lambda seconds: seconds is None or seconds > 0,
-                             message="--clip_seconds must be positive")
+    define_family_flags()
 
 
-def training_params(values, model: str, tasks, window, seed: int) -> TrainingParams:
+def family_config(values, entry):
+    """`entry`'s config from the parsed flags (one-line errors name the flag)."""
+    return registry.config_from_values(entry, {name: values[name].value for name in (
+        field.name for field in dataclasses.fields(entry.config))})
+
+
+def frozen_embedder_config(values) -> frozen_embedder.FrozenEmbedderConfig:
+    """The embedder flags (EMBEDDER_FLAGS) as a frozen embedder's config."""
+    return family_config(values, frozen_embedder.FAMILY)
+
+
+def training_params(values, model: str, tasks, seed: int) -> TrainingParams:
     """TrainingParams from the flags, with the per-family defaults of epochs and batch size.
 
     Args:
       values: absl FlagValues after parsing.
       model, tasks: what to train.
-      window: WindowParams of the conformer heads (common_flags.window_from_flags).
       seed: the run's seed.
     """
-    family = registry.family(model)
+    family = registry.family_for(model, {switch: values[switch].value
+                                         for switch in registry.SWITCHES})
     epochs = values.epochs
     if not values.data_dir and not values["epochs"].present:
         epochs = family.demo_epochs
         logging.info("demo data: %s trains for %d epochs (set --epochs to change)", model, epochs)
-    return TrainingParams(
-        model=model, tasks=tuple(tasks), epochs=epochs,
-        batch_size=values.batch_size or family.batch_size,
-        learning_rate=values.learning_rate, epsilon=values.adam_epsilon,
-        loss_weights=(values.emotion_loss_weight, values.country_loss_weight,
-                      values.age_loss_weight),
-        dropout=values.dropout, clip_seconds=values.clip_seconds,
-        early_stopping_patience=values.early_stopping_patience,
-        balanced_classes=values.balanced_classes, seed=seed, mixed_bfloat16=values.mixed_bfloat16,
-        embedder=hub.recorded(values.embedder),
-        window_seconds=window.window_seconds, min_tail_seconds=window.min_tail_seconds)
+    try:
+        return TrainingParams(
+            model=model, tasks=tuple(tasks), family=family_config(values, family), epochs=epochs,
+            batch_size=values.batch_size or family.batch_size,
+            learning_rate=values.learning_rate or family.learning_rate,
+            epsilon=values.adam_epsilon,
+            loss_weights={name: values[f"{name}_loss_weight"].value
+                          for name in vb_tasks.REGISTRY},
+            task_weighting=values.task_weighting, dropout=values.dropout,
+            early_stopping_patience=values.early_stopping_patience,
+            min_improvement=values.min_improvement, balanced_classes=values.balanced_classes,
+            calibrate=values.calibrate, naive_fallback=values.naive_fallback, seed=seed,
+            mixed_bfloat16=values.mixed_bfloat16)
+    except ValueError as error:
+        raise UserInputError(str(error)) from None

@@ -176,7 +176,7 @@ EMBEDDER_ERRORS = [
      ["--embedder: /nonexistent is not a directory"]),
     ("extract_embeddings", ["--embedder=/tmp"], ["--embedder: /tmp is not a SavedModel directory"]),
     ("extract_embeddings", ["--window_seconds=1", "--min_tail_seconds=2"],
-     ["--window_seconds/--min_tail_seconds: min_tail_seconds must lie in"]),
+     ["--min_tail_seconds: min_tail_seconds must lie in"]),
     ("export_embedder", ["--export_dir=/tmp", "--weights=/nonexistent.weights.h5"],
      ["--export_dir: /tmp already exists"]),
     ("export", ["--model_dir=/tmp"], ["holds no trained model"]),

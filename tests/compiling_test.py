@@ -27,7 +27,8 @@ def data(n=16):
 
 def test_adam_with_the_settings_and_the_weighted_sum_of_the_task_losses():
     model = three_task_model()
-    compiling.compile_for_tasks(model, ("emotion", "country", "age"), 3e-4, 1e-7,
+    compiling.compile_for_tasks(model, ("emotion", "country", "age"),
+                                keras.optimizers.Adam(3e-4, epsilon=1e-7),
                                 loss_weights={"emotion": 5.0, "country": 0.05, "age": 0.5})
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-4)
@@ -47,7 +48,7 @@ def test_only_the_given_tasks_weighted_one_by_default_and_a_class_loss_of_ones_o
     features = keras.Input((4,), name="features")
     emotion_only = keras.Model(features,
                                {"emotion": keras.layers.Dense(2, name="emotion")(features)})
-    compiling.compile_for_tasks(emotion_only, ("emotion",), 1e-3, 1e-8)
+    compiling.compile_for_tasks(emotion_only, ("emotion",), keras.optimizers.Adam(1e-3))
     x, y = data()
     predicted = emotion_only.predict(x, verbose=0)["emotion"]
     assert emotion_only.evaluate(x, {"emotion": y["emotion"]}, batch_size=len(x), verbose=0,
@@ -55,7 +56,8 @@ def test_only_the_given_tasks_weighted_one_by_default_and_a_class_loss_of_ones_o
         float(losses.NegativeMeanCCC()(y["emotion"], predicted)), rel=1e-5)
 
     model, class_loss = three_task_model(), losses.BalancedCategoricalCrossentropy([1.0, 2.0, 3.0])
-    compiling.compile_for_tasks(model, ("country",), 1e-3, 1e-8, class_loss=class_loss)
+    compiling.compile_for_tasks(model, ("country",), keras.optimizers.Adam(1e-3),
+                                class_loss=class_loss)
     assert model.loss == {"country": class_loss}
 
 

@@ -20,6 +20,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 SHARED = os.environ.get("VB_KERAS_SHARED") or os.path.join(os.path.dirname(REPO_ROOT), "shared")
 EMODB = os.path.join(SHARED, "data", "emodb")
 YAMNET = os.path.join(SHARED, "models", "yamnet_hub")
+EFFICIENTAT = os.path.join(SHARED, "models", "efficientat_mn04_hub")
 EMODB_EMOTIONS = ("Anger", "Boredom", "Disgust", "Fear", "Happiness", "Sadness", "Neutral")
 
 requires_emodb = pytest.mark.skipif(
@@ -29,6 +30,11 @@ requires_yamnet = pytest.mark.skipif(
     not os.path.isfile(os.path.join(YAMNET, "saved_model.pb")),
     reason=f"real embedder test: {YAMNET} is absent (it ships only beside the project, in ../shared)")
 
+
+requires_efficientat = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(EFFICIENTAT, "saved_model.pb")),
+    reason=f"real embedder test: {EFFICIENTAT} is absent (it ships only beside the project, in "
+    "../shared)")
 
 # Test modules whose tests share an expensive module-scoped fixture (a trained model, an export, a
 # pre-training run, the programs' refused-input runs, a built Conformer). Under `-n 2` each runs
@@ -84,6 +90,46 @@ def tiny_demo(tmp_path_factory):
     """A 60-clip demo data set in the HUME-VB layout (Train 36, Val 12, Test 12 clips)."""
     from vb_keras.data import demo
     return demo.write_demo_data(str(tmp_path_factory.mktemp("tiny_demo")), num_clips=60, seed=1)
+
+
+def write_tiny_embedder(directory, dimension=4, reusable=True, seed=0):
+    """Writes a tiny TF-Hub-style embedder: frames of 25 ms -> one ReLU layer -> mean over frames.
+    `reusable`: a TF Hub Reusable SavedModel (variables, trainable_variables,
+    regularization_losses, __call__(audio, training)), so it can be fine-tuned; else only the
+    `serving_default` signature, as a frozen export has."""
+    import tensorflow as tf   # pylint: disable=import-outside-toplevel
+    rng = np.random.default_rng(seed)
+    kernel = tf.Variable(rng.normal(0, 0.05, (400, dimension)).astype(np.float32),
+                         name="layer1/kernel")
+    bias = tf.Variable(np.zeros(dimension, np.float32), name="layer1/bias")
+    gain = tf.Variable(1.0, trainable=False, name="frontend/gain")
+
+    def call(audio_samples, training=False):
+        frames = tf.signal.frame(audio_samples * gain, 400, 160, pad_end=True)
+        hidden = tf.nn.relu(tf.einsum("nft,td->nfd", frames, kernel) + bias)
+        if training:   # (a training-only path, as dropout would be)
+            hidden = hidden * 1.0
+        return {"embedding": tf.reduce_mean(hidden, axis=1)}
+
+    spec = tf.TensorSpec([None, None], tf.float32, name="audio_samples")
+    root = tf.__internal__.tracking.AutoTrackable()
+    root.kept = [kernel, bias, gain]
+    if reusable:
+        root.variables = [kernel, bias, gain]
+        root.trainable_variables = [kernel, bias]
+        root.regularization_losses = []
+        root.__call__ = tf.function(call, autograph=False)
+        for training in (False, True):
+            root.__call__.get_concrete_function(spec, training=training)
+    serve = tf.function(lambda audio_samples: call(audio_samples), input_signature=[spec])
+    tf.saved_model.save(root, directory, signatures={"serving_default": serve})
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tmp_path_factory):
+    """A tiny Reusable SavedModel embedder (`write_tiny_embedder`), 4-d."""
+    return write_tiny_embedder(str(tmp_path_factory.mktemp("tiny_embedder")))
 
 
 def write_wav(path, samples, sample_rate=16000, subtype="PCM_16"):

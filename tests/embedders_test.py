@@ -1,6 +1,7 @@
 """TF-Hub-style embedders: one loading path for the project's exported Conformer and for any
 SavedModel of the TRILLsson convention (the real pre-trained YAMNet export in ../shared)."""
 
+import logging
 import os
 
 import numpy as np
@@ -39,6 +40,20 @@ def test_tf_serving_loaders_run_the_exported_conformer(builtin, load_saved_model
                        {"embedding": keras_model(audio).numpy()}, load_saved_model_binary)
 
 
+def test_the_export_is_a_reusable_saved_model_with_both_training_modes(builtin):
+    """TF Hub's Reusable SavedModel API, which fine-tuning needs (`TrainableEmbedder`)."""
+    loaded = tf.saved_model.load(builtin)
+    assert len(loaded.trainable_variables) == len(
+        embedders.build_conformer_embedder("small").trainable_variables)
+    assert len(loaded.variables) >= len(loaded.trainable_variables)
+    assert list(loaded.regularization_losses) == []
+    audio = np.random.default_rng(2).uniform(-0.5, 0.5, [2, 16000]).astype(np.float32)
+    served = loaded.signatures["serving_default"](audio_samples=audio)["embedding"].numpy()
+    np.testing.assert_allclose(loaded(audio, training=False)["embedding"].numpy(), served,
+                               atol=1e-5)
+    assert loaded(audio, training=True)["embedding"].shape == (2, 144)
+
+
 def test_the_builtin_export_is_made_once(builtin, tmp_path):
     stamp = os.path.getmtime(os.path.join(builtin, "saved_model.pb"))
     again = embedders.builtin_embedder_dir(root=os.path.dirname(os.path.dirname(builtin)))
@@ -52,6 +67,18 @@ def test_identity_changes_with_the_weights(tmp_path):
         paths.append(embedders.export_conformer_embedder(model, str(tmp_path / f"s{seed}"), "t"))
     identities = {embedders.SavedModelEmbedder(path).identity for path in paths}
     assert len(identities) == 2
+
+
+def test_missing_embedder_directory_is_a_one_line_error(tmp_path):
+    with pytest.raises(UserInputError, match="--embedder: .*nowhere is not a directory"):
+        embedders.load(str(tmp_path / "nowhere"))
+
+
+def test_without_an_embedder_the_builtin_one_is_used_and_called_untrained(caplog):
+    with caplog.at_level(logging.WARNING):
+        embedder = embedders.load("")
+    assert "RANDOM, UNTRAINED weights" in caplog.text
+    assert embedder.dimension == 144
 
 
 def test_not_a_saved_model_is_a_one_line_error(tmp_path):

@@ -18,6 +18,8 @@ from vb_keras.training import trainer
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.models import heads, multitask
+from vb_keras.families.frozen_embedder import FrozenEmbedderConfig
+from vb_keras.families.resnets import ResNetConfig
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB
 
@@ -108,8 +110,8 @@ def test_tf_serving_loaders_run_the_resnet_export_like_the_keras_model(
 @pytest.mark.parametrize("embedder", ["builtin", pytest.param("yamnet", marks=requires_yamnet)])
 def test_tf_serving_loaders_run_a_head_with_its_frozen_embedder(
         tmp_path, load_saved_model_binary, embedder):
-    params = TrainingParams(model="conformer_autopool", window_seconds=1.0, min_tail_seconds=0.5,
-                            embedder=YAMNET if embedder == "yamnet" else "")
+    params = TrainingParams(model="conformer_autopool", family=FrozenEmbedderConfig(
+        embedder=YAMNET if embedder == "yamnet" else "", window_seconds=1.0, min_tail_seconds=0.5))
     member = export.Member(None, params)
     member.model = heads.build_head_model("conformer_autopool",
                                           member.audio_inputs.embedder.dimension, SCHEMA)
@@ -184,7 +186,7 @@ def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
     trainer.train(tiny_demo, model_dir, table, schema,
-                   TrainingParams(epochs=1, batch_size=8, clip_seconds=0.5))
+                   TrainingParams(epochs=1, batch_size=8, family=ResNetConfig(clip_seconds=0.5)))
     root = tmp_path / "saved_models" / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "export.py"),
                f"--model_dir={model_dir}", f"--export_dir={root}"]

@@ -60,5 +60,46 @@ def test_balanced_cross_entropy_weights_each_clip_by_its_class():
     assert restored.class_weights == loss.class_weights
 
 
+def _two_task_model():
+    import keras   # pylint: disable=import-outside-toplevel
+    features = keras.Input((4,), name="features")
+    return keras.Model(features, {
+        "emotion": keras.layers.Dense(2, name="emotion")(features),
+        "country": keras.layers.Dense(3, activation="softmax", name="country")(features)})
+
+
+def test_uncertainty_weighting_starts_at_each_tasks_optimum_and_learns_the_weights(tmp_path):
+    import keras   # pylint: disable=import-outside-toplevel
+    from vb_keras.training import compiling   # pylint: disable=import-outside-toplevel
+    model = losses.with_uncertainty_weighting(_two_task_model(),
+                                              {"emotion": 1.0, "country": np.log(3.0)})
+    layer = model.get_layer(losses.UNCERTAINTY_LAYER)
+    # s = log L for a regression task, log 2L for the class (where the weighted loss is lowest).
+    np.testing.assert_allclose(layer.log_variances.numpy(), [0.0, np.log(2 * np.log(3.0))],
+                               rtol=1e-6)
+    compiling.compile_for_tasks(model, ("emotion", "country"), keras.optimizers.Adam(0.05),
+                                task_weighting="uncertainty")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    y = {"emotion": rng.random((32, 2)).astype(np.float32),
+         "country": np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]}
+    predicted = model(x)
+    s_emotion, s_class = layer.log_variances.numpy()
+    emotion = 1.0 + float(losses.NegativeMeanCCC()(y["emotion"], predicted["emotion"]))
+    cross_entropy = float(tf.keras.losses.categorical_crossentropy(
+        y["country"], predicted["country"]).numpy().mean())
+    expected = (0.5 * np.exp(-s_emotion) * emotion + 0.5 * s_emotion
+                + np.exp(-s_class) * cross_entropy + 0.5 * s_class)
+    assert model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)["loss"] == (
+        pytest.approx(expected, rel=1e-4))
+    before = layer.log_variances.numpy().copy()
+    model.fit(x, y, batch_size=32, epochs=5, verbose=0)
+    assert not np.allclose(layer.log_variances.numpy(), before)   # the weights are learnt
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path, compile=False)
+    np.testing.assert_allclose(reloaded(x)["emotion"], model(x)["emotion"], atol=1e-6)
+
+
 if __name__ == "__main__":
     run_main()

@@ -13,7 +13,10 @@ import soundfile
 
 from conftest import EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb, requires_yamnet, run_main
 from vb_keras.evaluation import baseline, scoring
-from vb_keras.models import registry
+from vb_keras.families import registry
+from vb_keras.families.base import DataSource
+from vb_keras.families.frozen_embedder import FrozenEmbedderConfig
+from vb_keras.families.resnets import ResNetConfig
 from vb_keras.training import runs, trainer
 from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo, pipeline
@@ -21,7 +24,7 @@ from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB, LabelSchema
 
-TINY = dict(batch_size=8, clip_seconds=0.5)
+TINY = dict(batch_size=8, family=ResNetConfig(clip_seconds=0.5))
 
 
 class RecordScores(keras.callbacks.Callback):
@@ -118,9 +121,9 @@ def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "head")
     cache_root = str(tmp_path / "embeddings")
-    params = TrainingParams(model="conformer_autopool", epochs=3, batch_size=8)
-    result = trainer.train(tiny_demo, model_dir, table, schema, params,
-                            embedding_cache_root=cache_root)
+    params = TrainingParams(model="conformer_autopool", epochs=3, batch_size=8,
+                            family=FrozenEmbedderConfig(embedding_cache=cache_root))
+    result = trainer.train(tiny_demo, model_dir, table, schema, params)
     run = runs.TrainedRun.finished(model_dir)
     model, config = run.model, run.config
     assert set(model.input) == {"embeddings", "num_windows"}
@@ -132,8 +135,8 @@ def test_a_conformer_head_trains_from_the_embedding_cache(tiny_demo, tmp_path):
     # A second model on the same embedder, window and data reuses the cache.
     stamp = os.path.getmtime(os.path.join(cache["directory"], "cache_info.json"))
     trainer.train(tiny_demo, str(tmp_path / "head2"), table, schema,
-                   TrainingParams(model="conformer", tasks=("emotion",), epochs=1, batch_size=8),
-                   embedding_cache_root=cache_root)
+                   TrainingParams(model="conformer", tasks=("emotion",), epochs=1, batch_size=8,
+                                  family=FrozenEmbedderConfig(embedding_cache=cache_root)))
     assert os.path.getmtime(os.path.join(cache["directory"], "cache_info.json")) == stamp
 
 
@@ -143,11 +146,11 @@ def test_real_emodb_autopool_on_the_pretrained_embedder_beats_naive_on_test(tmp_
     """Real audio, real pre-trained embedder (YAMNet, AudioSet): section 2.2's recipe end to end."""
     schema = LabelSchema.from_flags(EMODB_EMOTIONS, "Sex", "Age")
     table, schema = exvo.read_and_split(EMODB, schema)
-    params = TrainingParams(model="conformer_autopool", epochs=150, batch_size=128, embedder=YAMNET)
-    result = trainer.train(EMODB, str(tmp_path / "run"), table, schema, params,
-                            embedding_cache_root=str(tmp_path / "embeddings"))
-    reader = registry.split_reader(params, EMODB, table, schema,
-                                   cache_root=str(tmp_path / "embeddings"))
+    params = TrainingParams(model="conformer_autopool", epochs=150, batch_size=128,
+                            family=FrozenEmbedderConfig(
+                                embedder=YAMNET, embedding_cache=str(tmp_path / "embeddings")))
+    result = trainer.train(EMODB, str(tmp_path / "run"), table, schema, params)
+    reader = registry.split_reader(params, DataSource(EMODB, table, schema))
     y_true, y_pred, _ = predict_batches(result.model, reader.batches("Test", training=False))
     test = scoring.evaluate(y_true, y_pred, schema, "Test")
     naive = baseline.naive_predictions(
@@ -220,7 +223,8 @@ def test_a_run_resumes_and_is_reused_only_on_its_split(tiny_demo, tmp_path):
     assert trainer.split_digest(table.sample(frac=1, random_state=0), schema) == digest
     model_dir, params = str(tmp_path / "run"), TrainingParams(epochs=1, batch_size=8)
     os.makedirs(model_dir)
-    trainer._write_config(model_dir, params, schema, tiny_demo, table, None)  # a run started
+    # a run started (its settings recorded as train records them: family defaults resolved)
+    trainer._write_config(model_dir, trainer.resolved_params(params), schema, tiny_demo, table)
     os.makedirs(os.path.join(model_dir, "backup"))                             # and ended an epoch
     open(os.path.join(model_dir, "backup", "training_metadata.json"), "w").write('{"epoch": 1}')
     assert trainer.differing_settings(model_dir, params, schema, table, tiny_demo) == []
@@ -298,14 +302,14 @@ def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
 def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
-    bad = TrainingParams(model="conformer_autopool", embedder=str(tmp_path / "nonexistent"),
-                         epochs=1, batch_size=8)
+    bad = TrainingParams(model="conformer_autopool", epochs=1, batch_size=8,
+                         family=FrozenEmbedderConfig(embedder=str(tmp_path / "nonexistent")))
     with pytest.raises(UserInputError, match="--embedder: .* is not a directory"):
         trainer.train(tiny_demo, model_dir, table, schema, bad)
     assert not os.path.exists(os.path.join(model_dir, "config.json"))
     # A config.json of a run that never finished an epoch (killed in its first) binds nothing.
     trainer._write_config(model_dir, dataclasses.replace(bad, batch_size=4), schema, tiny_demo,
-                           table, None)
+                          table)
     # A batch larger than the Train split (30 clips) trains on the whole split, and without a
     # clip_seconds the crop is fitted to the Train clips and recorded.
     result = trainer.train(tiny_demo, model_dir, table, schema,
@@ -315,7 +319,7 @@ def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_p
     assert config["training"]["batch_size"] == 64 and config["train_batch_size"] == 30
     train_paths = exvo.select_split(table, schema, "Train").path
     fitted = pipeline.fitted_clip_seconds([soundfile.info(path).frames for path in train_paths])
-    assert config["training"]["clip_seconds"] is None
+    assert config["training"]["family"] == {"type": "resnet", "clip_seconds": None}
     assert config["train_clip_seconds"] == fitted
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_main
-from vb_keras.data import windows
+from vb_keras.utils import windows
 from vb_keras.params import WindowParams
 
 WINDOW = WindowParams(window_seconds=0.5, min_tail_seconds=0.1)   # 8000 samples, tail >= 1600

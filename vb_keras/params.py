@@ -7,7 +7,11 @@ Values default to section 2 of Belanich et al. (2022): 16 kHz audio, log-mel wit
 import dataclasses
 import math
 
+from vb_keras import tasks as vb_tasks
+
 SAMPLE_RATE = 16000
+# Each task's loss weight in section 2.1 (`Task.loss_weight`).
+DEFAULT_LOSS_WEIGHTS = {name: task.loss_weight for name, task in vb_tasks.REGISTRY.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +106,10 @@ AUTO_MIN_EPOCHS = 30
 AUTO_PATIENCE_STEPS = 500
 AUTO_MIN_PATIENCE = 10
 MIN_EPOCH_STEPS = 50
+# Early stopping counts an epoch as better only if it gains more than this in the monitored Val
+# figure (a fifth of a point of CCC, UAR or their harmonic mean): smaller gains, within Val's
+# epoch-to-epoch noise, do not repay the patience's worth of further epochs.
+MIN_IMPROVEMENT = 0.002
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,69 +122,97 @@ class Schedule:
     patience: int
 
 
+TASK_WEIGHTINGS = ("fixed", "uncertainty")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingParams:
     """Model and optimisation settings (section 2.1 defaults).
 
     Attributes:
-      model: a model name of `registry.MODEL_NAMES` (resnet18/34/50, the conformer heads).
+      model: a model name of `families.registry.MODEL_NAMES` (resnet18/34/50, the conformer
+        heads).
       tasks: outputs to train; all three is multitask (hard parameter sharing), one is single-task.
+      family: the settings of the model's family only (a config of `vb_keras.families`:
+        `ResNetConfig`, `FrozenEmbedderConfig`, `FineTunedEmbedderConfig`); None (the default):
+        the family's defaults for `model`, resolved by `registry.with_defaults`.
       epochs: passes over the training split; None (the default): as many as the data needs,
         see `schedule`.
       batch_size: global batch (split across replicas); None (the default): the model family's,
         64 for the ResNets (section 2.1), 128 for the conformer heads (section 2.2), resolved by
         `registry.with_defaults` before training records it.
-      learning_rate, epsilon: Adam's (3e-4 and 1e-8 in section 2.1).
-      loss_weights: (emotion, country, age): 5.0 / 0.05 / 0.05 in section 2.1.
+      learning_rate: Adam's; None (the default): the model family's, 3e-4 for the ResNets and the
+        heads on frozen embedders (section 2.1), 1e-3 for the heads on fine-tuned embedders,
+        resolved by `registry.with_defaults`.
+      epsilon: Adam's (1e-8 in section 2.1).
+      loss_weights: {task: weight}; the default is each task's `Task.loss_weight` (5.0 / 0.05 /
+        0.05 in section 2.1). With `task_weighting` "uncertainty" they are not used.
+      task_weighting: "fixed" (the paper's: `loss_weights`) or "uncertainty": each task's loss
+        weighted by a learnt homoscedastic uncertainty (Kendall, Gal & Cipolla, CVPR 2018;
+        `losses.UncertaintyWeighting`).
       dropout: before the task layers; the paper does not give the rate.
-      clip_seconds: training crop length of the ResNets; None (the default): fitted to the Train
-        clips, the shortest multiple of 0.5 s that holds 95% of them whole, at most 4 s
-        (`pipeline.fitted_clip_seconds`; the paper gives none).
       early_stopping_patience: epochs without a better validation score before stopping; 0 never
         stops early; None (the default): see `schedule` (never, when `epochs` is given).
+      min_improvement: how much better (in the monitored Val figure) an epoch must be to count
+        as better for early stopping (`MIN_IMPROVEMENT`): a smaller gain is not worth more
+        epochs. The best epoch is still the best, however small its lead.
       balanced_classes: weight the class loss by inverse class frequency over Train, so that it
         tracks UAR; a departure from the paper's plain cross-entropy (see docs/user_guide.md, Training).
+      calibrate: after training, rescale each emotion output so that its Val predictions take the
+        Train labels' mean and spread, where that holds up on Val (`calibration`); a departure
+        from the paper.
+      naive_fallback: after training, a linear task (emotion, age) whose Val figure is no better
+        than the naive prediction's answers with the naive prediction (`naive_fallback`), as the
+        paper's submission answered age with the median (section 3.3).
       seed: seeds weights, shuffling and cropping.
       mixed_bfloat16: compute the trunk in bfloat16 (variables, front end and outputs stay float32);
         1.5-1.8x faster for ResNet34/50 on this AVX512_BF16 CPU, not for ResNet18
         (benchmarks/train_throughput.py).
-      embedder: conformer heads only: path of the TF-Hub-style SavedModel embedder; "" is the
-        built-in small Conformer with random weights.
-      window_seconds, min_tail_seconds: conformer heads only: see WindowParams.
     """
     model: str = "resnet18"
     tasks: tuple = ("emotion", "country", "age")
+    family: object = None
     epochs: int | None = None
     batch_size: int | None = None
-    learning_rate: float = 3e-4
+    learning_rate: float | None = None
     epsilon: float = 1e-8
-    loss_weights: tuple = (5.0, 0.05, 0.05)
+    loss_weights: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
+    task_weighting: str = "fixed"
     dropout: float = 0.3
-    clip_seconds: float | None = None
     early_stopping_patience: int | None = None
+    min_improvement: float = MIN_IMPROVEMENT
     balanced_classes: bool = True
+    calibrate: bool = True
+    naive_fallback: bool = True
     seed: int = 0
     mixed_bfloat16: bool = False
-    embedder: str = ""
-    window_seconds: float = 2.5
-    min_tail_seconds: float = 0.5
 
     def __post_init__(self):
         object.__setattr__(self, "tasks", tuple(self.tasks))
-        object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
+        weights = self.loss_weights
+        if not isinstance(weights, dict):   # (task order, as configs before per-task weights)
+            weights = dict(zip(("emotion", "country", "age"), weights))
+        object.__setattr__(self, "loss_weights", {**DEFAULT_LOSS_WEIGHTS,
+                                                  **{k: float(v) for k, v in weights.items()}})
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
             raise ValueError("early_stopping_patience must not be negative, got "
                              f"{self.early_stopping_patience}")
-        if len(self.loss_weights) != 3 or min(self.loss_weights) < 0:
-            raise ValueError(f"loss_weights must be three non-negative numbers, got {self.loss_weights}")
+        if self.min_improvement < 0:
+            raise ValueError(f"min_improvement must not be negative, got {self.min_improvement}")
+        unknown = set(self.loss_weights) - set(DEFAULT_LOSS_WEIGHTS)
+        if unknown or min(self.loss_weights.values()) < 0:
+            raise ValueError(f"loss_weights must be non-negative weights of "
+                             f"{', '.join(DEFAULT_LOSS_WEIGHTS)}, got {self.loss_weights}")
+        if self.task_weighting not in TASK_WEIGHTINGS:
+            raise ValueError(f"task_weighting must be one of {', '.join(TASK_WEIGHTINGS)}, got "
+                             f"{self.task_weighting!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if self.clip_seconds is not None and self.clip_seconds <= 0:
-            raise ValueError(f"clip_seconds must be positive, got {self.clip_seconds}")
 
-        self.window()  # validates the window settings
+    def __hash__(self):   # (the loss weights are a dict)
+        return hash(repr(self))
 
     def schedule(self, steps_per_pass: int) -> "Schedule":
         """How long to train, for `steps_per_pass` optimiser steps a pass over Train.
@@ -201,10 +237,6 @@ class TrainingParams:
         if patience is None:
             patience = max(math.ceil(AUTO_PATIENCE_STEPS / steps), AUTO_MIN_PATIENCE)
         return Schedule(max(math.ceil(AUTO_STEPS / steps), AUTO_MIN_EPOCHS), steps, patience)
-
-    def window(self) -> "WindowParams":
-        return WindowParams(window_seconds=self.window_seconds,
-                            min_tail_seconds=self.min_tail_seconds)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,6 +31,8 @@ class Task:
       figure: the challenge figure scoring the task: the key in `EvaluationResult`, the JSON and
         the `val_<figure>` logs.
       higher_is_better: the figure's direction.
+      loss_weight: the task loss's weight in section 2.1 (5.0 / 0.05 / 0.05), and the flag
+        `--<name>_loss_weight`'s default.
     """
     name: str
     label: str
@@ -40,6 +42,7 @@ class Task:
     activation: Optional[str]
     figure: str
     higher_is_better: bool
+    loss_weight: float
 
     def columns(self, schema) -> Tuple[str, ...]:
         """The task's label columns in `schema` (empty: the data has no such labels)."""
@@ -57,12 +60,13 @@ EMOTION, COUNTRY, AGE = "emotion", "country", "age"
 REGISTRY = {task.name: task for task in (
     Task(EMOTION, label="emotion", column_flag="--emotion_columns",
          schema_field="emotion_columns", units=lambda schema: schema.num_emotions,
-         activation=None, figure="mean_ccc", higher_is_better=True),
+         activation=None, figure="mean_ccc", higher_is_better=True, loss_weight=5.0),
     Task(COUNTRY, label="class", column_flag="--class_column", schema_field="class_column",
          units=lambda schema: schema.num_classes, activation="softmax", figure="uar",
-         higher_is_better=True),
+         higher_is_better=True, loss_weight=0.05),
     Task(AGE, label="age", column_flag="--age_column", schema_field="age_column",
-         units=lambda schema: 1, activation=None, figure="mae", higher_is_better=False),
+         units=lambda schema: 1, activation=None, figure="mae", higher_is_better=False,
+         loss_weight=0.05),
 )}
 
 TASKS = tuple(REGISTRY)   # the canonical order of outputs, rows and figures

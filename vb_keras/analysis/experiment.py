@@ -27,7 +27,8 @@ import pandas as pd
 
 from vb_keras import tasks as vb_tasks
 from vb_keras.evaluation import baseline, bootstrap, plots, scoring
-from vb_keras.models import registry
+from vb_keras.families import registry
+from vb_keras.families.base import DataSource
 from vb_keras.training import runs, trainer
 from vb_keras.utils import atomic, progress
 from vb_keras.evaluation.inference import predict_batches
@@ -69,7 +70,7 @@ class Row:
 def grid_rows(models: Sequence[str], forms: Sequence[str]) -> list:
     """The table's rows: every model in every form, in the order given."""
     for model in models:
-        registry.family(model, "--models")
+        registry.family_for(model, flag="--models")
     for form in forms:
         if form not in FORMS:
             raise UserInputError(f"--forms: {form!r} is not one of {', '.join(FORMS)}")
@@ -96,7 +97,7 @@ def recorded_run(output_dir) -> runs.TrainedRun | None:
 def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
              rows: Sequence[Row], params_for_model, seeds: Sequence[int], split: str = "Val",
              num_resamples: int = 1000, confidence: float = 0.95, on_bad_audio: str = "skip",
-             embedding_cache_root: str | None = None, settings: dict | None = None) -> dict:
+             settings: dict | None = None) -> dict:
     """Trains (or reuses) every run of the grid, scores each row and writes the table and figures.
 
     Args:
@@ -120,12 +121,11 @@ def run_grid(data_dir, table: pd.DataFrame, schema: LabelSchema, output_dir,
     scoring.labels_from_table(split_rows, schema)   # refuses an unlabelled split up front
     with atomic.owned_directory(output_dir, "--output_dir"):   # one writer at a time
         return _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model, seeds,
-                               split, num_resamples, confidence, on_bad_audio,
-                               embedding_cache_root, settings)
+                               split, num_resamples, confidence, on_bad_audio, settings)
 
 
 def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model, seeds, split,
-                    num_resamples, confidence, on_bad_audio, embedding_cache_root, settings):
+                    num_resamples, confidence, on_bad_audio, settings):
     split_rows = exvo.select_split(table, schema, split)
     predictions = {}   # (model, tasks, seed) -> {file_id: ..., task: array}
     runs = []
@@ -145,8 +145,7 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
         logging.info("run %d of %d: %s%s", index + 1, len(runs), model_dir, eta)
         started = time.monotonic()
         predictions[(model, params.tasks, params.seed)] = _finished_run_predictions(
-            data_dir, table, schema, output_dir, params, split, on_bad_audio,
-            embedding_cache_root, settings)
+            data_dir, table, schema, output_dir, params, split, on_bad_audio, settings)
         if to_train[index]:
             trained_seconds.append(time.monotonic() - started)
 
@@ -199,7 +198,7 @@ def _duration(seconds) -> str:
 
 
 def _finished_run_predictions(data_dir, table, schema, output_dir, params: TrainingParams, split,
-                              on_bad_audio, embedding_cache_root, settings) -> dict:
+                              on_bad_audio, settings) -> dict:
     """Trains the run unless it is finished, then returns its predictions of `split` (cached)."""
     params = trainer.resolved_params(params)   # as the run records them (the family's batch)
     model_dir = run_directory(output_dir, params.model, params.tasks, params.seed)
@@ -215,15 +214,15 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
     else:
         logging.info("training %s", model_dir)
         model = trainer.train(data_dir, model_dir, table, schema, params, on_bad_audio=on_bad_audio,
-                               settings=settings, embedding_cache_root=embedding_cache_root).model
+                               settings=settings).model
     path = os.path.join(model_dir, f"predictions_{split}.npz")
     if os.path.isfile(path):
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
     if model is None:
         model = runs.TrainedRun.finished(model_dir).model
-    reader = registry.split_reader(params, data_dir, table, schema, on_bad_audio, model_dir,
-                                   embedding_cache_root)
+    reader = registry.split_reader(params, DataSource(data_dir, table, schema, on_bad_audio,
+                                                      model_dir))
     logging.info("predicting %s with %s", split, model_dir)
     batches = progress.track(reader.batches(split, training=False, keep_ids=True),
                              reader.clip_count(split), size=lambda batch: len(batch[0][FILE_ID]))

@@ -28,7 +28,8 @@ import tensorflow as tf
 from vb_keras.utils import atomic
 from vb_keras.utils import progress as progress_bars
 from vb_keras.utils.cache import cache_root
-from vb_keras.data import exvo, loading, pipeline, tfrecord, windows
+from vb_keras.data import exvo, loading, pipeline, tfrecord
+from vb_keras.utils import windows
 from vb_keras.errors import UserInputError
 from vb_keras.keys import EMBEDDINGS, FILE_ID, NUM_WINDOWS
 from vb_keras.params import WindowParams
@@ -44,6 +45,20 @@ WINDOWS_PER_BATCH = 64
 def default_cache_root() -> str:
     """$VB_KERAS_CACHE/embeddings or ~/.cache/vb_keras/embeddings."""
     return os.path.join(cache_root(), "embeddings")
+
+
+def sequences(embedder, window: WindowParams, data_dir, table: pd.DataFrame, schema: LabelSchema,
+              on_bad_audio: str = "skip", root: str | None = None, progress: bool = True) -> tuple:
+    """(sequences, cache info, cache directory) for every clip of `data_dir`, extracting them into
+    the cache under `root` (default `default_cache_root()`) first if this embedder, window and
+    data have not been seen before."""
+    directory = cache_directory(root or default_cache_root(), embedder, window, data_dir, table)
+    if is_complete(directory):
+        logging.info("reusing the embedding cache %s", directory)
+    else:
+        extract(embedder, data_dir, table, schema, directory, window, on_bad_audio, progress)
+    found, info = load(directory)
+    return found, info, directory
 
 
 def cache_key(embedder_identity: str, window: WindowParams, data_identity: str) -> str:

@@ -178,6 +178,16 @@ def crop(audio, clip_samples: int, seed: int | None = None, position=0):
     return tf.ensure_shape(audio, [clip_samples])
 
 
+def padded_batch(clips) -> dict:
+    """A list of float32 clips as one model input: {WAVEFORM: [batch, longest] zero-padded,
+    NUM_SAMPLES: [batch] true lengths} (what a servable is sent)."""
+    lengths = np.array([len(clip) for clip in clips], np.int32)
+    waveform = np.zeros([len(clips), max(lengths.max(), 1)], np.float32)
+    for row, clip in enumerate(clips):
+        waveform[row, :len(clip)] = clip
+    return {WAVEFORM: waveform, NUM_SAMPLES: lengths}
+
+
 def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams, training: bool,
             keep_ids: bool = False) -> tf.data.Dataset:
     """Turns clips into (features, labels) batches; see the module docstring.

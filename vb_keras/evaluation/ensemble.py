@@ -17,23 +17,30 @@ from vb_keras.errors import UserInputError
 from vb_keras.schema import TASKS, LabelSchema
 
 
+def task_owners(task_lists) -> dict:
+    """{task: index of the first of `task_lists` (each model's tasks) that holds it}, in the
+    canonical task order: the one rule for which model answers a task."""
+    owners = {}
+    for index, tasks in enumerate(task_lists):
+        for task in tasks:
+            owners.setdefault(task, index)
+    return {task: owners[task] for task in TASKS if task in owners}
+
+
 def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
     """{task: index of the first entry that predicts it}; checks the models agree on the labels.
 
     Args:
       entries: (model, schema, tasks) per model, e.g. of a `runs.TrainedRun`.
     """
-    owners = {}
     first_schema = entries[0][1]
-    for index, (_, schema, tasks) in enumerate(entries):
+    for _, schema, _ in entries:
         if (schema.emotion_columns, schema.classes) != (first_schema.emotion_columns,
                                                         first_schema.classes):
             raise UserInputError("--model_dir: the models were trained on different label schemas "
                                  f"({first_schema.emotion_columns}/{first_schema.classes} vs "
                                  f"{schema.emotion_columns}/{schema.classes})")
-        for task in tasks:
-            owners.setdefault(task, index)
-    return {task: owners[task] for task in TASKS if task in owners}
+    return task_owners(tasks for _, _, tasks in entries)
 
 
 def predict(entries, batches, naive: dict):

@@ -24,7 +24,7 @@ from vb_keras.utils import atomic
 from vb_keras.utils.atomic import atomic_directory
 from vb_keras.utils.cache import cache_root
 from vb_keras.errors import UserInputError
-from vb_keras.models import conformer, heads
+from vb_keras.models import conformer, heads, hub
 
 # Written next to an exported embedder: what it is, so identities and logs can say so.
 EMBEDDER_INFO = "vb_keras_embedder.json"
@@ -45,30 +45,9 @@ class SavedModelEmbedder:
 
     def __init__(self, path: str, flag: str = "--embedder"):
         self.path = os.path.abspath(path)
-        if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
-            raise UserInputError(f"{flag}: {path} is not a SavedModel directory "
-                                 "(saved_model.pb missing)")
-        try:
-            loaded = tf.saved_model.load(self.path)
-        except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)
-            raise UserInputError(f"{flag}: cannot load the SavedModel {path}: "
-                                 f"{str(error).splitlines()[0]}") from None
-        signature = loaded.signatures.get(SIGNATURE)
-        if signature is None:
-            raise UserInputError(f"{flag}: {path} has no {SIGNATURE!r} signature "
-                                 f"(it has {sorted(loaded.signatures)})")
-        inputs = signature.structured_input_signature[1]
-        outputs = signature.structured_outputs
-        if AUDIO_SAMPLES not in inputs or EMBEDDING not in outputs:
-            raise UserInputError(
-                f"{flag}: {path}: {SIGNATURE} must map {AUDIO_SAMPLES!r} to {{{EMBEDDING!r}: "
-                f"...}} (TF-Hub/TRILLsson convention); it maps {sorted(inputs)} to {sorted(outputs)}")
-        dimension = outputs[EMBEDDING].shape[-1]
-        if dimension is None:
-            dimension = int(signature(**{AUDIO_SAMPLES: tf.zeros([1, 16000])})[EMBEDDING].shape[-1])
+        loaded = load_saved_model(path, flag)
+        self._signature, self.dimension = embedding_signature(loaded, path, flag)
         self.saved_model = loaded   # keeps the variables alive; an export tracks it
-        self._signature = signature
-        self.dimension = int(dimension)
         self.identity = _fingerprint(self.path)
         self.description = _description(self.path)
 
@@ -76,6 +55,51 @@ class SavedModelEmbedder:
         """float32 [batch, time] at 16 kHz in [-1, 1] -> float32 [batch, D]."""
         return self._signature(**{AUDIO_SAMPLES: tf.convert_to_tensor(audio_samples, tf.float32)}
                                )[EMBEDDING]
+
+
+def load(handle: str = "", flag: str = "--embedder") -> SavedModelEmbedder:
+    """The embedder `handle` names (a local directory, or a TF Hub / Kaggle handle or URL
+    downloaded once into TFHUB_CACHE_DIR, `hub.resolve`), or (for "") the built-in small Conformer
+    with random weights; errors name `flag`."""
+    if not handle:
+        handle = builtin_embedder_dir()
+        logging.warning("no %s given: using the built-in small Conformer with RANDOM, UNTRAINED "
+                        "weights (%s). Its embeddings carry little; pass %s=/path/to/a/TF-Hub-"
+                        "style/SavedModel for real results.", flag, handle, flag)
+    else:
+        handle = hub.resolve(handle, flag)
+    return SavedModelEmbedder(handle, flag)
+
+
+def load_saved_model(path: str, flag: str = "--embedder"):
+    """`tf.saved_model.load(path)`, with one-line errors naming `flag` for a directory that is
+    not a loadable SavedModel."""
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise UserInputError(f"{flag}: {path} is not a SavedModel directory "
+                             "(saved_model.pb missing)")
+    try:
+        return tf.saved_model.load(os.path.abspath(path))
+    except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)
+        raise UserInputError(f"{flag}: cannot load the SavedModel {path}: "
+                             f"{str(error).splitlines()[0]}") from None
+
+
+def embedding_signature(loaded, path, flag="--embedder") -> tuple:
+    """(the `serving_default` signature, D) of a TF-Hub-style embedder, checked."""
+    signature = loaded.signatures.get(SIGNATURE)
+    if signature is None:
+        raise UserInputError(f"{flag}: {path} has no {SIGNATURE!r} signature "
+                             f"(it has {sorted(loaded.signatures)})")
+    inputs = signature.structured_input_signature[1]
+    outputs = signature.structured_outputs
+    if AUDIO_SAMPLES not in inputs or EMBEDDING not in outputs:
+        raise UserInputError(
+            f"{flag}: {path}: {SIGNATURE} must map {AUDIO_SAMPLES!r} to {{{EMBEDDING!r}: "
+            f"...}} (TF-Hub/TRILLsson convention); it maps {sorted(inputs)} to {sorted(outputs)}")
+    dimension = outputs[EMBEDDING].shape[-1]
+    if dimension is None:
+        dimension = int(signature(**{AUDIO_SAMPLES: tf.zeros([1, 16000])})[EMBEDDING].shape[-1])
+    return signature, int(dimension)
 
 
 def _fingerprint(path) -> str:
@@ -151,14 +175,27 @@ def export_conformer_embedder(model: keras.Model, export_dir: str, description: 
     """Writes `model` (see `build_conformer_embedder`) as a TF-Hub-style SavedModel, atomically.
 
     The result has the TRILLsson signature, so `SavedModelEmbedder` (and TF Hub) load it like any
-    other embedder.
+    other embedder, and it is a TF Hub Reusable SavedModel (`variables`, `trainable_variables`,
+    `regularization_losses`, `__call__(audio_samples, training)` traced for both values of
+    `training`), so that `trainable_embedder.TrainableEmbedder` can fine-tune it.
     """
+    def call(audio_samples, training=False):
+        return {EMBEDDING: model(audio_samples, training=training)}
+
+    spec = tf.TensorSpec([None, None], tf.float32, name=AUDIO_SAMPLES)
+    # Keras' ExportArchive, so that TF Serving's session-based loader restores the variables (a
+    # Keras 3 model under a plain tf.saved_model.save root reloads in Python without them there).
     archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        name=SIGNATURE,
-        fn=lambda audio_samples: {EMBEDDING: model(audio_samples, training=False)},
-        input_signature=[tf.TensorSpec([None, None], tf.float32, name=AUDIO_SAMPLES)])
+    archive.track(model)   # its root's `variables` and `trainable_variables`
+    archive.add_endpoint(name=SIGNATURE, fn=lambda audio_samples: call(audio_samples),
+                         input_signature=[spec])
+    # The rest of TF Hub's Reusable SavedModel API, on the archive's root object (Keras offers no
+    # public hook for attributes that are not signatures).
+    root = archive._tf_trackable   # pylint: disable=protected-access
+    root.regularization_losses = []
+    root.__call__ = tf.function(call, autograph=False)
+    for training in (False, True):
+        root.__call__.get_concrete_function(spec, training=training)
     with atomic_directory(export_dir) as scratch:
         archive.write_out(scratch, verbose=False)
         atomic.write_json(os.path.join(scratch, EMBEDDER_INFO),
@@ -170,7 +207,7 @@ def export_conformer_embedder(model: keras.Model, export_dir: str, description: 
 def builtin_embedder_dir(config_name: str = "small", seed: int = 0, root: str | None = None) -> str:
     """The project's untrained Conformer, exported once into the cache (`cache.cache_root()`)."""
     directory = os.path.join(root or cache_root(), "embedders",
-                             f"conformer_{config_name}_seed{seed}_random")
+                             f"conformer_{config_name}_seed{seed}_random_reusable")
     if not os.path.isfile(os.path.join(directory, "saved_model.pb")):
         logging.info("exporting the built-in %s Conformer (random weights) to %s", config_name,
                      directory)

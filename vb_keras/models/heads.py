@@ -231,7 +231,8 @@ def check_head_name(name: str) -> str:
 
 def build_head_model(head: str, embedding_dim: int, schema: LabelSchema,
                      tasks: Sequence[str] = TASKS, initial_biases: dict | None = None,
-                     extra_dim: int = 0, dropout: float = 0.0) -> keras.Model:
+                     extra_dim: int = 0, dropout: float = 0.0,
+                     name: str | None = None) -> keras.Model:
     """Builds a section 2.2 head on window embeddings (inside `strategy.scope()` to distribute).
 
     The graph is: pooling -> dropout -> concatenation of the extra inputs -> [shared FC] -> task
@@ -249,6 +250,7 @@ def build_head_model(head: str, embedding_dim: int, schema: LabelSchema,
       initial_biases: optional starting biases per task (see `multitask.build_model`).
       extra_dim: size of per-clip extra inputs (section 3.1 feeds one-hot country and age); 0: none.
       dropout: rate of the dropout on the pooled clip vector (section 2.2 gives none).
+      name: the model's name (default: the head and its tasks).
 
     Returns:
       A functional model on {"embeddings": float32 [batch, windows, embedding_dim], "num_windows":
@@ -272,4 +274,4 @@ def build_head_model(head: str, embedding_dim: int, schema: LabelSchema,
         clip = keras.layers.Dense(hidden_units, activation="relu", name="fc",
                                   dtype=_FLOAT32)(clip)
     outputs = multitask.task_outputs(clip, schema, tasks, initial_biases)
-    return keras.Model(inputs, outputs, name=f"{head}_{'_'.join(tasks)}")
+    return keras.Model(inputs, outputs, name=name or f"{head}_{'_'.join(tasks)}")

@@ -34,9 +34,12 @@ import numpy as np
 import tensorflow as tf
 
 from vb_keras.keys import NUM_SAMPLES, SIGNATURE, WAVEFORM
-from vb_keras.models import registry
-from vb_keras.models.audio_inputs import padded_batch
+from vb_keras.data.pipeline import padded_batch
+from vb_keras.evaluation import ensemble
+from vb_keras.families import registry
 from vb_keras.serving import export_check
+# Runs a SavedModel as TF Serving does (also for the tests and tools that check exports).
+from vb_keras.serving.session_loader import run_with_session_loader  # noqa: F401
 from vb_keras.utils import atomic
 from vb_keras.utils.atomic import atomic_directory
 from vb_keras.errors import UserInputError
@@ -52,14 +55,14 @@ VERIFY_TOLERANCE = 1e-3
 
 class Member:
     """One trained model inside a servable: the model, the tasks it answers, and what its family
-    puts in front of it (`ModelFamily.audio_inputs`: for the conformer heads, their frozen
-    embedder and windows)."""
+    puts in front of it (`ModelFamily.preprocessor`: for heads on a frozen embedder, the embedder
+    and windows)."""
 
     def __init__(self, model, params: TrainingParams, tasks=None):
         self.model = model
         self.params = params
         self.tasks = tuple(tasks or params.tasks)
-        self.audio_inputs = registry.family(params.model).audio_inputs(params)
+        self.audio_inputs = registry.preprocessor(params)
 
     @property
     def name(self) -> str:
@@ -77,10 +80,7 @@ class Servable:
 
     def __init__(self, members, schema: LabelSchema, naive: dict):
         self.members = list(members)
-        self.owners = {}
-        for index, member in enumerate(self.members):
-            for task in member.tasks:
-                self.owners.setdefault(task, index)
+        self.owners = ensemble.task_owners(member.tasks for member in self.members)
         self.schema = schema
         self.naive = naive
         self.naive_rows = naive_rows(naive, schema)
@@ -127,10 +127,7 @@ class Servable:
 def reference_outputs(members, schema: LabelSchema, naive: dict, clips) -> dict:
     """The Keras models' own outputs for a list of float32 clips, computed the way training and
     evaluation compute them (not through the servable), for checking an export."""
-    owners = {}
-    for index, member in enumerate(members):
-        for task in member.tasks:
-            owners.setdefault(task, index)
+    owners = ensemble.task_owners(member.tasks for member in members)
     outputs = {}
     for index, member in enumerate(members):
         tasks = [task for task, owner in owners.items() if owner == index]
@@ -272,21 +269,3 @@ def load_names(path) -> tuple:
         with open(os.path.join(path, "assets", name)) as stream:
             return tuple(line.rstrip("\n") for line in stream if line.strip())
     return read(EMOTIONS_ASSET), read(CLASSES_ASSET)
-
-
-def run_with_session_loader(path, feeds: dict, signature: str = SIGNATURE) -> dict:
-    """Runs a SavedModel's signature as TF Serving does: the TF1 session-based loader (variables
-    restored by the graph's saver, assets by the asset file defs), then `Session.run` on the
-    signature's tensor names. This is also what `saved_model_cli run` does.
-
-    Args:
-      feeds: input key -> NumPy array.
-    Returns:
-      output key -> NumPy array.
-    """
-    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
-        signature_def = meta_graph.signature_def[signature]
-        fetches = {key: info.name for key, info in signature_def.outputs.items()}
-        return session.run(fetches, {signature_def.inputs[key].name: value
-                                     for key, value in feeds.items()})

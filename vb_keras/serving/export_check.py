@@ -34,11 +34,11 @@ def main(path, parent_pid):
     import numpy as np   # pylint: disable=import-outside-toplevel  (after the watch: see above)
     import tensorflow as tf   # pylint: disable=import-outside-toplevel
     from vb_keras.keys import SIGNATURE   # pylint: disable=import-outside-toplevel
-    from vb_keras.serving import export   # pylint: disable=import-outside-toplevel
+    from vb_keras.serving import session_loader   # pylint: disable=import-outside-toplevel
 
     feeds = dict(np.load(io.BytesIO(sys.stdin.buffer.read())))
     outputs = {f"session/{task}": value
-               for task, value in export.run_with_session_loader(path, feeds).items()}
+               for task, value in session_loader.run_with_session_loader(path, feeds).items()}
     signature = tf.saved_model.load(path).signatures[SIGNATURE]
     outputs.update({f"tf2/{task}": value.numpy() for task, value in signature(
         **{key: tf.constant(value) for key, value in feeds.items()}).items()})

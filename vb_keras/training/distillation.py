@@ -25,7 +25,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vb_keras.data import windows
+from vb_keras.utils import windows
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.params import WindowParams
 from vb_keras.utils import atomic

@@ -33,7 +33,7 @@ from vb_keras.errors import UserInputError
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.params import WindowParams
 from vb_keras.evaluation import plots
-from vb_keras.models import conformer, embedders, hub, readers
+from vb_keras.models import conformer, embedders, hub
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import distillation, trainer, wav2vec2
 from vb_keras.training import distribute
@@ -69,7 +69,7 @@ class PretrainingParams:
       seed: seeds the weights, crops, masks, distractors and Gumbel noise.
       mixed_bfloat16: compute in bfloat16 (variables and the objective's statistics stay float32).
       teacher: a TF-Hub-style embedder to distil (a directory, or a TF Hub / Kaggle handle or URL:
-        `readers.load_embedder`); "" for none.
+        `embedders.load`); "" for none.
       method: "wav2vec2", "distillation" (needs a teacher), "both" (the losses added), or "auto":
         distillation with a teacher, wav2vec 2.0 without.
       distillation_weight: the distillation loss's weight when both are on.
@@ -216,7 +216,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
                              f"run ({WEIGHTS_FILE})")
     identity = _identity(params, data_dir, audio)
     _check_resumable(output_dir, identity)
-    teacher = (readers.load_embedder(params.teacher, flag="--teacher") if params.teacher
+    teacher = (embedders.load(params.teacher, flag="--teacher") if params.teacher
                else None)
     keras.utils.set_random_seed(params.seed)
     waveforms = unlabelled.waveforms_of(data_dir, audio, on_bad_audio, output_dir)

@@ -12,6 +12,7 @@ import keras
 
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
+from vb_keras.families import registry
 from vb_keras.params import TrainingParams
 from vb_keras.schema import LabelSchema
 from vb_keras.training import trainer
@@ -44,7 +45,7 @@ class TrainedRun:
     @functools.cached_property
     def params(self) -> TrainingParams:
         """The training settings the run was trained with (family defaults resolved)."""
-        return TrainingParams(**self.config["training"])
+        return registry.params_from_dict(self.config["training"])
 
     @functools.cached_property
     def schema(self) -> LabelSchema:
@@ -93,7 +94,7 @@ class TrainedRun:
             raise UserInputError(f"--model_dir: {self.model_dir} holds no trained model "
                                  f"({trainer.MODEL_FILE} missing)")
         try:
-            return keras.models.load_model(path)
+            return keras.models.load_model(path, compile=False)   # for inference only
         except ValueError as error:
             # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode), and
             # an unknown layer class fails alike: say which file, in one line, without the

@@ -27,12 +27,16 @@ import shutil
 import sys
 
 import keras
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras.evaluation import baseline, plots, scoring
+from vb_keras.evaluation import baseline, calibration, naive_fallback, plots, scoring
+from vb_keras.evaluation.inference import predict_batches
 from vb_keras import tasks as vb_tasks
-from vb_keras.models import losses, registry
+from vb_keras.families import registry
+from vb_keras.families.base import DataSource
+from vb_keras.models import losses
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
 from vb_keras.utils import atomic
@@ -41,7 +45,7 @@ from vb_keras.data import exvo
 from vb_keras.training import distribute
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
-from vb_keras.schema import AGE, EMOTION, TASKS, LabelSchema
+from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -49,6 +53,8 @@ CURVES_FILE = "training_curves.png"
 BACKUP_DIR = "backup"
 # In backup/: the weights training ended with, kept until the outputs are all written.
 TRAINED_WEIGHTS = "trained.weights.h5"
+# The run whose trained weights start the model, for a family that has one (`ModelFamily.warmup`).
+WARMUP_DIR = "warmup"
 
 
 @dataclasses.dataclass
@@ -105,8 +111,7 @@ def load_callback(spec: str) -> keras.callbacks.Callback:
 
 def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
           params: TrainingParams = TrainingParams(), strategy: tf.distribute.Strategy | None = None,
-          callbacks=(), on_bad_audio: str = "skip", settings: dict | None = None,
-          embedding_cache_root: str | None = None) -> TrainResult:
+          callbacks=(), on_bad_audio: str = "skip", settings: dict | None = None) -> TrainResult:
     """Trains `params.model` on the Train split of `table` and validates on its Val split.
 
     Args:
@@ -119,10 +124,10 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
       callbacks: extra Keras callbacks, run after the package's own (they see the val_* logs).
       on_bad_audio: "skip" or "fail" for unusable audio files.
       settings: extra values to record in config.json (e.g. the command line).
-      embedding_cache_root: conformer heads: where embedding caches live (default
-        `embedding_cache.default_cache_root()`); a missing cache is extracted first.
 
-    A Train split smaller than `params.batch_size` trains on batches of the whole split.
+    A Train split smaller than `params.batch_size` trains on batches of the whole split. A family
+    with a warm-up (`ModelFamily.warmup`: the fine-tuned embedders' head on cached embeddings)
+    trains it first, into `model_dir/warmup/`, where a rerun finds it.
 
     Raises:
       UserInputError: bad settings; `model_dir` is finished, unusable, held by another process, or
@@ -133,50 +138,99 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     schema.check_tasks(tasks)   # only tasks the data has labels for
     # The family's defaults (e.g. the heads' batch of 128) before config.json records them.
     params = resolved_params(params)
+    family = registry.family_of(params)
+    if family.check is not None:
+        family.check(params)   # before any work: e.g. an embedder that cannot be fine-tuned
     if params.batch_size % strategy.num_replicas_in_sync:
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
-    chief = distribute.is_chief()
+    run = _Run(model_dir, params, DataSource(data_dir, table, schema, on_bad_audio, model_dir),
+               tasks, strategy, distribute.is_chief(), tuple(callbacks), settings or {})
     # Only the chief writes into model_dir (below), so only it owns it.
-    with atomic.owned_by_chief(model_dir, "--model_dir", chief):
-        return _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks,
-                            on_bad_audio, settings, embedding_cache_root, tasks, chief)
+    with atomic.owned_by_chief(model_dir, "--model_dir", run.chief):
+        return _train_owned(run)
 
 
-def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks, on_bad_audio,
-                 settings, embedding_cache_root, tasks, chief):
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One call of `train`: where, what, on which data, how."""
+    model_dir: str
+    params: TrainingParams
+    source: DataSource
+    tasks: tuple
+    strategy: tf.distribute.Strategy
+    chief: bool
+    callbacks: tuple
+    settings: dict
+
+    @property
+    def backup_dir(self) -> str:
+        return os.path.join(self.model_dir, BACKUP_DIR)
+
+
+def _train_owned(run: _Run) -> TrainResult:
     """`train` in a model directory this process holds: nothing else writes into it meanwhile."""
-    backup_dir = os.path.join(model_dir, BACKUP_DIR)
+    model_dir, params, schema = run.model_dir, run.params, run.source.schema
     if os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
-        shutil.rmtree(backup_dir, ignore_errors=True)   # a kill after the save may have left it
+        shutil.rmtree(run.backup_dir, ignore_errors=True)   # a kill after the save may have left it
         raise UserInputError(f"--model_dir: {model_dir} already holds a trained model")
     # Refuse other settings before any work (an embedding extraction can take hours); the
     # settings are written, and bind a rerun, only once training starts (below).
-    _check_resumable(model_dir, params, schema, table)
+    _check_resumable(model_dir, params, schema, run.source.table)
+    warm_model = _warm_model(run)
 
     keras.utils.set_random_seed(params.seed)
-    train_rows = exvo.select_split(table, schema, "Train")
+    train_rows = exvo.select_split(run.source.table, schema, "Train")
     naive = baseline.fit_naive(train_rows, schema)
-    data = _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir,
-                        embedding_cache_root, strategy.num_replicas_in_sync)
-    model = _build_model(params, data.reader, schema, tasks, _initial_biases(naive), strategy)
-    with strategy.scope():
-        compiling.compile_for_tasks(model, tasks, params.learning_rate, params.epsilon,
+    data = _read_splits(run)
+    model = _build_model(run, data.reader, _initial_biases(naive),
+                         _initial_losses(train_rows, schema, naive))
+    family = registry.family_of(params)
+    if warm_model is not None:
+        family.initialize(model, warm_model)
+    with run.strategy.scope():
+        compiling.compile_for_tasks(model, run.tasks, registry.optimizer(params),
                                     class_loss=_class_loss(params, train_rows, schema),
-                                    loss_weights=dict(zip(TASKS, params.loss_weights)))
-        distribute.prepare_for_multi_worker_fit(model, strategy)
+                                    loss_weights=params.loss_weights,
+                                    task_weighting=(params.task_weighting if len(run.tasks) > 1
+                                                    else "fixed"))
+        distribute.prepare_for_multi_worker_fit(model, run.strategy)
 
-    monitor, mode = monitored_metric(tasks)
     validation = vb_callbacks.ValidationScore(
-        data.val_batches, schema, naive, clips=data.reader.clip_count("Val") if chief else 0)
-    config, history, best_epoch = _train_or_finish(
-        model, data, params, schema, table, data_dir, settings, model_dir, monitor, mode,
-        validation, callbacks, strategy, chief, len(train_rows))
+        data.val_batches, schema, naive, clips=data.reader.clip_count("Val") if run.chief else 0)
+    config, history, best_epoch = _train_or_finish(run, model, data, validation, len(train_rows))
     result = validation.evaluate()
-    if chief:   # (the backup goes once the outputs are written: the others may still be writing)
-        _write_outputs(model, model_dir, config, result, best_epoch, params, tasks)
-        shutil.rmtree(backup_dir, ignore_errors=True)
+    if params.calibrate or params.naive_fallback:
+        config.update(_post_training(model, run, data.reader, train_rows, naive))
+        result = validation.evaluate()
+    if run.chief:   # (the backup goes once the outputs are written: the others may still be writing)
+        _write_outputs(model, run, config, result, best_epoch)
+        shutil.rmtree(run.backup_dir, ignore_errors=True)
     return TrainResult(model=model, history=history, validation=result)
+
+
+def _warm_model(run: _Run) -> keras.Model | None:
+    """The model of the run that starts this one (`ModelFamily.warmup`), trained into
+    `model_dir/warmup/` unless a finished one is there; None for a family without one."""
+    warm_params = registry.family_of(run.params).warmup
+    warm_params = warm_params(run.params) if warm_params else None
+    if warm_params is None:
+        return None
+    warm_dir = os.path.join(run.model_dir, WARMUP_DIR)
+    if os.path.isfile(os.path.join(warm_dir, MODEL_FILE)):
+        changed = differing_settings(warm_dir, resolved_params(warm_params), run.source.schema,
+                                     run.source.table)
+        if not changed:
+            logging.info("starting from the finished warm-up run in %s", warm_dir)
+            return keras.models.load_model(os.path.join(warm_dir, MODEL_FILE), compile=False)
+        logging.info("the warm-up run in %s had other settings (%s): training it again",
+                     warm_dir, ", ".join(changed))
+        shutil.rmtree(warm_dir)
+    logging.info("warm-up: training the %s head on the frozen embedder first, in %s",
+                 run.params.model, warm_dir)
+    source = run.source
+    return train(source.data_dir, warm_dir, source.table, source.schema, warm_params,
+                 run.strategy, on_bad_audio=source.on_bad_audio, settings=run.settings).model
 
 
 @dataclasses.dataclass
@@ -190,13 +244,13 @@ class _Splits:
     recorded: dict
 
 
-def _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir,
-                 embedding_cache_root, replicas) -> _Splits:
+def _read_splits(run: _Run) -> _Splits:
     """The Train and Val batches of the model's family (for the conformer heads, extracting the
     embeddings first if no cache has them), and how long to train on them."""
-    reader = registry.split_reader(params, data_dir, table, schema, on_bad_audio, model_dir,
-                                   embedding_cache_root)
-    batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"), replicas)
+    params, tasks = run.params, run.tasks
+    reader = registry.split_reader(params, run.source)
+    batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"),
+                                   run.strategy.num_replicas_in_sync)
     schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
     train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
         lambda f, l: (f, {t: l[t] for t in tasks}))
@@ -217,20 +271,83 @@ def _initial_biases(naive: dict) -> dict:
     return biases
 
 
-def _build_model(params, reader, schema, tasks, initial_biases, strategy) -> keras.Model:
+def _initial_losses(train_rows, schema, naive) -> dict:
+    """Each task's loss at the start, where the task layers answer as the naive prediction does
+    (`_initial_biases`): 1 - mean CCC = 1 for the emotions, the cross-entropy of a uniform answer
+    for the class, the age's mean squared deviation from the median over Train."""
+    rows = train_rows[train_rows[exvo.LABELLED]]
+    initial = {EMOTION: 1.0, COUNTRY: float(np.log(max(schema.num_classes or 1, 2)))}
+    if AGE in naive and len(rows):
+        ages = rows[schema.age_column].to_numpy(np.float64)
+        initial[AGE] = float(np.nanmean((ages - naive[AGE]) ** 2))
+    return initial
+
+
+def _build_model(run: _Run, reader, initial_biases, initial_losses) -> keras.Model:
     """The uncompiled model in the strategy's scope, under the run's dtype policy (which is set
-    only while building: it is global to Keras)."""
+    only while building: it is global to Keras), with the learnt task weights of
+    `losses.with_uncertainty_weighting` where the run weighs tasks so."""
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if params.mixed_bfloat16 else "float32")
+    keras.config.set_dtype_policy("mixed_bfloat16" if run.params.mixed_bfloat16 else "float32")
     try:
-        with strategy.scope():
-            return registry.build_model(params, reader, schema, tasks, initial_biases)
+        with run.strategy.scope():
+            model = registry.build_model(run.params, reader, run.source.schema, run.tasks,
+                                         initial_biases)
+            if run.params.task_weighting == "uncertainty" and len(run.tasks) > 1:
+                model = losses.with_uncertainty_weighting(model, initial_losses)
+            return model
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train_or_finish(model, data, params, schema, table, data_dir, settings, model_dir, monitor,
-                     mode, validation, callbacks, strategy, chief, train_clips) -> tuple:
+def _post_training(model, run: _Run, reader, train_rows, naive) -> dict:
+    """After training, on the Val predictions: the emotion outputs rescaled where that holds up
+    on Val (`calibration`), then a linear task the model answers worse than the naive prediction
+    answering with it (`naive_fallback`), each folded into its output layer. Returns what
+    config.json records of them."""
+    schema, params = run.source.schema, run.params
+    y_true, y_pred, ids = predict_batches(model, reader.batches("Val", training=False,
+                                                                keep_ids=True))
+    recorded = {}
+    if params.calibrate and EMOTION in y_pred:
+        val_rows = exvo.select_split(run.source.table, schema, "Val").set_index(
+            schema.id_column)
+        speakers = val_rows.loc[ids, schema.speaker_column].to_numpy(str)
+        labelled = train_rows[train_rows[exvo.LABELLED]]
+        fitted = calibration.fit_on_val(
+            y_true[EMOTION], y_pred[EMOTION], speakers,
+            labelled[list(schema.emotion_columns)].to_numpy(np.float64))
+        logging.info("emotion calibration: %s", fitted.summary())
+        if fitted.applied:
+            calibration.fold_into_layer(_find_layer(model, EMOTION), fitted)
+            y_pred[EMOTION] = fitted.apply(y_pred[EMOTION])
+        recorded["calibration"] = fitted.to_dict()
+    if params.naive_fallback:
+        replaced = naive_fallback.tasks_to_replace(y_true, y_pred, naive, schema)
+        for task, figures in replaced.items():
+            logging.warning("%s: the model's Val %s (%.4f) is no better than the naive "
+                            "prediction's (%.4f); it answers with the naive prediction "
+                            "(--nonaive_fallback keeps the model's)", task,
+                            vb_tasks.task(task).figure, figures["val_model"],
+                            figures["val_naive"])
+            naive_fallback.fold_constant(_find_layer(model, task), naive[task])
+        recorded["naive_fallback"] = replaced
+    return recorded
+
+
+def _find_layer(model: keras.Model, name: str):
+    """The layer called `name` in `model` or in a model nested in it (a fine-tuned embedder's
+    head), depth first."""
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if isinstance(layer, keras.Model):
+            with contextlib.suppress(ValueError):
+                return _find_layer(layer, name)
+    raise ValueError(f"{model.name} has no layer {name!r}")
+
+
+def _train_or_finish(run: _Run, model, data: _Splits, validation, train_clips) -> tuple:
     """Fits the model (resuming from a backup), or, when an earlier call's training had ended but
     its outputs were not all written, loads its final weights. Returns (config, history of the
     epochs this call trained, best epoch)."""
@@ -238,77 +355,82 @@ def _train_or_finish(model, data, params, schema, table, data_dir, settings, mod
     # workers must join) and stops early alike; only the chief writes into model_dir itself, the
     # others into a scratch folder of the backup, which a resumed worker reads again and the
     # chief's final clean-up removes whatever became of the worker.
-    weights_dir = (model_dir if chief else
-                   os.path.join(model_dir, BACKUP_DIR, f"best_{distribute.task_name()}"))
+    weights_dir = (run.model_dir if run.chief else
+                   os.path.join(run.backup_dir, f"best_{distribute.task_name()}"))
     os.makedirs(weights_dir, exist_ok=True)
+    monitor, mode = monitored_metric(run.tasks)
     best_weights = vb_callbacks.BestWeights(os.path.join(weights_dir, "best.weights.h5"), monitor,
                                             mode)
-    trained_path = os.path.join(model_dir, BACKUP_DIR, TRAINED_WEIGHTS)
+    trained_path = os.path.join(run.backup_dir, TRAINED_WEIGHTS)
+    source = run.source
     try:
         if os.path.isfile(trained_path):
             # Training ended, but a kill came before the outputs were all written: finish them
             # from its final weights instead of training again.
-            logging.info("training in %s had ended; writing its outputs", model_dir)
-            config = _new_config(params, schema, table, data_dir, settings, **data.recorded)
+            logging.info("training in %s had ended; writing its outputs", run.model_dir)
+            config = _new_config(run.params, source.schema, source.table, source.data_dir,
+                                 run.settings, **data.recorded)
             model.load_weights(trained_path)
             validation.set_model(model)
             history = {}   # the epochs this call trained, as for any resumed run
         else:
-            config = _write_config(model_dir, params, schema, data_dir, table, settings,
-                                   **data.recorded)
-            history = _fit(model, data.train_batches, params, data.schedule, model_dir, monitor,
-                           mode, validation, best_weights, callbacks, strategy, chief,
-                           train_clips).history
+            config = _write_config(run.model_dir, run.params, source.schema, source.data_dir,
+                                   source.table, run.settings, **data.recorded)
+            history = _fit(run, model, data.train_batches, data.schedule, validation,
+                           best_weights, train_clips).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
-            if chief:
+            if run.chief:
                 save_weights(model, trained_path)
     finally:
-        if not chief:
+        if not run.chief:
             shutil.rmtree(weights_dir, ignore_errors=True)
             with contextlib.suppress(OSError):   # the worker's own backup/, if nothing else is there
                 os.rmdir(os.path.dirname(weights_dir))
     return config, history, best_weights.best_epoch
 
 
-def _write_outputs(model, model_dir, config, result, best_epoch, params, tasks):
+def _write_outputs(model, run: _Run, config, result, best_epoch):
     """eval_Val.json, config.json with the best epoch, the training curves, and last model.keras,
     which marks the run finished."""
+    model_dir, params = run.model_dir, run.params
     scoring.write_json(result, os.path.join(model_dir, "eval_Val.json"))
     config["best_epoch"] = best_epoch
     atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
     history_table = plots.read_history(model_dir)
     if history_table is not None:
         plots.write_training_curves(history_table, os.path.join(model_dir, CURVES_FILE),
-                                    title=f"{params.model} ({'+'.join(tasks)})",
+                                    title=f"{params.model} ({'+'.join(run.tasks)})",
                                     best_epoch=config["best_epoch"])
     _save_model(model, model_dir)   # last: model.keras marks the run finished
 
 
-def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, validation,
-         best_weights, callbacks, strategy, chief, train_clips):
+def _fit(run: _Run, model, train_batches, schedule, validation, best_weights, train_clips):
+    params, model_dir = run.params, run.model_dir
+    monitor, mode = monitored_metric(run.tasks)
     package_callbacks = [validation, best_weights]
     if schedule.patience:
-        package_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode=mode,
-                                                               patience=schedule.patience))
-    if chief:
+        package_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor, mode=mode, patience=schedule.patience, min_delta=params.min_improvement))
+    if run.chief:
         package_callbacks += [
             vb_callbacks.HistoryLogger(os.path.join(model_dir, "history.csv")),
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
     # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
     package_callbacks.append(vb_callbacks.ResumableBackup(
-        os.path.join(model_dir, BACKUP_DIR), delete_checkpoint=False, chief=chief,
-        worker=distribute.task_name()))
-    logging.info("training %s (%s) on %d clips: up to %d epochs of %d steps, stopping after %s; "
-                 "best epoch by %s; settings in %s", params.model, "+".join(params.tasks),
-                 train_clips, schedule.epochs, schedule.steps_per_epoch,
+        run.backup_dir, delete_checkpoint=False, chief=run.chief, worker=distribute.task_name()))
+    logging.info("training %s (%s, %s) on %d clips: up to %d epochs of %d steps, stopping after "
+                 "%s; best epoch by %s; settings in %s", params.model, "+".join(params.tasks),
+                 registry.family_of(params).name, train_clips, schedule.epochs,
+                 schedule.steps_per_epoch,
                  f"{schedule.patience} epochs without a better one" if schedule.patience
                  else "the last", monitor, os.path.join(model_dir, CONFIG_FILE))
     # An epoch may be longer than a pass (a small Train split): the passes then run on.
     train_batches = train_batches.repeat()
-    with strategy.scope():
+    with run.strategy.scope():
         return model.fit(train_batches, epochs=schedule.epochs,
                          steps_per_epoch=schedule.steps_per_epoch,
-                         callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
+                         callbacks=[*package_callbacks, *run.callbacks],
+                         verbose=1 if run.chief else 0)
 
 
 def _train_batch_size(requested: int, clips: int, replicas: int) -> int:
@@ -339,8 +461,8 @@ def split_digest(table: pd.DataFrame, schema: LabelSchema) -> str:
 
 def _run_identity(params, schema, table, data_dir=None) -> dict:
     """The parts of config.json that must match for a run to be resumed or reused."""
-    identity = {"training": dataclasses.asdict(params), "schema": json.loads(schema.to_json()),
-                "splits": split_digest(table, schema)}
+    identity = {"training": registry.binding_settings(params),
+                "schema": json.loads(schema.to_json()), "splits": split_digest(table, schema)}
     if data_dir is not None:
         identity["data_dir"] = os.path.abspath(data_dir)
     return json.loads(json.dumps(identity))   # tuples as lists, as read back from the file
@@ -353,12 +475,22 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     config.json written before splits were recorded is not compared on them."""
     with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
         previous = json.load(stream)
-    current = _run_identity(params, schema, table, data_dir)
+    current = _run_identity(resolved_params(params), schema, table, data_dir)
+    # (as this version records them: a config written before the families' own settings reads
+    # the same)
+    previous["training"] = registry.binding_settings(
+        registry.params_from_dict(previous["training"]))
+    previous = json.loads(json.dumps(previous))
     changed = resume.differing_keys(previous, current, [key for key in current if key in previous])
-    if "training" in changed:   # by field, those the current TrainingParams has
-        changed.remove("training")
-        changed += resume.differing_keys(previous["training"], current["training"],
-                                         current["training"])
+    if "training" in changed:   # by field, those the current TrainingParams has; the family's
+        changed.remove("training")   # by the names of their flags
+        old, new = previous["training"], current["training"]
+        changed += resume.differing_keys(old, new, [key for key in new if key != "family"])
+        old_family, new_family = old.get("family") or {}, new.get("family") or {}
+        if old_family.get("type") != new_family.get("type"):
+            changed.append("model family")
+        else:
+            changed += resume.differing_keys(old_family, new_family, new_family)
     return sorted(changed)
 
 
@@ -392,12 +524,15 @@ def _check_resumable(model_dir, params, schema, table):
 
 
 def _new_config(params, schema, table, data_dir, settings, **extra) -> dict:
-    return {**_run_identity(params, schema, table, data_dir), "settings": settings or {},
+    """config.json: the run's identity (`_run_identity`), everything else its training recorded
+    (every setting, those a rerun may change too), the settings given and the versions."""
+    return {**_run_identity(params, schema, table, data_dir),
+            "training": registry.params_to_dict(params), "settings": settings or {},
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                          "python": sys.version.split()[0]}, **extra}
 
 
-def _write_config(model_dir, params, schema, data_dir, table, settings, **extra) -> dict:
+def _write_config(model_dir, params, schema, data_dir, table, settings=None, **extra) -> dict:
     """Writes config.json as a run starts training (from then on it binds a rerun's settings)."""
     config = _new_config(params, schema, table, data_dir, settings, **extra)
     atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)

@@ -54,7 +54,8 @@ def train_and_score(data: PermutationData, condition: str, seed: int, head: str 
     model = heads.build_head_model(head, data.embedding_dim, data.schema, tasks=(EMOTION,),
                                    initial_biases={EMOTION: data.train.emotion.mean(axis=0)},
                                    extra_dim=data.extra_dim)
-    compiling.compile_for_tasks(model, (EMOTION,), learning_rate, ADAM_EPSILON)
+    compiling.compile_for_tasks(model, (EMOTION,),
+                                keras.optimizers.Adam(learning_rate, epsilon=ADAM_EPSILON))
     # CCC is a batch statistic: full batches only, as the trainer's (a Train split smaller than a
     # batch is one batch).
     batch = min(batch_size, len(data.train))
