@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import YAMNET, requires_yamnet, run_main
+from conftest import EFFICIENTAT, YAMNET, requires_efficientat, requires_yamnet, run_main
 from serving_loaders import assert_serves_like
 from vb_keras.models import embedders
 from vb_keras.errors import UserInputError
@@ -105,6 +105,19 @@ def test_real_pretrained_embedder_loads_and_embeds():
     result = embedder(np.stack([laugh_like, silence]).astype(np.float32)).numpy()
     assert result.shape == (2, 1024) and np.isfinite(result).all()
     assert not np.allclose(result[0], result[1])
+
+
+@requires_efficientat
+def test_efficientat_embeds_each_window_and_its_extra_scores_output_is_left_aside():
+    """EfficientAT maps audio to {'embedding': [n, 384], 'scores': [n, 527]} and pools over the
+    whole input: each window is one input row, so each gets its own clip-level vector."""
+    embedder = embedders.SavedModelEmbedder(EFFICIENTAT)
+    assert embedder.dimension == 384
+    rng = np.random.default_rng(3)
+    windows = rng.uniform(-0.3, 0.3, [3, 40000]).astype(np.float32)
+    together = embedder(windows).numpy()
+    assert together.shape == (3, 384)
+    np.testing.assert_allclose(embedder(windows[1:2]).numpy(), together[1:2], atol=1e-4)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT, YAMNET, requires_yamnet, run_main
+from conftest import (EFFICIENTAT, REPO_ROOT, YAMNET, requires_efficientat, requires_yamnet,
+                      run_main)
 from serving_loaders import assert_serves_like
 from vb_keras.serving import export
 from vb_keras.training import trainer
@@ -107,11 +108,14 @@ def test_tf_serving_loaders_run_the_resnet_export_like_the_keras_model(
     assert_serves_like(path, sample_batch(), keras_outputs(servable), load_saved_model_binary)
 
 
-@pytest.mark.parametrize("embedder", ["builtin", pytest.param("yamnet", marks=requires_yamnet)])
+@pytest.mark.parametrize("embedder", [
+    "builtin", pytest.param("yamnet", marks=requires_yamnet),
+    pytest.param("efficientat", marks=requires_efficientat)])
 def test_tf_serving_loaders_run_a_head_with_its_frozen_embedder(
         tmp_path, load_saved_model_binary, embedder):
     params = TrainingParams(model="conformer_autopool", family=FrozenEmbedderConfig(
-        embedder=YAMNET if embedder == "yamnet" else "", window_seconds=1.0, min_tail_seconds=0.5))
+        embedder={"yamnet": YAMNET, "efficientat": EFFICIENTAT}.get(embedder, ""),
+        window_seconds=1.0, min_tail_seconds=0.5))
     member = export.Member(None, params)
     member.model = heads.build_head_model("conformer_autopool",
                                           member.audio_inputs.embedder.dimension, SCHEMA)

@@ -98,8 +98,22 @@ def check(params) -> None:
 
 
 def initialize(model: keras.Model, warm_model: keras.Model) -> None:
-    """Starts the head inside `model` from the warm-up run's trained head."""
-    model.get_layer(trainable_embedder.head_name(model)).set_weights(warm_model.get_weights())
+    """Starts the head inside `model` from the warm-up run's trained head: every layer of the
+    warm-up model that has weights (the pooling, the task layers, and with
+    `--task_weighting=uncertainty` the learnt task weights) into `model`'s layer of that name."""
+    targets = {layer.name: layer for layer in _layers(model) if layer.weights}
+    for layer in _layers(warm_model):
+        if layer.weights and layer.name in targets:
+            targets[layer.name].set_weights(layer.get_weights())
+
+
+def _layers(model: keras.Model):
+    """The layers of `model` and of the models nested in it."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+        else:
+            yield layer
 
 
 FAMILY = ModelFamily(
