@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -207,7 +208,9 @@ def error_runs(small_demo, tmp_path_factory):
     (scratch / "file").write_text("x")
     (scratch / "full").mkdir()
     (scratch / "full" / "a").write_text("x")
+    escaping = escaping_copy(small_demo, tmp_path_factory.mktemp("escaping"))
     cases = [("make_demo_data", [f"--out_dir={small_demo}"])]
+    cases += [(name, [f"--data_dir={escaping}", *args]) for name, args in ESCAPING_ID_RUNS]
     cases += [("baseline", baseline_error_args(small_demo, args)) for args, _ in BASELINE_ERRORS]
     cases += [(name, args) for name, args, _ in bad_output_cases(small_demo, scratch)]
     cases += [("train", args) for args, _ in TRAIN_FLAG_ERRORS]
@@ -218,6 +221,33 @@ def error_runs(small_demo, tmp_path_factory):
     cases += [("experiment", [f"--seeds={seeds}"]) for seeds in EXPERIMENT_BAD_SEEDS]
     runs = programs_in_one_process(cases, str(tmp_path_factory.mktemp("error_runs")))
     return ErrorRuns(runs, scratch, empty)
+
+
+# Programs that read a data set whose data_info.csv names a file outside its wav/ (`escaping_copy`).
+ESCAPING_ID_RUNS = [("prepare_data", ["--out_dir=never_written"]), ("baseline", [])]
+
+
+def escaping_copy(data_dir, scratch):
+    """A copy of `data_dir` (audio folder linked) whose first File_ID climbs out of wav/ to a
+    secret beside the copy."""
+    (scratch / "secret.wav").write_bytes(open(os.path.join(data_dir, "wav", os.listdir(
+        os.path.join(data_dir, "wav"))[0]), "rb").read())
+    copy = scratch / "data"
+    copy.mkdir()
+    lines = open(os.path.join(data_dir, "data_info.csv")).read().splitlines(keepends=True)
+    lines[1] = "[../../secret]" + lines[1][lines[1].index(","):]
+    (copy / "data_info.csv").write_text("".join(lines))
+    os.symlink(os.path.join(data_dir, "wav"), copy / "wav")
+    return str(copy)
+
+
+@pytest.mark.parametrize("name, args", ESCAPING_ID_RUNS)
+def test_a_file_id_naming_a_file_outside_the_data_is_refused_naming_its_row(error_runs, name,
+                                                                             args):
+    process = next(run for (program_name, run_args, _), run in error_runs.runs.items()
+                   if program_name == name and "/escaping" in run_args[0])
+    assert_one_line_error(process, "data_info.csv: line 2 (File_ID [../../secret]): climbs out of")
+    assert not os.path.exists("never_written")
 
 
 def test_make_demo_data_refuses_to_overwrite(small_demo, error_runs):
@@ -493,7 +523,8 @@ requires_emogator = pytest.mark.skipif(
 
 def emogator_subset(directory, train=28, val=12):
     """A small EmoGator copy: data_info.csv of `train` + `val` clips of distinct categories, and
-    links to their MP3s; returns (directory, emotion columns)."""
+    copies of their MP3s (a link leading out of wav/ is refused); returns (directory, emotion
+    columns)."""
     import pandas as pd
     table = pd.read_csv(os.path.join(EMOGATOR, "data_info.csv"), dtype=str, keep_default_na=False)
     picked = pd.concat([table[table["Split"] == split].drop_duplicates("Category").head(count)
@@ -501,8 +532,8 @@ def emogator_subset(directory, train=28, val=12):
     os.makedirs(os.path.join(directory, "wav"))
     picked.to_csv(os.path.join(directory, "data_info.csv"), index=False)
     for clip_id in picked["File_ID"].str.strip("[]"):
-        os.symlink(os.path.join(EMOGATOR, "wav", f"{clip_id}.mp3"),
-                   os.path.join(directory, "wav", f"{clip_id}.mp3"))
+        shutil.copyfile(os.path.join(EMOGATOR, "wav", f"{clip_id}.mp3"),
+                        os.path.join(directory, "wav", f"{clip_id}.mp3"))
     return directory, list(table.columns[4:])
 
 

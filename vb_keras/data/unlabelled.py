@@ -63,8 +63,12 @@ def data_dir_files(data_dir, id_column: str = ID_COLUMN) -> pd.DataFrame:
                              f"{', '.join(raw.columns)})")
     ids = csvfile.clean_ids(raw[id_column])
     ids = ids[ids != ""].drop_duplicates()
-    return pd.DataFrame({ID_COLUMN: ids.to_numpy(),
-                         PATH: [exvo.audio_path(data_dir, clip, audio_dirs) for clip in ids]})
+    paths, escape = exvo.audio_paths(data_dir, ids, audio_dirs)
+    if escape is not None:
+        row, reason = escape
+        raise UserInputError(f"{csv_path}: line {ids.index[row] + 2} ({id_column} "
+                             f"[{ids.iloc[row]}]): {reason}")
+    return pd.DataFrame({ID_COLUMN: ids.to_numpy(), PATH: paths})
 
 
 def decode(table: pd.DataFrame, on_bad_audio: str = "skip", report_dir=None) -> list:
