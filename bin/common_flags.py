@@ -5,7 +5,9 @@ Programs read these flags and pass plain values into the library, which never se
 
 import dataclasses
 import os
+import signal
 import sys
+import tempfile
 import typing
 
 from absl import app
@@ -17,6 +19,7 @@ from vb_keras.data import avb, demo, exvo
 from vb_keras.errors import UserInputError
 from vb_keras.params import WindowParams
 from vb_keras.schema import HUME_VB, LAYOUTS, LabelSchema
+from vb_keras.utils import atomic, model_safety
 
 if typing.TYPE_CHECKING:   # (the programs that read no trained model load no Keras)
     from vb_keras.training.runs import TrainedRun
@@ -46,8 +49,17 @@ def define_data_flags(schema_flags=True):
                          "--split_scheme=paper moves.")
 
 
+def define_trust_flag():
+    """--trust_model, for programs that load SavedModels (`model_safety`); `run` applies it."""
+    flags.DEFINE_bool("trust_model", False, "Run the SavedModels this program is given (an "
+                      "exported model, an embedder, a teacher) even if their graphs hold ops that "
+                      "touch files, processes or the network, which are refused otherwise (a "
+                      "downloaded model is untrusted input). Only for models you trust.")
+
+
 def define_embedder_flags(window=True):
     """The frozen embedder of the conformer heads, its windows, and where embedding caches live."""
+    define_trust_flag()
     defaults = WindowParams()
     flags.DEFINE_string("embedder", "", "Conformer heads: a TF-Hub-style SavedModel mapping "
                         "'audio_samples' [batch, time] at 16 kHz to {'embedding': [batch, D]} "
@@ -154,19 +166,55 @@ def read_trained_data(values, run: "TrainedRun", source: str):
     return recorded, table, schema
 
 
+# Exit status of a program stopped by Ctrl-C or SIGTERM (the shells' for SIGINT).
+INTERRUPTED_STATUS = 130
+
+
 def run(main):
-    """absl's app.run, with bad user input reported as one line and exit status 1."""
+    """absl's app.run, with bad user input and a full disk reported as one line and exit status
+    1, and Ctrl-C or SIGTERM as one line and exit status 130 (whatever was being written is
+    removed on the way out, as for an error); the program's temporary files live in a folder of
+    its own (`atomic.process_scratch`), removed when it ends."""
     program = sys.modules[main.__module__]
     if program.__name__ != "__main__":
         _lend_help_to_main(program)
 
     def guarded(argv):
+        # tensorflow_hub caches downloads in the temporary directory unless told: keep that the
+        # system's, not this process's scratch, which goes when it ends.
+        os.environ.setdefault("TFHUB_CACHE_DIR", os.path.join(tempfile.gettempdir(),
+                                                              "tfhub_modules"))
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        # (set on every run: tests run several programs in one process)
+        model_safety.trust_models("trust_model" in flags.FLAGS and flags.FLAGS.trust_model)
         try:
-            return main(argv)
+            with atomic.process_scratch():
+                return main(argv)
         except UserInputError as error:
-            print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
-            sys.exit(1)
+            _exit(1, f"error: {error}")
+        except KeyboardInterrupt:
+            _exit(INTERRUPTED_STATUS, "interrupted; run the same command to resume")
+        except Exception as error:   # pylint: disable=broad-except
+            if not atomic.is_out_of_space(error):
+                raise   # a bug in vb_keras: its traceback
+            path = getattr(error, "filename", None) or "a file"
+            _exit(1, f"error: no space left on the disk while writing {path} "
+                     f"({str(error).strip().splitlines()[0]}); free some space and run the same "
+                     "command again")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     app.run(guarded)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (a scheduler's or `kill`'s stop) handled as Ctrl-C is."""
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+def _exit(status, message):
+    print(f"{sys.argv[0]}: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
 
 
 def _lend_help_to_main(program):

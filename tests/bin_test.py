@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import (EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb,
-                      requires_yamnet, run_main)
+                      requires_yamnet, run_main, write_foreign_saved_model)
 
 
 def program(name, *args, check=True):
@@ -123,8 +123,9 @@ def programs_in_one_process(cases, directory, installed_root=""):
 class ErrorRuns:
     """The programs of the error-only tests, run once (`error_runs`); `program` looks one up."""
 
-    def __init__(self, runs, scratch, empty):
-        self.runs, self.scratch, self.empty = runs, scratch, empty
+    def __init__(self, runs, scratch, empty, cut, foreign):
+        self.runs, self.scratch, self.empty, self.cut = runs, scratch, empty, cut
+        self.foreign = foreign
 
     def program(self, name, *args):
         assert (name, args, "checkout") in self.runs, (
@@ -153,6 +154,11 @@ def bad_output_cases(small_demo, scratch):
          f"--output: {scratch} is a directory, not a file"),
         ("export", ["--model_dir=nowhere", f"--export_dir={afile}"],
          f"--export_dir: {afile} is a file, not a directory"),
+        # Issue 26: these two once wrote into the path or beside it (IsADirectoryError and a
+        # .full.*.tmp left; clips written into a foreign directory).
+        ("baseline", [data, f"--output_json={full}"], f"--output_json: {full} is a directory"),
+        ("make_demo_data", [f"--out_dir={full}", "--num_clips=2"],
+         f"--out_dir: {full} exists and is not empty"),
     ]
 
 
@@ -209,18 +215,57 @@ def error_runs(small_demo, tmp_path_factory):
     (scratch / "full").mkdir()
     (scratch / "full" / "a").write_text("x")
     escaping = escaping_copy(small_demo, tmp_path_factory.mktemp("escaping"))
+    foreign = tmp_path_factory.mktemp("foreign_models")
+    for kind in ("write_file", "wrong_signature"):
+        write_foreign_saved_model(foreign / kind, kind, str(foreign / "written"))
     cases = [("make_demo_data", [f"--out_dir={small_demo}"])]
     cases += [(name, [f"--data_dir={escaping}", *args]) for name, args in ESCAPING_ID_RUNS]
+    cases += [("predict", foreign_model_args(small_demo, foreign, kind, trust))
+              for kind, trust in FOREIGN_MODEL_RUNS]
     cases += [("baseline", baseline_error_args(small_demo, args)) for args, _ in BASELINE_ERRORS]
     cases += [(name, args) for name, args, _ in bad_output_cases(small_demo, scratch)]
     cases += [("train", args) for args, _ in TRAIN_FLAG_ERRORS]
     cases += [("evaluate", [f"--model_dir={empty}", f"--data_dir={small_demo}"])]
+    # A run directory whose config.json a crash of the machine left empty (issue 26).
+    cut = tmp_path_factory.mktemp("cut_config")
+    (cut / "model.keras").write_text("x")
+    (cut / "config.json").write_text("")
+    cases += [("evaluate", [f"--model_dir={cut}"])]
     cases += [(name, embedder_error_args(small_demo, name, args))
               for name, args, _ in EMBEDDER_ERRORS]
     cases += [("experiment", args) for args, _ in EXPERIMENT_ERRORS]
     cases += [("experiment", [f"--seeds={seeds}"]) for seeds in EXPERIMENT_BAD_SEEDS]
     runs = programs_in_one_process(cases, str(tmp_path_factory.mktemp("error_runs")))
-    return ErrorRuns(runs, scratch, empty)
+    return ErrorRuns(runs, scratch, empty, cut, foreign)
+
+
+# bin/predict given a foreign SavedModel (`conftest.write_foreign_saved_model`): its kind, and
+# whether --trust_model is passed.
+FOREIGN_MODEL_RUNS = [("write_file", False), ("wrong_signature", False), ("write_file", True)]
+
+
+def foreign_model_args(small_demo, foreign, kind, trust):
+    clip = sorted(os.listdir(os.path.join(small_demo, "wav")))[0]
+    return [f"--model={foreign / kind}", f"--audio={os.path.join(small_demo, 'wav', clip)}",
+            f"--output={foreign / f'{kind}_{trust}.csv'}", *(["--trust_model"] if trust else [])]
+
+
+def test_a_foreign_model_that_would_write_a_file_is_refused_unless_trusted(small_demo,
+                                                                           error_runs):
+    """Issue 26: a SavedModel with bin/export's signature and a tf.io.write_file op wrote its
+    file; one with another signature gave five tracebacks."""
+    runs = {(kind, trust): run for (name, args, _), run in error_runs.runs.items()
+            if name == "predict" for kind, trust in FOREIGN_MODEL_RUNS
+            if args == tuple(foreign_model_args(small_demo, error_runs.foreign, kind, trust))}
+    assert_one_line_error(runs["write_file", False], f"--model: {error_runs.foreign}/write_file is "
+                          "refused: its graph runs WriteFile (in __inference_serve_",
+                          "an op that touches files", "pass --trust_model")
+    assert_one_line_error(runs["wrong_signature", False],
+                          f"--model: {error_runs.foreign}/wrong_signature: its serving_default "
+                          "signature takes ['x'], not 'waveform' and 'num_samples'")
+    # Trusted, it runs, and writes its file.
+    assert succeeded(runs["write_file", True])
+    assert open(error_runs.foreign / "written").read() == "written by a model"
 
 
 # Programs that read a data set whose data_info.csv names a file outside its wav/ (`escaping_copy`).
@@ -347,6 +392,7 @@ def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, error
     for name, args, fragment in bad_output_cases(small_demo, scratch):
         assert_one_line_error(error_runs.program(name, *args), fragment)
     assert sorted(p.name for p in scratch.iterdir()) == ["file", "full"]   # nothing left behind
+    assert sorted(p.name for p in (scratch / "full").iterdir()) == ["a"]
 
 
 @pytest.mark.parametrize("args, fragments", TRAIN_FLAG_ERRORS)
@@ -380,6 +426,12 @@ def test_help_lists_every_flag_a_program_defines_checked_out_and_installed(tmp_p
         # Installed, the console script has no docstring: the program's own is shown.
         checkout, installed = (helps[name][form][0] for form in ("checkout", "installed"))
         assert installed.split("\nflags:\n")[0] == checkout.split("\nflags:\n")[0], name
+
+
+def test_evaluate_names_an_empty_config_json_in_one_line(error_runs):
+    assert_one_line_error(error_runs.program("evaluate", f"--model_dir={error_runs.cut}"),
+                          f"{error_runs.cut}/config.json: cannot be read as the run's settings: "
+                          "it is empty")
 
 
 def test_evaluate_refuses_a_directory_without_a_model(small_demo, error_runs):

@@ -155,7 +155,7 @@ def test_two_local_workers_pretrain_into_one_directory_and_the_chief_alone_write
     assert "pre-trained: " in results[0][1]
     assert "2 replica(s)" in results[0][2]
     assert sorted(os.listdir(run_dir)) == sorted(
-        ["config.json", "history.csv", "pretrained.weights.h5", "tensorboard",
+        [".vb_keras_output", "config.json", "history.csv", "pretrained.weights.h5", "tensorboard",
          "training_curves.png"])
     assert len(pd.read_csv(run_dir / "history.csv")) == 1
     assert pretraining.embedder_from_pretraining(str(run_dir)) is not None

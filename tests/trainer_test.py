@@ -295,6 +295,23 @@ def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
     assert os.listdir(model_dir) == [".vb_keras.lock"]   # nothing written; the lock is free again
 
 
+def test_a_non_empty_directory_vb_keras_did_not_make_is_refused_untouched(tiny_demo, tmp_path):
+    """Issue 26: a foreign --model_dir had its config.json replaced and its history.csv appended
+    to, then a traceback."""
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "history.csv").write_text("precious,1\n")
+    (foreign / "config.json").write_text('{"mine": 1}')
+    with pytest.raises(UserInputError, match=rf"^--model_dir: {foreign} is not empty \(it holds "
+                                             r"config.json, history.csv\) and was not made by "
+                                             r"vb_keras; pass a new or empty directory$"):
+        trainer.train(tiny_demo, str(foreign), table, schema, TrainingParams(epochs=1, **TINY))
+    assert sorted(os.listdir(foreign)) == ["config.json", "history.csv"]
+    assert (foreign / "history.csv").read_text() == "precious,1\n"
+    assert (foreign / "config.json").read_text() == '{"mine": 1}'
+
+
 def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_path):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")

@@ -15,6 +15,7 @@ Clips are keyed by file id, not split: any split scheme (e.g. the
 paper's, which moves Val speakers into Train) reads the same cache.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -178,7 +179,8 @@ def _window_embedder(embedder, window):
 
 
 def _write_shard(path, clips, embed, advance=lambda count: None):
-    """Writes one shard through a scratch file; returns its unusable clips. `advance(n)` is
+    """Writes one shard through a scratch file, flushed to the disk before the rename, and removed
+    if anything fails (a full disk: `NoSpaceError`); returns its unusable clips. `advance(n)` is
     called as n more clips are written."""
     temporary = path + ".partial"
     bad, pending = [], []
@@ -190,19 +192,25 @@ def _write_shard(path, clips, embed, advance=lambda count: None):
         advance(len(pending))
         pending.clear()
 
-    with tf.io.TFRecordWriter(temporary) as writer:
-        for file_id, result in clips:
-            if isinstance(result, loading.BadClip):
-                bad.append(result)
-                writer.write(_serialize(file_id, None, f"{result.path}\0{result.reason}"))
-                advance(1)
-                continue
-            pending.append((file_id, result))
-            if len(pending) >= WINDOWS_PER_BATCH // 2:
+    try:
+        with tf.io.TFRecordWriter(temporary) as writer:
+            for file_id, result in clips:
+                if isinstance(result, loading.BadClip):
+                    bad.append(result)
+                    writer.write(_serialize(file_id, None, f"{result.path}\0{result.reason}"))
+                    advance(1)
+                    continue
+                pending.append((file_id, result))
+                if len(pending) >= WINDOWS_PER_BATCH // 2:
+                    flush(writer)
+            if pending:
                 flush(writer)
-        if pending:
-            flush(writer)
-    os.replace(temporary, path)
+        atomic.fsync(temporary)
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise atomic.no_space_error(error, path) or error
     return bad
 
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 from vb_keras import params
 from vb_keras.keys import AUDIO_SAMPLES, EMBEDDING, NUM_SAMPLES, SIGNATURE
 from vb_keras.models import features
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, model_safety
 from vb_keras.utils.atomic import atomic_directory
 from vb_keras.utils.cache import cache_root
 from vb_keras.errors import UserInputError
@@ -48,6 +48,8 @@ class SavedModelEmbedder:
         if not os.path.isfile(os.path.join(self.path, "saved_model.pb")):
             raise UserInputError(f"{flag}: {path} is not a SavedModel directory "
                                  "(saved_model.pb missing)")
+        # A foreign model: refused if what it runs touches files, processes or the network.
+        model_safety.check_saved_model(self.path, flag)
         try:
             loaded = tf.saved_model.load(self.path)
         except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)

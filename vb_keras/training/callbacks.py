@@ -113,8 +113,7 @@ class BestWeights(keras.callbacks.Callback):
 
     def _load_state(self):
         if os.path.isfile(self._state_path()) and os.path.isfile(self.weights_path):
-            with open(self._state_path()) as stream:
-                state = json.load(stream)
+            state = atomic.read_json(self._state_path(), "the best epoch's score")
             return state["best"], state.get("tie"), state["epoch"]
         return None, None, None
 
@@ -135,9 +134,7 @@ class BestWeights(keras.callbacks.Callback):
         tie = None if tie is None else float(tie)
         if self._better(float(value), tie):
             self.best, self.best_tie, self.best_epoch = float(value), tie, epoch + 1
-            temporary = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
-            self.model.save_weights(temporary)
-            os.replace(temporary, self.weights_path)
+            atomic.write_weights(self.model, self.weights_path)
             atomic.write_json(self._state_path(), {"best": self.best, "tie": self.best_tie,
                                                    "epoch": self.best_epoch,
                                                    "monitor": self.monitor})
@@ -161,9 +158,13 @@ class HistoryLogger(keras.callbacks.CSVLogger):
         super().__init__(filename, append=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.writer is None:   # the first epoch this fit ends
-            self._drop_rows_from(epoch)
-        super().on_epoch_end(epoch, logs)
+        try:
+            if self.writer is None:   # the first epoch this fit ends
+                self._drop_rows_from(epoch)
+            super().on_epoch_end(epoch, logs)
+        except OSError as error:
+            # (A row cut short by a full disk is dropped by the next run, as a killed one's.)
+            raise atomic.no_space_error(error, self.filename) or error
 
     def _drop_rows_from(self, epoch):
         with open(self.filename, newline="") as stream:

@@ -177,9 +177,18 @@ def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_d
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
     chief = distribute.is_chief()
-    with atomic.owned_by_chief(output_dir, "--output_dir", chief):   # (as trainer.train)
+    with atomic.owned_by_chief(output_dir, "--output_dir", chief,   # (as trainer.train)
+                               claim=_recorded_run):
         return _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks,
                                on_bad_audio, settings, chief)
+
+
+def _recorded_run(output_dir) -> bool:
+    """Whether `output_dir` holds a pre-training run's settings (see `trainer._recorded_run`)."""
+    try:
+        return "pretraining" in atomic.read_json(os.path.join(output_dir, CONFIG_FILE))
+    except (OSError, UserInputError, TypeError):
+        return False
 
 
 def _identity(params, data_dir, audio) -> dict:
@@ -198,8 +207,7 @@ def _check_resumable(output_dir, identity):
     path = os.path.join(output_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         return
-    with open(path) as stream:
-        previous = json.load(stream)
+    previous = atomic.read_json(path, "the run's settings")
     changed = resume.differing_keys(previous, identity, keys=identity)
     if changed:
         raise UserInputError(f"--output_dir: {output_dir} holds an unfinished run with other "
@@ -378,8 +386,7 @@ def load_pretrained(run_dir) -> tuple:
     if not (candidates and os.path.isfile(config_path)):
         raise UserInputError(f"--weights: {run_dir} holds no pre-training run that finished an "
                              f"epoch ({WEIGHTS_FILE}, {BACKUP_DIR}/ or {CONFIG_FILE} missing)")
-    with open(config_path) as stream:
-        config = json.load(stream)
+    config = atomic.read_json(config_path, "the run's settings")
     params = PretrainingParams(**config["pretraining"])
     objective = wav2vec2.Wav2Vec2Params(**config["objective"])
     teacher_dim = config.get("teacher_dim", 0)

@@ -138,7 +138,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
                              f"{strategy.num_replicas_in_sync} replicas")
     chief = distribute.is_chief()
     # Only the chief writes into model_dir (below), so only it owns it.
-    with atomic.owned_by_chief(model_dir, "--model_dir", chief):
+    with atomic.owned_by_chief(model_dir, "--model_dir", chief, claim=_recorded_run):
         return _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks,
                             on_bad_audio, settings, embedding_cache_root, tasks, chief)
 
@@ -351,8 +351,7 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     """The settings the run in `model_dir` was started with other values of, sorted: training
     fields by name (epochs, ...), then schema, splits and (when given) data_dir as wholes. A
     config.json written before splits were recorded is not compared on them."""
-    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
-        previous = json.load(stream)
+    previous = atomic.read_json(os.path.join(model_dir, CONFIG_FILE), "the run's settings")
     current = _run_identity(params, schema, table, data_dir)
     changed = resume.differing_keys(previous, current, [key for key in current if key in previous])
     if "training" in changed:   # by field, those the current TrainingParams has
@@ -360,6 +359,15 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
         changed += resume.differing_keys(previous["training"], current["training"],
                                          current["training"])
     return sorted(changed)
+
+
+def _recorded_run(model_dir) -> bool:
+    """Whether `model_dir` holds the settings of a run (config.json), as a directory this module
+    wrote before it marked its directories does (`atomic.owned_directory`'s claim)."""
+    try:
+        return "training" in atomic.read_json(os.path.join(model_dir, CONFIG_FILE))
+    except (OSError, UserInputError, TypeError):
+        return False
 
 
 def finished_an_epoch(model_dir) -> bool:
@@ -405,15 +413,22 @@ def _write_config(model_dir, params, schema, data_dir, table, settings, **extra)
 
 
 def save_weights(model, path):
-    """Saves weights atomically (a killed save leaves no half file)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    """Saves weights atomically (a killed save or a full disk leaves no half file)."""
+    atomic.write_weights(model, path)
 
 
 def _save_model(model, model_dir):
-    """Saves model.keras atomically (a killed save leaves no half file)."""
-    temporary = os.path.join(model_dir, ".partial." + MODEL_FILE)
-    model.save(temporary)
-    os.replace(temporary, os.path.join(model_dir, MODEL_FILE))
+    """Saves model.keras atomically (a killed save or a full disk leaves no half file).
+
+    The file holds the model, its weights and its compile settings, never the optimizer's state
+    (its moments would triple its size): it is what a user copies around to evaluate, export or
+    fine-tune, and a run resumes from its backup, not from it. A run finished by a rerun after a
+    kill (whose optimizer never stepped) writes the same file.
+    """
+    trained_optimizer = model.optimizer
+    model.optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(trained_optimizer))
+    try:
+        atomic.write_with(os.path.join(model_dir, MODEL_FILE), model.save, suffix=".keras",
+                          needed_bytes=atomic.variables_bytes(model.variables))
+    finally:
+        model.optimizer = trained_optimizer
