@@ -10,6 +10,24 @@ import sys
 import tempfile
 import typing
 
+# Exit status of a program stopped by Ctrl-C or SIGTERM (the shells' for SIGINT).
+INTERRUPTED_STATUS = 130
+INTERRUPTED = "interrupted; run the same command to resume"
+
+
+def _stopped_while_starting(signum, frame):
+    """Ctrl-C or SIGTERM while the program imports its libraries (TensorFlow takes seconds):
+    nothing is written yet, so one line and out, not an import's traceback."""
+    del signum, frame
+    print(f"{sys.argv[0]}: {INTERRUPTED}", file=sys.stderr, flush=True)
+    os._exit(INTERRUPTED_STATUS)   # pylint: disable=protected-access
+
+
+# Before the heavy imports below. (A shell's background job ignores Ctrl-C: left so.)
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _stopped_while_starting)
+    signal.signal(signal.SIGTERM, _stopped_while_starting)
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -166,10 +184,6 @@ def read_trained_data(values, run: "TrainedRun", source: str):
     return recorded, table, schema
 
 
-# Exit status of a program stopped by Ctrl-C or SIGTERM (the shells' for SIGINT).
-INTERRUPTED_STATUS = 130
-
-
 def run(main):
     """absl's app.run, with bad user input and a full disk reported as one line and exit status
     1, and Ctrl-C or SIGTERM as one line and exit status 130 (whatever was being written is
@@ -184,7 +198,12 @@ def run(main):
         # system's, not this process's scratch, which goes when it ends.
         os.environ.setdefault("TFHUB_CACHE_DIR", os.path.join(tempfile.gettempdir(),
                                                               "tfhub_modules"))
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        # Within main, both raise KeyboardInterrupt, so that what is being written is removed on
+        # the way out (a shell's background job ignores Ctrl-C: left so).
+        previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+        if previous[signal.SIGINT] is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         # (set on every run: tests run several programs in one process)
         model_safety.trust_models("trust_model" in flags.FLAGS and flags.FLAGS.trust_model)
         try:
@@ -193,7 +212,7 @@ def run(main):
         except UserInputError as error:
             _exit(1, f"error: {error}")
         except KeyboardInterrupt:
-            _exit(INTERRUPTED_STATUS, "interrupted; run the same command to resume")
+            _exit(INTERRUPTED_STATUS, INTERRUPTED)
         except Exception as error:   # pylint: disable=broad-except
             if not atomic.is_out_of_space(error):
                 raise   # a bug in vb_keras: its traceback
@@ -202,7 +221,8 @@ def run(main):
                      f"({str(error).strip().splitlines()[0]}); free some space and run the same "
                      "command again")
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
     app.run(guarded)
 
 

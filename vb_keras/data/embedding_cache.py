@@ -292,10 +292,13 @@ def clips_from_cache(rows: pd.DataFrame, sequences: dict, schema: LabelSchema) -
 
 
 def sequence_batches(clips: tf.data.Dataset, schema: LabelSchema, batch_size: int, training: bool,
-                     seed: int = 0, keep_ids: bool = False) -> tf.data.Dataset:
+                     seed: int = 0, keep_ids: bool = False, steps_per_epoch: int | None = None,
+                     first_epoch: int = 0) -> tf.data.Dataset:
     """Clips from `clips_from_cache` -> (features, labels) batches, features being
     {"embeddings": float32 [batch, max windows, D] (zero-padded), "num_windows": int32 [batch]}.
-    Training batches are shuffled (reproducibly from `seed`) and full."""
+    Training batches are shuffled (reproducibly from `seed`) and full; with `steps_per_epoch`, an
+    endless stream of epochs from `first_epoch` on, each a pure function of (seed, epoch)
+    (`pipeline.epochs_of`)."""
     labels_of = pipeline.label_encoder(schema)
 
     def split(clip):
@@ -306,7 +309,8 @@ def sequence_batches(clips: tf.data.Dataset, schema: LabelSchema, batch_size: in
         return features, labels_of(clip)
 
     if training:
-        clips = clips.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+        clips = pipeline.epochs_of(clips, seed, batch_size, steps_per_epoch,
+                                   first_epoch).map(lambda clip, draw: clip)
     dataset = clips.map(split, num_parallel_calls=tf.data.AUTOTUNE).padded_batch(
         batch_size, drop_remainder=training)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -92,8 +92,11 @@ class WaveformReader:
         return len(exvo.select_split(self.table, self.schema, split))
 
     def batches(self, split: str, training: bool, batch_size: int | None = None,
-                keep_ids: bool = False) -> tf.data.Dataset:
-        """(features, labels) batches of `split`; training batches are shuffled, cropped and full."""
+                keep_ids: bool = False, steps_per_epoch: int | None = None,
+                first_epoch: int = 0) -> tf.data.Dataset:
+        """(features, labels) batches of `split`; training batches are shuffled, cropped and full,
+        with `steps_per_epoch` an endless stream of epochs from `first_epoch` on
+        (`pipeline.epochs_of`)."""
         clips = pipeline.read_clips(self.data_dir, self.schema, split, self.on_bad_audio,
                                     self.report_dir, table=self.table)
         crop = {}
@@ -107,7 +110,8 @@ class WaveformReader:
             crop = {"clip_seconds": self.train_clip_seconds}
         pipeline_params = PipelineParams(batch_size=batch_size or self.params.batch_size,
                                          seed=self.params.seed, **crop)
-        return pipeline.batches(clips, self.schema, pipeline_params, training, keep_ids)
+        return pipeline.batches(clips, self.schema, pipeline_params, training, keep_ids,
+                                steps_per_epoch, first_epoch)
 
 
 class EmbeddingReader:
@@ -144,12 +148,16 @@ class EmbeddingReader:
         return int(rows[self.schema.id_column].isin(self._sequences.keys()).sum())
 
     def batches(self, split: str, training: bool, batch_size: int | None = None,
-                keep_ids: bool = False) -> tf.data.Dataset:
-        """(features, labels) batches of `split`; training batches are shuffled and full."""
+                keep_ids: bool = False, steps_per_epoch: int | None = None,
+                first_epoch: int = 0) -> tf.data.Dataset:
+        """(features, labels) batches of `split`; training batches are shuffled and full, with
+        `steps_per_epoch` an endless stream of epochs from `first_epoch` on
+        (`pipeline.epochs_of`)."""
         rows = exvo.select_split(self.table, self.schema, split)
         if rows.empty:
             raise UserInputError(f"{self.data_dir}: no {split} clips")
         clips = embedding_cache.clips_from_cache(rows, self._sequences, self.schema)
         return embedding_cache.sequence_batches(clips, self.schema,
                                                 batch_size or self.params.batch_size, training,
-                                                self.params.seed, keep_ids)
+                                                self.params.seed, keep_ids, steps_per_epoch,
+                                                first_epoch)

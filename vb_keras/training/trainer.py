@@ -9,8 +9,10 @@
   best.weights.h5(+.json)  the best epoch so far; tensorboard/ logs; backup/ while a run is unfinished
   bad_audio.csv       clips left out, if any
 A run killed at any point and started again with the same arguments resumes from its last finished
-epoch (BackupAndRestore) and ends with the requested number of epochs; killed after its last epoch,
-it writes the outputs from the backup without training again (model.keras is written last). The
+epoch (`callbacks.ResumableBackup`: weights, optimizer, random generators, early stopping) on that
+epoch's own data (`pipeline.epochs_of`), and so ends as an uninterrupted run ends; killed after its
+last epoch, it writes the outputs from the backup without training again (model.keras, without the
+optimizer's state, is written last). The
 settings bind a rerun only once an epoch has ended: a run that failed to start leaves no trap.
 While a run writes its model directory, it holds it (`atomic.owned_directory`): a second run into
 the same directory is refused.
@@ -157,8 +159,10 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
     keras.utils.set_random_seed(params.seed)
     train_rows = exvo.select_split(table, schema, "Train")
     naive = baseline.fit_naive(train_rows, schema)
+    # The training batches start at the epoch the backup will resume from (`_fit` checks it).
     data = _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir,
-                        embedding_cache_root, strategy.num_replicas_in_sync)
+                        embedding_cache_root, strategy.num_replicas_in_sync,
+                        vb_callbacks.backup_epoch(backup_dir))
     model = _build_model(params, data.reader, schema, tasks, _initial_biases(naive), strategy)
     with strategy.scope():
         compiling.compile_for_tasks(model, tasks, params.learning_rate, params.epsilon,
@@ -181,30 +185,40 @@ def _train_owned(data_dir, model_dir, table, schema, params, strategy, callbacks
 
 @dataclasses.dataclass
 class _Splits:
-    """What training reads: the family's reader, the Train and Val batches, the schedule, and
-    the values config.json records about them."""
+    """What training reads: the family's reader, the Train batches from epoch `first_epoch` on
+    (`train_from` makes them from another), the Val batches, the schedule, and the values
+    config.json records about them."""
     reader: object
     train_batches: tf.data.Dataset
     val_batches: tf.data.Dataset
     schedule: object
     recorded: dict
+    first_epoch: int
+    train_from: object
 
 
 def _read_splits(params, data_dir, table, schema, tasks, on_bad_audio, model_dir,
-                 embedding_cache_root, replicas) -> _Splits:
-    """The Train and Val batches of the model's family (for the conformer heads, extracting the
-    embeddings first if no cache has them), and how long to train on them."""
+                 embedding_cache_root, replicas, first_epoch=0) -> _Splits:
+    """The Train batches from `first_epoch` on and the Val batches of the model's family (for the
+    conformer heads, extracting the embeddings first if no cache has them), and how long to train
+    on them. Each epoch's Train batches are a function of the seed and the epoch alone
+    (`pipeline.epochs_of`), so a resumed run reads what an uninterrupted one reads."""
     reader = registry.split_reader(params, data_dir, table, schema, on_bad_audio, model_dir,
                                    embedding_cache_root)
     batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"), replicas)
     schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
-    train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
-        lambda f, l: (f, {t: l[t] for t in tasks}))
+
+    def train_from(epoch):
+        return reader.batches("Train", training=True, batch_size=batch_size,
+                              steps_per_epoch=schedule.steps_per_epoch, first_epoch=epoch).map(
+            lambda f, l: (f, {t: l[t] for t in tasks}))
+
+    train_batches = train_from(first_epoch)
     # (after the Train batches: a reader may choose its settings from the data, e.g. the crop)
     recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule),
                 **reader.recorded}
     return _Splits(reader, train_batches, reader.batches("Val", training=False), schedule,
-                   recorded)
+                   recorded, first_epoch, train_from)
 
 
 def _initial_biases(naive: dict) -> dict:
@@ -250,15 +264,16 @@ def _train_or_finish(model, data, params, schema, table, data_dir, settings, mod
             # from its final weights instead of training again.
             logging.info("training in %s had ended; writing its outputs", model_dir)
             config = _new_config(params, schema, table, data_dir, settings, **data.recorded)
+            with strategy.scope():   # (the file holds the optimizer's state: Keras warns if unbuilt)
+                model.optimizer.build(model.trainable_variables)
             model.load_weights(trained_path)
             validation.set_model(model)
             history = {}   # the epochs this call trained, as for any resumed run
         else:
             config = _write_config(model_dir, params, schema, data_dir, table, settings,
                                    **data.recorded)
-            history = _fit(model, data.train_batches, params, data.schedule, model_dir, monitor,
-                           mode, validation, best_weights, callbacks, strategy, chief,
-                           train_clips).history
+            history = _fit(model, data, params, model_dir, monitor, mode, validation,
+                           best_weights, callbacks, strategy, chief, train_clips).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
             if chief:
                 save_weights(model, trained_path)
@@ -284,29 +299,38 @@ def _write_outputs(model, model_dir, config, result, best_epoch, params, tasks):
     _save_model(model, model_dir)   # last: model.keras marks the run finished
 
 
-def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, validation,
-         best_weights, callbacks, strategy, chief, train_clips):
+def _fit(model, data, params, model_dir, monitor, mode, validation, best_weights, callbacks,
+         strategy, chief, train_clips):
+    schedule = data.schedule
     package_callbacks = [validation, best_weights]
+    companions = []
     if schedule.patience:
-        package_callbacks.append(keras.callbacks.EarlyStopping(monitor, mode=mode,
-                                                               patience=schedule.patience))
+        companions.append(vb_callbacks.ResumableEarlyStopping(monitor, mode=mode,
+                                                              patience=schedule.patience))
+        package_callbacks += companions
     if chief:
         package_callbacks += [
             vb_callbacks.HistoryLogger(os.path.join(model_dir, "history.csv")),
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
-    # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
-    package_callbacks.append(vb_callbacks.ResumableBackup(
+    # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller. It is
+    # restored now, so that the data start at the epoch it holds.
+    backup = vb_callbacks.ResumableBackup(
         os.path.join(model_dir, BACKUP_DIR), delete_checkpoint=False, chief=chief,
-        worker=distribute.task_name()))
+        worker=distribute.task_name(), companions=companions)
+    package_callbacks.append(backup)
+    backup.set_model(model)
+    with strategy.scope():
+        first_epoch = backup.restore()
+    train_batches = data.train_batches
+    if first_epoch != data.first_epoch:   # (its latest copy was unreadable: an older one is used)
+        train_batches = data.train_from(first_epoch)
     logging.info("training %s (%s) on %d clips: up to %d epochs of %d steps, stopping after %s; "
                  "best epoch by %s; settings in %s", params.model, "+".join(params.tasks),
                  train_clips, schedule.epochs, schedule.steps_per_epoch,
                  f"{schedule.patience} epochs without a better one" if schedule.patience
                  else "the last", monitor, os.path.join(model_dir, CONFIG_FILE))
-    # An epoch may be longer than a pass (a small Train split): the passes then run on.
-    train_batches = train_batches.repeat()
     with strategy.scope():
-        return model.fit(train_batches, epochs=schedule.epochs,
+        return model.fit(train_batches, epochs=schedule.epochs, initial_epoch=first_epoch,
                          steps_per_epoch=schedule.steps_per_epoch,
                          callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
 
