@@ -524,7 +524,7 @@ def test_a_full_disk_is_one_line_leaves_nothing_half_made_and_the_command_goes_o
     """Issue 26: bin/train crashed (h5py, SIGSEGV) leaving a 25 MB best.tmp.weights.h5; export,
     prepare_data, predict and extract_embeddings gave tracebacks, extract leaving a .partial
     shard. The programs run in one process each time (bin_test's runner)."""
-    from bin_test import assert_one_line_error, programs_in_one_process, succeeded
+    from program_runs import assert_one_line_error, programs_in_one_process, succeeded
     sizes = {"train": 30, "export": 5, "prepare": 1, "extract": 1, "predict": 1}
     with small_file_systems(tmp_path, sizes) as disks:
         fill(disks["extract"], leave_bytes=16 << 10)   # the 60 clips' shard takes ~70 kB
