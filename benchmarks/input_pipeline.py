@@ -50,12 +50,14 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    params = PipelineParams(batch_size=args.batch, clip_seconds=3.0, shuffle_buffer=1024)
+    params = PipelineParams(batch_size=args.batch, clip_seconds=3.0)
     with tempfile.TemporaryDirectory() as directory:
         schema = write_prepared(directory, args.clips, 3 * 16000, rng)
-        batches = iter(pipeline.batches(pipeline.clips_from_tfrecords(directory, "Train", schema)
-                                        .repeat(), schema, params, training=True))
-        for _ in range(5):  # warm-up: fill the shuffle buffer and prefetch
+        # (training batches as bin/train reads them: epochs of a pass, endless)
+        batches = iter(pipeline.batches(pipeline.clips_from_tfrecords(directory, "Train", schema),
+                                        schema, params, training=True,
+                                        steps_per_epoch=args.clips // args.batch))
+        for _ in range(5):  # warm-up: read the clips into memory and prefetch
             next(batches)
         start = time.perf_counter()
         for _ in range(args.batches):

@@ -18,6 +18,7 @@ else:            # a checkout: bin/baseline
 
 from vb_keras.evaluation import baseline, scoring
 from vb_keras.data import exvo
+from vb_keras.utils import atomic
 
 common_flags.define_data_flags()
 flags.DEFINE_string("split", "Val", "Split to evaluate on (Train, Val or Test; Test must be labelled).")
@@ -29,6 +30,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    if FLAGS.output_json:   # before the work
+        atomic.check_output_path(FLAGS.output_json, "--output_json", directory=False)
     data_dir, table, schema = common_flags.read_data(FLAGS)
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split = exvo.select_split(table, schema, FLAGS.split)

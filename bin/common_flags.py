@@ -5,8 +5,28 @@ Programs read these flags and pass plain values into the library, which never se
 
 import dataclasses
 import os
+import signal
 import sys
+import tempfile
 import typing
+
+# Exit status of a program stopped by Ctrl-C or SIGTERM (the shells' for SIGINT).
+INTERRUPTED_STATUS = 130
+INTERRUPTED = "interrupted; run the same command to resume"
+
+
+def _stopped_while_starting(signum, frame):
+    """Ctrl-C or SIGTERM while the program imports its libraries (TensorFlow takes seconds):
+    nothing is written yet, so one line and out, not an import's traceback."""
+    del signum, frame
+    print(f"{sys.argv[0]}: {INTERRUPTED}", file=sys.stderr, flush=True)
+    os._exit(INTERRUPTED_STATUS)   # pylint: disable=protected-access
+
+
+# Before the heavy imports below. (A shell's background job ignores Ctrl-C: left so.)
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _stopped_while_starting)
+    signal.signal(signal.SIGTERM, _stopped_while_starting)
 
 from absl import app
 from absl import flags
@@ -16,6 +36,7 @@ from vb_keras.evaluation import scoring
 from vb_keras.data import avb, demo, exvo
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB, LAYOUTS, LabelSchema
+from vb_keras.utils import atomic, model_safety
 
 if typing.TYPE_CHECKING:   # (the programs that read no trained model load no Keras)
     from vb_keras.training.runs import TrainedRun
@@ -43,6 +64,14 @@ def define_data_flags(schema_flags=True):
                          "moved to Train by --split_scheme=paper.", lower_bound=0)
     flags.DEFINE_integer("split_seed", defaults["split_seed"], "Seed choosing the speakers "
                          "--split_scheme=paper moves.")
+
+
+def define_trust_flag():
+    """--trust_model, for programs that load SavedModels (`model_safety`); `run` applies it."""
+    flags.DEFINE_bool("trust_model", False, "Run the SavedModels this program is given (an "
+                      "exported model, an embedder, a teacher) even if their graphs hold ops that "
+                      "touch files, processes or the network, which are refused otherwise (a "
+                      "downloaded model is untrusted input). Only for models you trust.")
 
 
 def define_schema_flags():
@@ -125,18 +154,56 @@ def read_trained_data(values, run: "TrainedRun", source: str):
 
 
 def run(main):
-    """absl's app.run, with bad user input reported as one line and exit status 1."""
+    """absl's app.run, with bad user input and a full disk reported as one line and exit status
+    1, and Ctrl-C or SIGTERM as one line and exit status 130 (whatever was being written is
+    removed on the way out, as for an error); the program's temporary files live in a folder of
+    its own (`atomic.process_scratch`), removed when it ends."""
     program = sys.modules[main.__module__]
     if program.__name__ != "__main__":
         _lend_help_to_main(program)
 
     def guarded(argv):
+        # tensorflow_hub caches downloads in the temporary directory unless told: keep that the
+        # system's, not this process's scratch, which goes when it ends.
+        os.environ.setdefault("TFHUB_CACHE_DIR", os.path.join(tempfile.gettempdir(),
+                                                              "tfhub_modules"))
+        # Within main, both raise KeyboardInterrupt, so that what is being written is removed on
+        # the way out (a shell's background job ignores Ctrl-C: left so).
+        previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+        if previous[signal.SIGINT] is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+        # (set on every run: tests run several programs in one process)
+        model_safety.trust_models("trust_model" in flags.FLAGS and flags.FLAGS.trust_model)
         try:
-            return main(argv)
+            with atomic.process_scratch():
+                return main(argv)
         except UserInputError as error:
-            print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
-            sys.exit(1)
+            _exit(1, f"error: {error}")
+        except KeyboardInterrupt:
+            _exit(INTERRUPTED_STATUS, INTERRUPTED)
+        except Exception as error:   # pylint: disable=broad-except
+            if not atomic.is_out_of_space(error):
+                raise   # a bug in vb_keras: its traceback
+            path = getattr(error, "filename", None) or "a file"
+            _exit(1, f"error: no space left on the disk while writing {path} "
+                     f"({str(error).strip().splitlines()[0]}); free some space and run the same "
+                     "command again")
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
     app.run(guarded)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (a scheduler's or `kill`'s stop) handled as Ctrl-C is."""
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+def _exit(status, message):
+    print(f"{sys.argv[0]}: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
 
 
 def _lend_help_to_main(program):

@@ -29,6 +29,7 @@ from vb_keras.utils import progress
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
 common_flags.define_data_flags(schema_flags=False)
+common_flags.define_trust_flag()   # (a conformer head's embedder is loaded)
 flags.DEFINE_string("split", "Val", "Split to evaluate (Train, Val, or a labelled Test).")
 flags.DEFINE_string("output_dir", None, "Where eval_<split>.json and the PNGs go. Default: the "
                     "model directory (required with several).")

@@ -38,6 +38,7 @@ flags.DEFINE_float("confidence", 0.95, "Coverage of the bootstrap intervals.", l
 flags.DEFINE_string("output_dir", os.path.join("runs", "table1"), "The grid's folder: runs, "
                     "tables and figures. Finished runs in it are reused.")
 common_flags.define_data_flags()
+common_flags.define_trust_flag()   # (an embedder is loaded)
 training_flags.define_training_flags(seed=False)
 flags.register_validator("seeds", lambda seeds: bool(seeds) and all(
     s.isdigit() for s in seeds) and len(set(seeds)) == len(seeds),

@@ -34,6 +34,7 @@ flags.DEFINE_string("export_dir", None, "Export root; versions go below it. Defa
 flags.DEFINE_integer("version", None, "Version number (default: the next one).", lower_bound=1)
 # The naive fallback is fitted on the Train split of this data.
 common_flags.define_data_flags(schema_flags=False)
+common_flags.define_trust_flag()   # (a conformer head's embedder is loaded)
 flags.DEFINE_float("median_age", None, "Age answered when no model predicts age (default: the "
                    "median training age; the paper's submission used 26.0).")
 flags.mark_flag_as_required("model_dir")

@@ -22,6 +22,7 @@ from vb_keras.data import embedding_cache
 from vb_keras.models import embedders
 
 common_flags.define_data_flags()
+common_flags.define_trust_flag()   # (an embedder is loaded)
 training_flags.define_family_flags(training_flags.EMBEDDER_FLAGS)
 flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
                   "skip: record unusable clips (listed in the cache's bad_audio.csv); fail: stop.")

@@ -18,6 +18,7 @@ else:            # a checkout: bin/make_demo_data
 
 from vb_keras.data import demo
 from vb_keras.errors import UserInputError
+from vb_keras.utils import atomic
 
 flags.DEFINE_string("out_dir", None, "Directory to write (must not already hold a data set).")
 flags.DEFINE_integer("num_clips", 2000, "Clips to synthesise.", lower_bound=1)
@@ -31,8 +32,11 @@ def main(argv):
     del argv
     if os.path.exists(os.path.join(FLAGS.out_dir, "data_info.csv")):
         raise UserInputError(f"--out_dir: {FLAGS.out_dir} already holds a data set")
-    demo.write_demo_data(FLAGS.out_dir, num_clips=FLAGS.num_clips,
-                         sample_rate=int(FLAGS.sample_rate), seed=FLAGS.seed)
+    # Built in a scratch directory and renamed into place: a kill leaves no half data set, and a
+    # directory holding anything else is refused, not written into.
+    with atomic.atomic_directory(FLAGS.out_dir, "--out_dir") as scratch:
+        demo.write_demo_data(scratch, num_clips=FLAGS.num_clips,
+                             sample_rate=int(FLAGS.sample_rate), seed=FLAGS.seed)
     print(f"wrote {FLAGS.num_clips} clips to {FLAGS.out_dir}")
 
 

@@ -38,6 +38,7 @@ flags.DEFINE_enum("model", "conformer", sorted(heads.HEADS), "The head on the fr
 # Embedder and data.
 training_flags.define_family_flags(training_flags.EMBEDDER_FLAGS)
 common_flags.define_data_flags()
+common_flags.define_trust_flag()   # (an embedder is loaded)
 # The test.
 flags.DEFINE_integer("trials", 50, "Trained models per condition (the paper: 50).", lower_bound=1)
 flags.DEFINE_list("conditions", list(permutation.CONDITIONS),

@@ -35,6 +35,8 @@ flags.DEFINE_string("output", None, "CSV to write: File_ID,<class column>,Age,<e
 flags.DEFINE_string("output_json", None, "Optional JSON with every output, class probabilities "
                     "included.")
 flags.DEFINE_integer("batch_size", 16, "Clips per model call.", lower_bound=1)
+common_flags.define_trust_flag()
+flags.adopt_module_key_flags(common_flags)
 flags.mark_flags_as_required(["model", "output"])
 flags.register_validator("split", lambda split: split in exvo.SPLITS,
                          message=f"--split must be one of {', '.join(exvo.SPLITS)}")

@@ -89,6 +89,8 @@ flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or aut
 flags.DEFINE_string("output_dir", None, "Output directory. Default: runs/pretrain_<config>.")
 flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.Class names "
                   "constructed with no arguments.")
+common_flags.define_trust_flag()   # (for --teacher)
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 

@@ -41,6 +41,7 @@ flags.DEFINE_list("tasks", None, "Outputs to train: several is multitask (hard p
                   "the data has labels for (all three unless a column flag is empty).")
 # Data.
 common_flags.define_data_flags()
+common_flags.define_trust_flag()   # (an embedder is loaded)
 # Data handling and optimisation (section 2.1 defaults), and the families' own flags (the
 # embedder of the conformer heads, the crop of the ResNets, fine-tuning).
 training_flags.define_training_flags()

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO_ROOT, run_main
 from vb_keras.utils import atomic
 from vb_keras.utils.atomic import atomic_directory
-from vb_keras.errors import UserInputError
+from vb_keras.errors import NoSpaceError, UserInputError
 
 
 def test_directory_appears_only_when_complete(tmp_path):
@@ -157,6 +157,121 @@ def test_the_next_writer_removes_scratch_of_dead_writers_only(tmp_path):
     atomic.write_json(tmp_path / "info.json", {"a": 1})
     assert sorted(p.name for p in tmp_path.iterdir() if "info" in p.name) == [
         f".info.json.{alive}-abcdefgh.tmp", "info.json"]
+
+
+def test_a_file_is_flushed_to_the_disk_before_its_rename_and_the_directory_after(tmp_path,
+                                                                                monkeypatch):
+    """A crash of the machine (unlike a killed program) loses what the kernel had not written:
+    without the fsync a renamed file could be empty after a power loss."""
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(("fsync", os.readlink(
+        f"/proc/self/fd/{fd}"))), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append(("replace", str(b))),
+                                                     real_replace(a, b))[1])
+    path = str(tmp_path / "out.json")
+    atomic.write_json(path, {"a": 1})
+    (_, scratch), replaced, synced_directory = calls
+    assert scratch.startswith(str(tmp_path / ".out.json.")) and scratch.endswith(".tmp")
+    assert replaced == ("replace", path) and synced_directory == ("fsync", str(tmp_path))
+
+
+def test_a_failed_write_leaves_no_scratch(tmp_path):
+    """`baseline --output_json=<a directory>` once left .x.*.tmp beside it."""
+    target = tmp_path / "x"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError):
+        atomic.write_json(str(target), {"a": 1})
+    with pytest.raises(ZeroDivisionError):
+        atomic.write_file(str(tmp_path / "y"), lambda stream: 1 / 0)
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]
+
+
+@pytest.fixture
+def small_file_system(tmp_path):
+    """A 1 MB tmpfs at tmp_path/full (mounting needs root: skipped where it is not allowed)."""
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a full file system needs a small tmpfs, and mount is not permitted here "
+                    f"({mounted.stderr.strip() or mounted.returncode})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_file_system_is_one_line_naming_it_and_the_file_and_leaves_nothing(
+        small_file_system):
+    path = str(small_file_system / "big.bin")
+    with pytest.raises(NoSpaceError, match=rf"^no space left on {small_file_system} \(tmpfs\) "
+                                           rf"while writing {path}; free some space"):
+        atomic.write_file(path, lambda stream: stream.write(b"x" * (2 << 20)), binary=True)
+    assert os.listdir(small_file_system) == []
+    # Weights are refused before h5py writes them (it crashes on a full disk): what they need is
+    # known from their variables.
+    import keras
+    model = keras.Sequential([keras.Input((512,)), keras.layers.Dense(1024)])
+    with pytest.raises(NoSpaceError, match=r"while writing .*/m\.weights\.h5 \(2 MB needed, 1 MB "
+                                           r"free\)"):
+        atomic.write_weights(model, str(small_file_system / "m.weights.h5"))
+    assert os.listdir(small_file_system) == []
+    atomic.write_text(str(small_file_system / "small.txt"), "fits")   # once there is room
+
+
+def test_read_json_names_an_empty_or_cut_file_in_one_line(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("")
+    with pytest.raises(UserInputError, match=rf"^{path}: cannot be read as the settings: it is "
+                                             r"empty$"):
+        atomic.read_json(str(path), "the settings")
+    path.write_text('{"training": {"epo')
+    with pytest.raises(UserInputError, match=rf"^{path}: cannot be read: not JSON \(Unterminated"):
+        atomic.read_json(str(path))
+
+
+def test_an_output_directory_is_claimed_and_a_foreign_one_refused(tmp_path):
+    fresh, foreign, recorded = tmp_path / "fresh", tmp_path / "foreign", tmp_path / "recorded"
+    for directory, names in ((foreign, ["notes.txt"]), (recorded, ["config.json"])):
+        directory.mkdir()
+        for name in names:
+            (directory / name).write_text("x")
+    with atomic.owned_directory(str(fresh), "--out", claim=lambda d: False):
+        pass
+    assert os.listdir(fresh) == [atomic.OUTPUT_MARK]
+    with atomic.owned_directory(str(fresh), "--out", claim=lambda d: False):   # its own again
+        (fresh / "result").write_text("x")
+    with pytest.raises(UserInputError, match=rf"^--out: {foreign} is not empty \(it holds "
+                                             r"notes.txt\) and was not made by vb_keras"):
+        with atomic.owned_directory(str(foreign), "--out", claim=lambda d: False):
+            pass
+    assert os.listdir(foreign) == ["notes.txt"]
+    # One the program recognises as its own (written before marks existed) is claimed.
+    with atomic.owned_directory(str(recorded), "--out", claim=lambda d: os.path.isfile(
+            os.path.join(d, "config.json"))):
+        pass
+    assert sorted(os.listdir(recorded)) == [atomic.OUTPUT_MARK, "config.json"]
+
+
+def test_a_process_scratch_is_its_temporary_directory_and_a_dead_ones_is_removed(tmp_path,
+                                                                                 monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / "vb_keras-999999999.1-abcdefgh"    # (no such pid)
+    dead.mkdir()
+    (dead / "__autograph_generated_file1.py").write_text("x")
+    other = tmp_path / "someone_elses"
+    other.mkdir()
+    with atomic.process_scratch() as folder:
+        assert tempfile.gettempdir() == folder == os.environ["TMPDIR"]
+        assert os.path.dirname(folder) == str(tmp_path) and not dead.exists()
+        assert subprocess.run([sys.executable, "-c", "import tempfile; print(tempfile.gettempdir())"],
+                              capture_output=True, text=True).stdout.strip() == folder
+        tempfile.mkstemp()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["someone_elses"]
+    assert tempfile.gettempdir() == str(tmp_path)
 
 
 if __name__ == "__main__":

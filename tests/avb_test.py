@@ -1,6 +1,7 @@
 """The ACII 2022 A-VB layout (labels/*.csv + audio/wav/) on a tiny generated data set."""
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -160,7 +161,19 @@ def repeated_id(directory):
     edit(directory, "data_info", 3, "File_ID", "[10002]")
 
 
+def escaping_id(directory):
+    """Clip 10002 renamed, in every label file, to a path that climbs out of audio/wav/."""
+    for path in glob.glob(os.path.join(directory, "labels", "*.csv")):
+        with open(path) as stream:
+            text = stream.read()
+        with open(path, "w") as stream:
+            stream.write(text.replace("[10002]", "[../../../secret]"))
+
+
 @pytest.mark.parametrize("task, corrupt, message", [
+    ("high", escaping_id,
+     r"labels/data_info.csv: line 3 \(File_ID \[\.\./\.\./\.\./secret\]\): climbs out of "
+     r".*audio/wav \('\.\.'\)"),
     ("high", lambda d: os.remove(label_csv(d, "data_info")),
      r"labels/data_info.csv: not found \(an A-VB data directory holds labels/data_info.csv\)"),
     ("two", lambda d: os.remove(label_csv(d, "two_info")),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import (EMODB, EMODB_EMOTIONS, REPO_ROOT, YAMNET, requires_emodb,
-                      requires_yamnet, run_main)
+                      requires_yamnet, run_main, write_foreign_saved_model)
+from program_runs import assert_one_line_error, programs_in_one_process, succeeded
 
 
 def program(name, *args, check=True):
@@ -21,109 +23,12 @@ def program(name, *args, check=True):
     return process
 
 
-def succeeded(process):
-    """`process`, once it has ended with exit status 0 (as `program` checks)."""
-    if process.returncode != 0:
-        raise AssertionError(f"{process.args} failed ({process.returncode}):\n"
-                             f"{process.stderr[-3000:]}")
-    return process
-
-
-def assert_one_line_error(process, *fragments):
-    assert process.returncode == 1
-    errors = [line for line in process.stderr.splitlines() if ": error: " in line]
-    assert len(errors) == 1 and "Traceback" not in process.stderr, process.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
-
-# Runs several bin/ programs, one after another, in ONE process (TensorFlow's import, ~10 s of CPU,
-# paid once), each through its own __main__ as `python bin/<name>.py ...` runs it (so through
-# common_flags.run and absl's flag parsing), or as installed (form "installed": the module
-# vb_keras_bin.<name> under a console script, found in argv[4]), with its stdout and stderr (file
-# descriptors 1 and 2) captured and its exit status as the interpreter would give it: SystemExit's
-# code, 1 and the traceback for an exception. Between programs the flags one defined are deleted
-# (the next defines them again). Reads [[name, args, form], ...] from the JSON file argv[2] and
-# writes [[returncode, stdout, stderr, [the flags it defined]], ...] to argv[3].
-PROGRAMS_SCRIPT = """
-import importlib, json, os, runpy, sys, tempfile, traceback
-from absl import app, flags
-app.define_help_flags()   # (app.run defines them on its first call: not a program's)
-root, cases_path, results_path, installed_root = sys.argv[1:5]
-sys.path[:0] = [os.path.join(root, "bin"), installed_root]
-main_module, results = sys.modules["__main__"], []
-for name, args, form in json.load(open(cases_path)):
-    before, path = set(flags.FLAGS), os.path.join(root, "bin", name + ".py")
-    main_module.__doc__ = None   # (an installed program's --help shows its module's own)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sys.stdout.flush(); sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
-        os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
-        try:
-            if form == "installed":
-                sys.argv = ["vb_" + name, *args]
-                importlib.import_module("vb_keras_bin." + name).run()
-            else:
-                sys.argv = [path, *args]
-                runpy.run_path(path, run_name="__main__")
-            returncode = 0
-        except SystemExit as exit:
-            returncode = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
-            if not isinstance(exit.code, (int, type(None))):
-                print(exit.code, file=sys.stderr)
-        except BaseException:
-            traceback.print_exc()
-            returncode = 1
-        finally:
-            sys.stdout.flush(); sys.stderr.flush()
-            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
-            os.close(saved[0]); os.close(saved[1])
-        out.seek(0); err.seek(0)
-        output = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    # (An imported library may define flags of its own: left alone.)
-    defined = []
-    for flag in set(flags.FLAGS) - before:
-        module = os.path.basename(flags.FLAGS.find_module_defining_flag(flag))
-        if module.removesuffix(".py").rpartition(".")[2] in (name, "common_flags",
-                                                             "training_flags"):
-            defined.append(flag)
-            delattr(flags.FLAGS, flag)
-    sys.modules.pop("vb_keras_bin." + name, None)
-    results.append([returncode, *output, sorted(defined)])
-json.dump(results, open(results_path, "w"))
-"""
-
-
-def programs_in_one_process(cases, directory, installed_root=""):
-    """{(name, args, form): subprocess.CompletedProcess, `.defined` the flags it defined} of
-    `cases`, [(name, [args])] or [(name, [args], "checkout" or "installed")], run by
-    PROGRAMS_SCRIPT in one process; `directory` holds its input and output; `installed_root` holds
-    the package vb_keras_bin of the installed form."""
-    cases = [(case[0], tuple(case[1]), case[2] if len(case) > 2 else "checkout") for case in cases]
-    cases_path, results_path = os.path.join(directory, "cases.json"), os.path.join(directory,
-                                                                                  "results.json")
-    with open(cases_path, "w") as stream:
-        json.dump([[name, list(args), form] for name, args, form in cases], stream)
-    process = subprocess.run(
-        [sys.executable, "-c", PROGRAMS_SCRIPT, REPO_ROOT, cases_path, results_path,
-         installed_root], capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert process.returncode == 0, process.stderr[-3000:]
-    with open(results_path) as stream:
-        results = json.load(stream)
-    assert len(results) == len(cases)
-    runs = {}
-    for case, (returncode, stdout, stderr, defined) in zip(cases, results):
-        runs[case] = subprocess.CompletedProcess([case[0], *case[1]], returncode, stdout, stderr)
-        runs[case].defined = defined
-    return runs
-
-
 class ErrorRuns:
     """The programs of the error-only tests, run once (`error_runs`); `program` looks one up."""
 
-    def __init__(self, runs, scratch, empty):
-        self.runs, self.scratch, self.empty = runs, scratch, empty
+    def __init__(self, runs, scratch, empty, cut, foreign):
+        self.runs, self.scratch, self.empty, self.cut = runs, scratch, empty, cut
+        self.foreign = foreign
 
     def program(self, name, *args):
         assert (name, args, "checkout") in self.runs, (
@@ -152,6 +57,11 @@ def bad_output_cases(small_demo, scratch):
          f"--output: {scratch} is a directory, not a file"),
         ("export", ["--model_dir=nowhere", f"--export_dir={afile}"],
          f"--export_dir: {afile} is a file, not a directory"),
+        # Issue 26: these two once wrote into the path or beside it (IsADirectoryError and a
+        # .full.*.tmp left; clips written into a foreign directory).
+        ("baseline", [data, f"--output_json={full}"], f"--output_json: {full} is a directory"),
+        ("make_demo_data", [f"--out_dir={full}", "--num_clips=2"],
+         f"--out_dir: {full} exists and is not empty"),
     ]
 
 
@@ -207,17 +117,85 @@ def error_runs(small_demo, tmp_path_factory):
     (scratch / "file").write_text("x")
     (scratch / "full").mkdir()
     (scratch / "full" / "a").write_text("x")
+    escaping = escaping_copy(small_demo, tmp_path_factory.mktemp("escaping"))
+    foreign = tmp_path_factory.mktemp("foreign_models")
+    for kind in ("write_file", "wrong_signature"):
+        write_foreign_saved_model(foreign / kind, kind, str(foreign / "written"))
     cases = [("make_demo_data", [f"--out_dir={small_demo}"])]
+    cases += [(name, [f"--data_dir={escaping}", *args]) for name, args in ESCAPING_ID_RUNS]
+    cases += [("predict", foreign_model_args(small_demo, foreign, kind, trust))
+              for kind, trust in FOREIGN_MODEL_RUNS]
     cases += [("baseline", baseline_error_args(small_demo, args)) for args, _ in BASELINE_ERRORS]
     cases += [(name, args) for name, args, _ in bad_output_cases(small_demo, scratch)]
     cases += [("train", args) for args, _ in TRAIN_FLAG_ERRORS]
     cases += [("evaluate", [f"--model_dir={empty}", f"--data_dir={small_demo}"])]
+    # A run directory whose config.json a crash of the machine left empty (issue 26).
+    cut = tmp_path_factory.mktemp("cut_config")
+    (cut / "model.keras").write_text("x")
+    (cut / "config.json").write_text("")
+    cases += [("evaluate", [f"--model_dir={cut}"])]
     cases += [(name, embedder_error_args(small_demo, name, args))
               for name, args, _ in EMBEDDER_ERRORS]
     cases += [("experiment", args) for args, _ in EXPERIMENT_ERRORS]
     cases += [("experiment", [f"--seeds={seeds}"]) for seeds in EXPERIMENT_BAD_SEEDS]
     runs = programs_in_one_process(cases, str(tmp_path_factory.mktemp("error_runs")))
-    return ErrorRuns(runs, scratch, empty)
+    return ErrorRuns(runs, scratch, empty, cut, foreign)
+
+
+# bin/predict given a foreign SavedModel (`conftest.write_foreign_saved_model`): its kind, and
+# whether --trust_model is passed.
+FOREIGN_MODEL_RUNS = [("write_file", False), ("wrong_signature", False), ("write_file", True)]
+
+
+def foreign_model_args(small_demo, foreign, kind, trust):
+    clip = sorted(os.listdir(os.path.join(small_demo, "wav")))[0]
+    return [f"--model={foreign / kind}", f"--audio={os.path.join(small_demo, 'wav', clip)}",
+            f"--output={foreign / f'{kind}_{trust}.csv'}", *(["--trust_model"] if trust else [])]
+
+
+def test_a_foreign_model_that_would_write_a_file_is_refused_unless_trusted(small_demo,
+                                                                           error_runs):
+    """Issue 26: a SavedModel with bin/export's signature and a tf.io.write_file op wrote its
+    file; one with another signature gave five tracebacks."""
+    runs = {(kind, trust): run for (name, args, _), run in error_runs.runs.items()
+            if name == "predict" for kind, trust in FOREIGN_MODEL_RUNS
+            if args == tuple(foreign_model_args(small_demo, error_runs.foreign, kind, trust))}
+    assert_one_line_error(runs["write_file", False], f"--model: {error_runs.foreign}/write_file is "
+                          "refused: its graph runs WriteFile (in __inference_serve_",
+                          "an op that touches files", "pass --trust_model")
+    assert_one_line_error(runs["wrong_signature", False],
+                          f"--model: {error_runs.foreign}/wrong_signature: its serving_default "
+                          "signature takes ['x'], not 'waveform' and 'num_samples'")
+    # Trusted, it runs, and writes its file.
+    assert succeeded(runs["write_file", True])
+    assert open(error_runs.foreign / "written").read() == "written by a model"
+
+
+# Programs that read a data set whose data_info.csv names a file outside its wav/ (`escaping_copy`).
+ESCAPING_ID_RUNS = [("prepare_data", ["--out_dir=never_written"]), ("baseline", [])]
+
+
+def escaping_copy(data_dir, scratch):
+    """A copy of `data_dir` (audio folder linked) whose first File_ID climbs out of wav/ to a
+    secret beside the copy."""
+    (scratch / "secret.wav").write_bytes(open(os.path.join(data_dir, "wav", os.listdir(
+        os.path.join(data_dir, "wav"))[0]), "rb").read())
+    copy = scratch / "data"
+    copy.mkdir()
+    lines = open(os.path.join(data_dir, "data_info.csv")).read().splitlines(keepends=True)
+    lines[1] = "[../../secret]" + lines[1][lines[1].index(","):]
+    (copy / "data_info.csv").write_text("".join(lines))
+    os.symlink(os.path.join(data_dir, "wav"), copy / "wav")
+    return str(copy)
+
+
+@pytest.mark.parametrize("name, args", ESCAPING_ID_RUNS)
+def test_a_file_id_naming_a_file_outside_the_data_is_refused_naming_its_row(error_runs, name,
+                                                                             args):
+    process = next(run for (program_name, run_args, _), run in error_runs.runs.items()
+                   if program_name == name and "/escaping" in run_args[0])
+    assert_one_line_error(process, "data_info.csv: line 2 (File_ID [../../secret]): climbs out of")
+    assert not os.path.exists("never_written")
 
 
 def test_make_demo_data_refuses_to_overwrite(small_demo, error_runs):
@@ -317,6 +295,7 @@ def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, error
     for name, args, fragment in bad_output_cases(small_demo, scratch):
         assert_one_line_error(error_runs.program(name, *args), fragment)
     assert sorted(p.name for p in scratch.iterdir()) == ["file", "full"]   # nothing left behind
+    assert sorted(p.name for p in (scratch / "full").iterdir()) == ["a"]
 
 
 @pytest.mark.parametrize("args, fragments", TRAIN_FLAG_ERRORS)
@@ -350,6 +329,12 @@ def test_help_lists_every_flag_a_program_defines_checked_out_and_installed(tmp_p
         # Installed, the console script has no docstring: the program's own is shown.
         checkout, installed = (helps[name][form][0] for form in ("checkout", "installed"))
         assert installed.split("\nflags:\n")[0] == checkout.split("\nflags:\n")[0], name
+
+
+def test_evaluate_names_an_empty_config_json_in_one_line(error_runs):
+    assert_one_line_error(error_runs.program("evaluate", f"--model_dir={error_runs.cut}"),
+                          f"{error_runs.cut}/config.json: cannot be read as the run's settings: "
+                          "it is empty")
 
 
 def test_evaluate_refuses_a_directory_without_a_model(small_demo, error_runs):
@@ -493,7 +478,8 @@ requires_emogator = pytest.mark.skipif(
 
 def emogator_subset(directory, train=28, val=12):
     """A small EmoGator copy: data_info.csv of `train` + `val` clips of distinct categories, and
-    links to their MP3s; returns (directory, emotion columns)."""
+    copies of their MP3s (a link leading out of wav/ is refused); returns (directory, emotion
+    columns)."""
     import pandas as pd
     table = pd.read_csv(os.path.join(EMOGATOR, "data_info.csv"), dtype=str, keep_default_na=False)
     picked = pd.concat([table[table["Split"] == split].drop_duplicates("Category").head(count)
@@ -501,8 +487,8 @@ def emogator_subset(directory, train=28, val=12):
     os.makedirs(os.path.join(directory, "wav"))
     picked.to_csv(os.path.join(directory, "data_info.csv"), index=False)
     for clip_id in picked["File_ID"].str.strip("[]"):
-        os.symlink(os.path.join(EMOGATOR, "wav", f"{clip_id}.mp3"),
-                   os.path.join(directory, "wav", f"{clip_id}.mp3"))
+        shutil.copyfile(os.path.join(EMOGATOR, "wav", f"{clip_id}.mp3"),
+                        os.path.join(directory, "wav", f"{clip_id}.mp3"))
     return directory, list(table.columns[4:])
 
 

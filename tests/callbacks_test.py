@@ -85,6 +85,70 @@ def test_ties_of_a_degenerate_harmonic_mean_are_broken_by_mean_ccc(tmp_path):
     assert best.best_epoch == 2 and best.best_tie == 0.30
 
 
+def dropout_model(patience=5):
+    """A compiled model with a dropout layer (a Keras SeedGenerator), its early stopping, and a
+    backup in `backup_dir` keeping both, for `fit` on `regression_data`."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dropout(0.5),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-2), loss="mse")
+    return model, callbacks.ResumableEarlyStopping("loss", patience=patience)
+
+
+def regression_data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4)).astype(np.float32)
+    return tf.data.Dataset.from_tensor_slices((x, x.sum(axis=1, keepdims=True))).batch(8).repeat()
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise RuntimeError("killed")
+
+
+def test_a_restored_backup_goes_on_exactly_as_an_uninterrupted_run(tmp_path):
+    """The random generators' states (dropout's masks) and the early stopping's count are in the
+    backup: without them the resumed epochs drew the first epochs' masks again (issue 26)."""
+    def fit(backup_dir, epochs, extra=()):
+        model, stopping = dropout_model()
+        backup = callbacks.ResumableBackup(str(backup_dir), delete_checkpoint=False,
+                                           companions=[stopping])
+        history = model.fit(regression_data(), epochs=epochs, steps_per_epoch=4, verbose=0,
+                            callbacks=[stopping, backup, *extra])
+        return model, stopping, history.history["loss"]
+
+    model, stopping, losses = fit(tmp_path / "whole", 4)
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(tmp_path / "resumed", 4, [StopAfter(2)])
+    assert callbacks.backup_epoch(str(tmp_path / "resumed")) == 2
+    resumed, resumed_stopping, resumed_losses = fit(tmp_path / "resumed", 4)
+    assert resumed_losses == losses[2:]
+    for weight, again in zip(model.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(weight, again)
+    assert [v.numpy().tolist() for v in callbacks.random_states(model)] == [
+        v.numpy().tolist() for v in callbacks.random_states(resumed)]
+    assert resumed_stopping.get_state() == stopping.get_state()
+    assert not [name for name in os.listdir(tmp_path / "resumed") if "tmp" in name]
+
+
+def test_a_damaged_latest_backup_falls_back_to_the_one_before(tmp_path):
+    model, stopping = dropout_model()
+    backup = callbacks.ResumableBackup(str(tmp_path), delete_checkpoint=False)
+    model.fit(regression_data(), epochs=2, steps_per_epoch=4, verbose=0, callbacks=[backup])
+    latest = tmp_path / callbacks.BACKUP_WEIGHTS
+    assert callbacks.backup_epoch(str(tmp_path), callbacks.PREVIOUS_SUFFIX) == 1
+    latest.write_bytes(latest.read_bytes()[:1000])   # (a file damaged after its rename)
+    again, _ = dropout_model()
+    restorer = callbacks.ResumableBackup(str(tmp_path), delete_checkpoint=False)
+    restorer.set_model(again)
+    assert restorer.restore() == 1
+
+
 def test_history_keeps_one_row_per_epoch_when_a_resumed_run_repeats_one(tmp_path):
     """Killed after epoch 1's row but before its backup: the rerun repeats epoch 1 (and a cut row
     from the kill goes too)."""

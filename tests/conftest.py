@@ -132,6 +132,59 @@ def tiny_embedder(tmp_path_factory):
     return write_tiny_embedder(str(tmp_path_factory.mktemp("tiny_embedder")))
 
 
+def write_foreign_saved_model(path, kind="write_file", written=None):
+    """A SavedModel as someone else might publish one, with bin/export's signature
+    (waveform, num_samples -> emotion) unless `kind` says otherwise:
+      write_file  serving_default also writes the file `written` (tf.io.write_file)
+      read_file   __call__ (not a signature) reads `written`
+      text_table  a lookup table initialised from the text file `written` when it is loaded
+      print_file  serving_default prints to the file `written` (PrintV2, output_stream=file://)
+      print       serving_default prints to stderr: harmless
+      plain       nothing but arithmetic
+      wrong_signature  serving_default takes `x` and returns `y`
+    Returns `path`."""
+    import tensorflow as tf   # pylint: disable=import-outside-toplevel  (few tests)
+
+    class Foreign(tf.Module):
+        def __init__(self):
+            super().__init__()
+            if kind == "text_table":
+                self.table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+                    written, tf.string, 0, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), -1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform"),
+                                      tf.TensorSpec([None], tf.int32, name="num_samples")])
+        @tf.autograph.experimental.do_not_convert
+        def serve(self, waveform, num_samples):
+            if kind == "write_file":
+                tf.io.write_file(written, "written by a model")
+            elif kind == "print_file":
+                tf.print("hello", output_stream=f"file://{written}")
+            elif kind == "print":
+                tf.print("hello", output_stream=sys.stderr)
+            emotion = tf.zeros([tf.shape(waveform)[0], 10]) + tf.cast(num_samples[:1], tf.float32)
+            if kind == "text_table":
+                emotion += tf.cast(self.table.lookup(tf.constant("x")), tf.float32)
+            return {"emotion": emotion}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        @tf.autograph.experimental.do_not_convert
+        def other(self, x):
+            return {"y": x * 2}
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+        @tf.autograph.experimental.do_not_convert
+        def __call__(self, x):
+            if kind == "read_file":
+                return tf.strings.length(tf.io.read_file(written))
+            return tf.cast(x, tf.int32)
+
+    model = Foreign()
+    signature = model.other if kind == "wrong_signature" else model.serve
+    tf.saved_model.save(model, str(path), signatures={"serving_default": signature})
+    return path
+
+
 def write_wav(path, samples, sample_rate=16000, subtype="PCM_16"):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     soundfile.write(path, samples, sample_rate, subtype=subtype)

@@ -157,5 +157,53 @@ def test_a_missing_named_column_suggests_the_empty_flag(tmp_path):
         exvo.read_clip_table(str(tmp_path), LabelSchema(emotion_columns=("Joy",), age_column=""))
 
 
+def escaping_data(tmp_path):
+    """A data set whose rows 2 and 3 are good and a secret beside it, outside its wav/."""
+    data_dir = tmp_path / "data"
+    write_data_info(str(data_dir), rows())
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.wav").write_bytes(b"RIFF secret")
+    (data_dir / "wav" / "sub").mkdir(parents=True)
+    (data_dir / "wav" / "sub" / "2.wav").write_bytes(b"RIFF")
+    return data_dir
+
+
+@pytest.mark.parametrize("clip_id, message", [
+    ("../../outside/secret", r"line 2 \(File_ID \[\.\./\.\./outside/secret\]\): climbs out of "),
+    ("sub/../../../outside/secret", r"climbs out of .*/wav \('\.\.'\)"),
+    ("ABSOLUTE", r"line 2 \(File_ID \[/.*/outside/secret\]\): is an absolute path"),
+    ("link", r"line 2 \(File_ID \[link\]\): its audio file .*/wav/link\.wav is a link to "
+             r".*/outside/secret\.wav, outside "),
+    ("sub/out", r"its audio file .*/wav/sub/out\.wav is a link to .*/outside/secret\.wav"),
+])
+def test_an_id_naming_a_file_outside_the_audio_folder_is_refused_naming_its_row(tmp_path, clip_id,
+                                                                               message):
+    data_dir = escaping_data(tmp_path)
+    secret = tmp_path / "outside" / "secret.wav"
+    if clip_id == "ABSOLUTE":
+        clip_id = str(secret)[:-len(".wav")]
+    if clip_id in ("link", "sub/out"):
+        os.symlink(secret, data_dir / "wav" / f"{clip_id}.wav")
+    write_data_info(str(data_dir), rows({(0, "File_ID"): f"[{clip_id}]"}))
+    with pytest.raises(UserInputError, match=message) as caught:
+        exvo.read_clip_table(str(data_dir), HUME_VB)
+    assert str(caught.value).startswith(os.path.join(str(data_dir), "data_info.csv"))
+
+
+def test_ids_below_the_audio_folder_links_inside_it_and_a_linked_folder_are_read(tmp_path):
+    data_dir = escaping_data(tmp_path)
+    os.symlink(data_dir / "wav" / "sub" / "2.wav", data_dir / "wav" / "3.wav")   # stays inside
+    write_data_info(str(data_dir), rows({(1, "File_ID"): "[sub/2]"}))
+    table = exvo.read_clip_table(str(data_dir), HUME_VB)
+    assert table["path"][1] == os.path.join(str(data_dir), "wav", "sub", "2.wav")
+    # The audio folder itself may lead elsewhere (e.g. a larger disk): its files are read there.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "data_info.csv").write_bytes((data_dir / "data_info.csv").read_bytes())
+    os.symlink(data_dir / "wav", linked / "wav")
+    assert exvo.read_clip_table(str(linked), HUME_VB)["path"][1] == os.path.join(
+        str(linked), "wav", "sub", "2.wav")
+
+
 if __name__ == "__main__":
     run_main()

@@ -39,7 +39,7 @@ def tiny_conformer(monkeypatch):
     monkeypatch.setitem(conformer.CONFORMER_CONFIGS, "tiny", conformer.ConformerConfig(
         name="tiny", num_layers=2, model_dim=32, num_heads=2, feed_forward_multiplier=2,
         conv_kernel_size=5, feature_encoder_channels=32, feature_encoder_kernel=3,
-        embedding_layer=2, dropout=0.0))
+        embedding_layer=2, dropout=0.1))
     return "tiny"
 
 
@@ -104,7 +104,11 @@ def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
         pretraining.load_pretrained(str(tmp_path))
 
 
-def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tiny_conformer, tmp_path):
+def test_a_stopped_run_resumes_only_with_its_own_settings_and_ends_as_an_uninterrupted_one(
+        tiny_demo, tiny_conformer, tmp_path):
+    # The reference: the same run, never stopped.
+    whole_dir = str(tmp_path / "whole")
+    pretraining.pretrain(whole_dir, _params(config=tiny_conformer, steps=9), data_dir=tiny_demo)
     run_dir = str(tmp_path / "pretrain")
     # Stopped after two of its three epochs (as by --max_minutes or a kill), then run to the end.
     with pytest.raises(RuntimeError, match="stop here"):
@@ -131,6 +135,14 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tiny_confor
     pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9, max_minutes=30),
                          data_dir=tiny_demo)
     assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1, 2]
+    # Resumed at epoch 3 with the backup's weights, optimizer, dropout generators and the
+    # epoch's own data, it ends where the uninterrupted run ends (issue 26: it did not).
+    np.testing.assert_allclose(pd.read_csv(os.path.join(run_dir, "history.csv")).to_numpy(),
+                               pd.read_csv(os.path.join(whole_dir, "history.csv")).to_numpy(),
+                               rtol=1e-5, atol=1e-6)
+    for weights, again in zip(pretraining.load_pretrained(whole_dir)[0].get_weights(),
+                              pretraining.load_pretrained(run_dir)[0].get_weights()):
+        np.testing.assert_allclose(weights, again, rtol=1e-5, atol=1e-6)
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16
     assert os.path.isfile(os.path.join(run_dir, "pretrained.weights.h5"))
@@ -155,7 +167,7 @@ def test_two_local_workers_pretrain_into_one_directory_and_the_chief_alone_write
     assert "pre-trained: " in results[0][1]
     assert "2 replica(s)" in results[0][2]
     assert sorted(os.listdir(run_dir)) == sorted(
-        ["config.json", "history.csv", "pretrained.weights.h5", "tensorboard",
+        [".vb_keras_output", "config.json", "history.csv", "pretrained.weights.h5", "tensorboard",
          "training_curves.png"])
     assert len(pd.read_csv(run_dir / "history.csv")) == 1
     assert pretraining.embedder_from_pretraining(str(run_dir)) is not None

@@ -279,6 +279,27 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
         first["hmean"], abs=1e-6)
     assert os.path.isfile(os.path.join(model_dir, "model.keras"))
     assert not os.path.exists(os.path.join(model_dir, "backup"))
+    # One rule for model.keras: never the optimizer's state, whether the run that writes it has
+    # just trained (an optimizer with its moments) or only finishes one (issue 26: 134 MB against
+    # 45 MB for ResNet18).
+    resumed, finished_only = (_stored_weights(os.path.join(tmp_path, name, "model.keras"))
+                              for name in ("run", "run2"))
+    assert resumed == finished_only
+    assert len([name for name in resumed if name.startswith("optimizer/")]) <= 2   # step, rate
+
+
+def _stored_weights(model_file) -> set:
+    """The names of the arrays a model.keras file stores."""
+    import io
+    import zipfile
+    import h5py
+    with zipfile.ZipFile(model_file) as archive:
+        stored = io.BytesIO(archive.read("model.weights.h5"))
+    names = set()
+    with h5py.File(stored, "r") as weights:
+        weights.visititems(lambda name, item: names.add(name)
+                           if isinstance(item, h5py.Dataset) else None)
+    return names
 
 
 def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
@@ -297,6 +318,23 @@ def test_a_model_dir_another_process_writes_is_refused(tiny_demo, tmp_path):
         holder.kill()
         holder.wait()
     assert os.listdir(model_dir) == [".vb_keras.lock"]   # nothing written; the lock is free again
+
+
+def test_a_non_empty_directory_vb_keras_did_not_make_is_refused_untouched(tiny_demo, tmp_path):
+    """Issue 26: a foreign --model_dir had its config.json replaced and its history.csv appended
+    to, then a traceback."""
+    table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "history.csv").write_text("precious,1\n")
+    (foreign / "config.json").write_text('{"mine": 1}')
+    with pytest.raises(UserInputError, match=rf"^--model_dir: {foreign} is not empty \(it holds "
+                                             r"config.json, history.csv\) and was not made by "
+                                             r"vb_keras; pass a new or empty directory$"):
+        trainer.train(tiny_demo, str(foreign), table, schema, TrainingParams(epochs=1, **TINY))
+    assert sorted(os.listdir(foreign)) == ["config.json", "history.csv"]
+    assert (foreign / "history.csv").read_text() == "precious,1\n"
+    assert (foreign / "config.json").read_text() == '{"mine": 1}'
 
 
 def test_a_failed_start_leaves_no_trap_and_a_large_batch_trains(tiny_demo, tmp_path):

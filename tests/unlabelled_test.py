@@ -60,5 +60,17 @@ def test_audio_files_from_folders_and_files(tmp_path):
         unlabelled.audio_files([single, single])
 
 
+def test_a_data_directory_id_naming_a_file_outside_its_audio_folder_is_refused(tmp_path):
+    (tmp_path / "outside").mkdir()
+    write_wav(str(tmp_path / "outside" / "secret.wav"), tone())
+    data_dir = tmp_path / "data"
+    (data_dir / "wav").mkdir(parents=True)
+    write_wav(str(data_dir / "wav" / "1.wav"), tone())
+    (data_dir / "data_info.csv").write_text("File_ID,Split\n[1],Train\n[../../outside/secret],Train\n")
+    with pytest.raises(UserInputError, match=r"data_info\.csv: line 3 \(File_ID "
+                                             r"\[\.\./\.\./outside/secret\]\): climbs out of "):
+        unlabelled.data_dir_files(str(data_dir))
+
+
 if __name__ == "__main__":
     run_main()

@@ -16,3 +16,15 @@ class BadAudioError(UserInputError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class NoSpaceError(UserInputError):
+    """A file system filled up while a file was written. Not the input's fault, but reported the
+    same way, in one line: what was being written is gone again (no half file is left), and
+    running the same command once there is space goes on."""
+
+    def __init__(self, path, file_system, detail=""):
+        self.path = str(path)
+        super().__init__(f"no space left on {file_system} while writing {self.path}"
+                         + (f" ({detail})" if detail else "")
+                         + "; free some space and run the same command again")

@@ -80,12 +80,11 @@ class PipelineParams:
         batch_size: clips per batch (64 for the ResNets in section 2.1).
         clip_seconds: training clips are randomly cropped or zero-padded to this length. HUME-VB clips
             run 0.5-10 s with a mean of 2.2 s, so 4 s keeps nearly all of most clips while bounding memory.
-        shuffle_buffer: clips in the shuffle buffer.
-        seed: seeds shuffling and cropping, so an epoch is reproducible.
+        seed: seeds shuffling and cropping, so an epoch is reproducible (`pipeline.epochs_of`: each
+            pass a whole-split permutation).
     """
     batch_size: int = 64
     clip_seconds: float = 4.0
-    shuffle_buffer: int = 4096
     seed: int = 0
 
     def __post_init__(self):

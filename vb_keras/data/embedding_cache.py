@@ -15,6 +15,7 @@ Clips are keyed by file id, not split: any split scheme (e.g. the
 paper's, which moves Val speakers into Train) reads the same cache.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -193,7 +194,8 @@ def _window_embedder(embedder, window):
 
 
 def _write_shard(path, clips, embed, advance=lambda count: None):
-    """Writes one shard through a scratch file; returns its unusable clips. `advance(n)` is
+    """Writes one shard through a scratch file, flushed to the disk before the rename, and removed
+    if anything fails (a full disk: `NoSpaceError`); returns its unusable clips. `advance(n)` is
     called as n more clips are written."""
     temporary = path + ".partial"
     bad, pending = [], []
@@ -205,19 +207,25 @@ def _write_shard(path, clips, embed, advance=lambda count: None):
         advance(len(pending))
         pending.clear()
 
-    with tf.io.TFRecordWriter(temporary) as writer:
-        for file_id, result in clips:
-            if isinstance(result, loading.BadClip):
-                bad.append(result)
-                writer.write(_serialize(file_id, None, f"{result.path}\0{result.reason}"))
-                advance(1)
-                continue
-            pending.append((file_id, result))
-            if len(pending) >= WINDOWS_PER_BATCH // 2:
+    try:
+        with tf.io.TFRecordWriter(temporary) as writer:
+            for file_id, result in clips:
+                if isinstance(result, loading.BadClip):
+                    bad.append(result)
+                    writer.write(_serialize(file_id, None, f"{result.path}\0{result.reason}"))
+                    advance(1)
+                    continue
+                pending.append((file_id, result))
+                if len(pending) >= WINDOWS_PER_BATCH // 2:
+                    flush(writer)
+            if pending:
                 flush(writer)
-        if pending:
-            flush(writer)
-    os.replace(temporary, path)
+        atomic.fsync(temporary)
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise atomic.no_space_error(error, path) or error
     return bad
 
 
@@ -299,10 +307,13 @@ def clips_from_cache(rows: pd.DataFrame, sequences: dict, schema: LabelSchema) -
 
 
 def sequence_batches(clips: tf.data.Dataset, schema: LabelSchema, batch_size: int, training: bool,
-                     seed: int = 0, keep_ids: bool = False) -> tf.data.Dataset:
+                     seed: int = 0, keep_ids: bool = False, steps_per_epoch: int | None = None,
+                     first_epoch: int = 0) -> tf.data.Dataset:
     """Clips from `clips_from_cache` -> (features, labels) batches, features being
     {"embeddings": float32 [batch, max windows, D] (zero-padded), "num_windows": int32 [batch]}.
-    Training batches are shuffled (reproducibly from `seed`) and full."""
+    Training batches are shuffled (reproducibly from `seed`) and full; with `steps_per_epoch`, an
+    endless stream of epochs from `first_epoch` on, each a pure function of (seed, epoch)
+    (`pipeline.epochs_of`)."""
     labels_of = pipeline.label_encoder(schema)
 
     def split(clip):
@@ -313,7 +324,8 @@ def sequence_batches(clips: tf.data.Dataset, schema: LabelSchema, batch_size: in
         return features, labels_of(clip)
 
     if training:
-        clips = clips.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+        clips = pipeline.epochs_of(clips, seed, batch_size, steps_per_epoch,
+                                   first_epoch).map(lambda clip, draw: clip)
     dataset = clips.map(split, num_parallel_calls=tf.data.AUTOTUNE).padded_batch(
         batch_size, drop_remainder=training)
     return dataset.prefetch(tf.data.AUTOTUNE)

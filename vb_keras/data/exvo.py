@@ -9,6 +9,7 @@ splits. The A-VB layout (`labels/*.csv` plus `audio/wav/`, avb.py) goes through 
 import dataclasses
 import logging
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,10 @@ def read_clip_table(data_dir, schema: LabelSchema, audio_dirs=None) -> pd.DataFr
         # An unlabelled row keeps no class (as in HUME-VB), so a prepared copy reads back the same.
         table[schema.class_column] = table[schema.class_column].str.strip().where(labelled, "")
         _check_classes(table, schema, origin)
-    table[PATH] = [audio_path(data_dir, clip_id, audio_dirs) for clip_id in table[schema.id_column]]
+    table[PATH], escape = audio_paths(data_dir, table[schema.id_column], audio_dirs)
+    if escape is not None:
+        row, reason = escape
+        _raise_at(origin, table, schema, np.arange(len(table)) == row, reason)
     return table.reset_index(drop=True)
 
 
@@ -200,13 +204,54 @@ def speakers_in_several_splits(table: pd.DataFrame, schema: LabelSchema) -> dict
 
 def audio_path(data_dir, clip_id, audio_dirs):
     """`wav/<id>.wav` in HUME-VB; the first existing file among the known folders and extensions."""
-    default = os.path.join(data_dir, audio_dirs[0], clip_id + ".wav")
+    return _find_audio(data_dir, clip_id, audio_dirs)[1]
+
+
+def _find_audio(data_dir, clip_id, audio_dirs) -> tuple:
+    """(audio folder, path) of `audio_path`."""
     for folder in audio_dirs:
         for extension in AUDIO_EXTENSIONS:
             candidate = os.path.join(data_dir, folder, clip_id + extension)
             if os.path.exists(candidate):
-                return candidate
-    return default
+                return folder, candidate
+    return audio_dirs[0], os.path.join(data_dir, audio_dirs[0], clip_id + ".wav")
+
+
+def audio_paths(data_dir, ids, audio_dirs) -> tuple:
+    """([`audio_path` of each id], None or (row, reason) of the first id whose file would lie
+    outside the data set's audio folder).
+
+    A label file is untrusted input (data sets are downloaded): an id may name a file in the audio
+    folder or below it, never elsewhere. An absolute id, a `..` in it, or a link in the folder
+    that leads out of it is refused (the folder itself may be a link, e.g. to a larger disk: the
+    files must lie inside what it leads to).
+    """
+    paths, escape = [], None
+    for row, clip_id in enumerate(ids):
+        folder, path = _find_audio(data_dir, clip_id, audio_dirs)
+        paths.append(path)
+        if escape is None:
+            reason = _escape_reason(data_dir, folder, clip_id, path)
+            if reason:
+                escape = (row, reason)
+    return paths, escape
+
+
+def _escape_reason(data_dir, folder, clip_id, path):
+    """Why the audio file `path` of `clip_id` lies outside `data_dir/folder`, or None."""
+    shown = os.path.join(data_dir, folder)
+    if os.path.isabs(clip_id) or clip_id.startswith(("/", "\\")):
+        return f"is an absolute path; ids name files inside {shown}"
+    if ".." in re.split(r"[\\/]", clip_id):
+        return f"climbs out of {shown} ('..'); ids name files inside it"
+    if not os.path.lexists(path):
+        return None
+    root = os.path.realpath(os.path.join(data_dir, folder))
+    resolved = os.path.realpath(path)
+    if os.path.commonpath([root, resolved]) != root:
+        return (f"its audio file {path} is a link to {resolved}, outside {shown}; copy the file "
+                "into the data set instead")
+    return None
 
 
 def _check_ids(table, schema, origin):

@@ -8,8 +8,11 @@ A clip is a dict {file_id, speaker, audio (int16 [samples] at 16 kHz), emotion [
 Training batches crop each clip at a random offset (or zero-pad it) to a fixed length (which
 `fitted_clip_seconds` can choose from the clips' lengths); evaluation
 batches hold whole clips of similar length (0.5 s buckets, so they come out grouped by length) padded
-to the longest one, with their true lengths, so padding never biases a metric. Shuffling and cropping
-are reproducible from the seed.
+to the longest one, with their true lengths, so padding never biases a metric.
+
+Training data is a pure function of (seed, epoch) (`epochs_of`): the order of each pass and every
+crop are drawn from stateless seeds, never from a generator's state, so a run resumed at epoch N
+(after a kill) reads exactly the batches an uninterrupted run reads from epoch N on.
 """
 
 import math
@@ -165,14 +168,14 @@ def fitted_clip_seconds(lengths) -> float:
     return min(steps * FITTED_CLIP_STEP_SECONDS, MAX_FITTED_CLIP_SECONDS)
 
 
-def crop(audio, clip_samples: int, seed: int | None = None, position=0):
-    """`clip_samples` of `audio` from an offset drawn uniformly from those that fit, seeded by
-    (seed, position) (seed None: from the start), zero-padded at the end if the clip is shorter."""
+def crop(audio, clip_samples: int, draw=None):
+    """`clip_samples` of `audio` from an offset drawn uniformly from those that fit, by the
+    stateless seed `draw` (int64 [2], see `epochs_of`; None: from the start), zero-padded at the
+    end if the clip is shorter."""
     offset = tf.constant(0, tf.int64)
-    if seed is not None:
+    if draw is not None:
         room = tf.maximum(tf.shape(audio, tf.int64)[0] - clip_samples, 0)
-        offset = tf.random.stateless_uniform([], seed=[seed, position], maxval=room + 1,
-                                             dtype=tf.int64)
+        offset = tf.random.stateless_uniform([], seed=draw, maxval=room + 1, dtype=tf.int64)
     audio = audio[offset:offset + clip_samples]
     audio = tf.pad(audio, [[0, clip_samples - tf.shape(audio, tf.int64)[0]]])
     return tf.ensure_shape(audio, [clip_samples])
@@ -188,12 +191,53 @@ def padded_batch(clips) -> dict:
     return {WAVEFORM: waveform, NUM_SAMPLES: lengths}
 
 
+def epochs_of(elements: tf.data.Dataset, seed: int, batch_size: int,
+              steps_per_epoch: int | None = None, first_epoch: int = 0) -> tf.data.Dataset:
+    """Training elements as (element, draw), from epoch `first_epoch` on, each epoch a pure
+    function of (seed, epoch).
+
+    Epoch e holds `steps_per_epoch` * `batch_size` elements: passes over `elements`, pass p of it
+    in the order of a permutation drawn from (seed, e, p) (`tf.random.experimental.index_shuffle`,
+    stateless); an epoch longer than a pass goes on into the next one. `draw`, int64 [2], seeds the
+    element's own random choices (its crop): (seed, its position in the whole stream). Nothing
+    depends on how many elements were read before, so starting at `first_epoch` gives exactly
+    the elements an uninterrupted stream gives from there. Without `steps_per_epoch`: one pass
+    (its elements up to a multiple of `batch_size`), then the stream ends.
+
+    The elements are read into memory once (as the audio pipeline's decoded clips already are).
+    """
+    count = int(elements.cardinality())
+    if count < 0:   # (e.g. TFRecords: counted by reading them)
+        count = int(elements.reduce(np.int64(0), lambda total, _: total + 1))
+    if count == 0:
+        raise UserInputError("no training examples")
+    table = next(iter(elements.ragged_batch(count)))
+    per_epoch = (steps_per_epoch or count // batch_size) * batch_size
+    seed = tf.constant([seed, 0], tf.int64)
+
+    def pick(position):
+        epoch, within = position // per_epoch, position % per_epoch
+        order = tf.random.experimental.stateless_fold_in(
+            tf.random.experimental.stateless_fold_in(seed, epoch), within // count)
+        index = tf.random.experimental.index_shuffle(within % count, order,
+                                                     tf.constant(count - 1, tf.int64))
+        return (tf.nest.map_structure(lambda column: column[index], table),
+                tf.stack([seed[0], position]))
+
+    stream = tf.data.Dataset.counter(first_epoch * per_epoch).map(
+        pick, num_parallel_calls=tf.data.AUTOTUNE)
+    return stream if steps_per_epoch else stream.take(per_epoch)
+
+
 def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams, training: bool,
-            keep_ids: bool = False) -> tf.data.Dataset:
+            keep_ids: bool = False, steps_per_epoch: int | None = None,
+            first_epoch: int = 0) -> tf.data.Dataset:
     """Turns clips into (features, labels) batches; see the module docstring.
 
     Args:
       keep_ids: add "file_id" to the features (for writing predictions; drop it before a model call).
+      steps_per_epoch, first_epoch: training: an endless stream of epochs of this many batches,
+        from `first_epoch` on (`epochs_of`); without them, one pass.
     """
     labels_of = label_encoder(schema)
 
@@ -208,12 +252,11 @@ def batches(clips: tf.data.Dataset, schema: LabelSchema, params: PipelineParams,
         clip_samples = params.clip_samples
         seed = params.seed
 
-        def cropped(position, clip):
-            audio = crop(clip["audio"], clip_samples, seed, position)
+        def cropped(clip, draw):
+            audio = crop(clip["audio"], clip_samples, draw)
             return features_of(clip, audio), labels_of(clip)
 
-        dataset = (clips.shuffle(params.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-                   .enumerate()
+        dataset = (epochs_of(clips, seed, params.batch_size, steps_per_epoch, first_epoch)
                    .map(cropped, num_parallel_calls=tf.data.AUTOTUNE)
                    # A whole batch keeps the mean-CCC loss stable (section 2.1) and shapes static.
                    .batch(params.batch_size, drop_remainder=True))

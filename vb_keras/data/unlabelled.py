@@ -63,8 +63,12 @@ def data_dir_files(data_dir, id_column: str = ID_COLUMN) -> pd.DataFrame:
                              f"{', '.join(raw.columns)})")
     ids = csvfile.clean_ids(raw[id_column])
     ids = ids[ids != ""].drop_duplicates()
-    return pd.DataFrame({ID_COLUMN: ids.to_numpy(),
-                         PATH: [exvo.audio_path(data_dir, clip, audio_dirs) for clip in ids]})
+    paths, escape = exvo.audio_paths(data_dir, ids, audio_dirs)
+    if escape is not None:
+        row, reason = escape
+        raise UserInputError(f"{csv_path}: line {ids.index[row] + 2} ({id_column} "
+                             f"[{ids.iloc[row]}]): {reason}")
+    return pd.DataFrame({ID_COLUMN: ids.to_numpy(), PATH: paths})
 
 
 def decode(table: pd.DataFrame, on_bad_audio: str = "skip", report_dir=None) -> list:
@@ -119,20 +123,22 @@ def split_off(waveforms: list, every: int = 20) -> tuple:
 
 
 def batches(waveforms: list, batch_size: int, clip_samples: int, seed: int = 0,
-            training: bool = True) -> tf.data.Dataset:
+            training: bool = True, steps_per_epoch: int | None = None,
+            first_epoch: int = 0) -> tf.data.Dataset:
     """{waveform, num_samples} batches of crops of `clip_samples` (see the module docstring);
-    training batches are shuffled and full, evaluation batches keep every clip, cropped at 0."""
+    training batches are shuffled and full, evaluation batches keep every clip, cropped at 0.
+    With `steps_per_epoch`, training batches are an endless stream of epochs of that many, from
+    `first_epoch` on, each a pure function of (seed, epoch) (`pipeline.epochs_of`)."""
     audio = tf.RaggedTensor.from_row_lengths(
         np.concatenate(waveforms).astype(np.int16), [len(w) for w in waveforms])
     dataset = tf.data.Dataset.from_tensor_slices(audio)
-    if training:
-        dataset = dataset.shuffle(min(len(waveforms), 4096), seed=seed,
-                                  reshuffle_each_iteration=True)
 
-    def cropped(position, clip):
-        audio = pipeline.crop(clip, clip_samples, seed if training else None, position)
+    def cropped(clip, draw=None):
+        audio = pipeline.crop(clip, clip_samples, draw)
         return {WAVEFORM: tf.cast(audio, tf.float32) / 32768.0,
                 NUM_SAMPLES: tf.minimum(tf.shape(clip, tf.int32)[0], clip_samples)}
 
-    dataset = dataset.enumerate().map(cropped, num_parallel_calls=tf.data.AUTOTUNE)
+    if training:
+        dataset = pipeline.epochs_of(dataset, seed, batch_size, steps_per_epoch, first_epoch)
+    dataset = dataset.map(cropped, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

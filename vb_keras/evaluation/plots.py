@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from vb_keras.evaluation import metrics, scoring
+from vb_keras.utils import atomic
 from vb_keras.schema import AGE, COUNTRY, TASKS
 
 HISTORY_FILE = "history.csv"
@@ -444,5 +445,8 @@ def _wrap(label, width=38):
 def _save(figure, path):
     if figure.get_layout_engine() is None:   # figures made with layout="constrained" lay out alone
         figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    # Through a scratch file (a kill or a full disk leaves no half image); the format is named,
+    # as the scratch name does not end in it.
+    atomic.write_with(path, lambda scratch: figure.savefig(
+        scratch, dpi=110, format=os.path.splitext(path)[1][1:] or "png"))
     return path

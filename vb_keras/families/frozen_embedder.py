@@ -102,15 +102,19 @@ class EmbeddingReader:
         return int(rows[self.source.schema.id_column].isin(self._sequences.keys()).sum())
 
     def batches(self, split: str, training: bool, batch_size: int | None = None,
-                keep_ids: bool = False) -> tf.data.Dataset:
-        """(features, labels) batches of `split`; training batches are shuffled and full."""
+                keep_ids: bool = False, steps_per_epoch: int | None = None,
+                first_epoch: int = 0) -> tf.data.Dataset:
+        """(features, labels) batches of `split`; training batches are shuffled and full, with
+        `steps_per_epoch` an endless stream of epochs from `first_epoch` on
+        (`pipeline.epochs_of`)."""
         rows = self._rows(split)
         if rows.empty:
             raise UserInputError(f"{self.source.data_dir}: no {split} clips")
         clips = embedding_cache.clips_from_cache(rows, self._sequences, self.source.schema)
         return embedding_cache.sequence_batches(clips, self.source.schema,
                                                 batch_size or self.params.batch_size, training,
-                                                self.params.seed, keep_ids)
+                                                self.params.seed, keep_ids, steps_per_epoch,
+                                                first_epoch)
 
 
 class EmbedderInputs:

@@ -50,8 +50,11 @@ class WaveformReader:
         return len(exvo.select_split(self.source.table, self.source.schema, split))
 
     def batches(self, split: str, training: bool, batch_size: int | None = None,
-                keep_ids: bool = False) -> tf.data.Dataset:
-        """(features, labels) batches of `split`; training batches are shuffled, cropped and full."""
+                keep_ids: bool = False, steps_per_epoch: int | None = None,
+                first_epoch: int = 0) -> tf.data.Dataset:
+        """(features, labels) batches of `split`; training batches are shuffled, cropped and full,
+        with `steps_per_epoch` an endless stream of epochs from `first_epoch` on
+        (`pipeline.epochs_of`)."""
         source = self.source
         clips = pipeline.read_clips(source.data_dir, source.schema, split, source.on_bad_audio,
                                     source.report_dir, table=source.table)
@@ -66,7 +69,8 @@ class WaveformReader:
             crop = {"clip_seconds": self.train_clip_seconds}
         pipeline_params = PipelineParams(batch_size=batch_size or self.params.batch_size,
                                          seed=self.params.seed, **crop)
-        return pipeline.batches(clips, source.schema, pipeline_params, training, keep_ids)
+        return pipeline.batches(clips, source.schema, pipeline_params, training, keep_ids,
+                                steps_per_epoch, first_epoch)
 
 
 class WaveformInputs:

@@ -20,7 +20,7 @@ import tensorflow as tf
 from vb_keras import params
 from vb_keras.keys import AUDIO_SAMPLES, EMBEDDING, NUM_SAMPLES, SIGNATURE
 from vb_keras.models import features
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, model_safety
 from vb_keras.utils.atomic import atomic_directory
 from vb_keras.utils.cache import cache_root
 from vb_keras.errors import UserInputError
@@ -73,10 +73,12 @@ def load(handle: str = "", flag: str = "--embedder") -> SavedModelEmbedder:
 
 def load_saved_model(path: str, flag: str = "--embedder"):
     """`tf.saved_model.load(path)`, with one-line errors naming `flag` for a directory that is
-    not a loadable SavedModel."""
+    not a loadable SavedModel, or whose graph holds ops that touch files, processes or the
+    network (`model_safety`: a foreign model is untrusted input)."""
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise UserInputError(f"{flag}: {path} is not a SavedModel directory "
                              "(saved_model.pb missing)")
+    model_safety.check_saved_model(os.path.abspath(path), flag)
     try:
         return tf.saved_model.load(os.path.abspath(path))
     except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)

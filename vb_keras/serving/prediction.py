@@ -5,7 +5,6 @@ layout: `File_ID,Country,Age,Awe,...` for HUME-VB). Clips are sent to the model'
 signature in batches of similar length; whatever cannot be decoded is reported by name and skipped.
 """
 
-import json
 import logging
 import os
 
@@ -13,9 +12,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from vb_keras.keys import SIGNATURE
+from vb_keras.errors import UserInputError
+from vb_keras.keys import NUM_SAMPLES, SIGNATURE, WAVEFORM
 from vb_keras.serving import export
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, model_safety
 from vb_keras.utils import progress as progress_bars
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
@@ -23,24 +23,48 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 class ExportedModel:
     """An exported vb_keras SavedModel: its signature, emotion and class names, and schema."""
 
-    def __init__(self, path):
+    def __init__(self, path, flag: str = "--model"):
         self.path = export.latest_version(path)
+        # A foreign model: refused if what it runs touches files, processes or the network.
+        model_safety.check_saved_model(self.path, flag)
         self.emotions, self.classes = export.load_names(self.path)
         info_path = os.path.join(self.path, export.EXPORT_INFO)
         self.schema = None
         self.data_dir = None   # the data the models were trained on, where the export says
         if os.path.isfile(info_path):
-            with open(info_path) as stream:
-                info = json.load(stream)
+            info = atomic.read_json(info_path, "the export's description")
             self.schema = LabelSchema(**info["schema"])
             self.data_dir = info.get("data_dir")
-        self._signature = tf.saved_model.load(self.path).signatures[SIGNATURE]
+        self._loaded, self._signature = _load_serving_signature(self.path, flag)
 
     def __call__(self, clips) -> dict:
         """float32 clips (16 kHz, [-1, 1]) -> {task: numpy outputs}, one padded batch."""
         outputs = self._signature(**{key: tf.constant(value)
                                      for key, value in export.padded_batch(clips).items()})
         return {task: value.numpy() for task, value in outputs.items()}
+
+
+def _load_serving_signature(path, flag) -> tuple:
+    """(the loaded SavedModel at `path`, its `serving_default` signature), checked to take
+    bin/export's inputs and give its outputs; one line naming `flag` otherwise."""
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as error:  # pylint: disable=broad-except  (any load failure is bad input)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserInputError(f"{flag}: cannot load the SavedModel {path}: {reason}") from None
+    signature = loaded.signatures.get(SIGNATURE)
+    if signature is None:
+        raise UserInputError(f"{flag}: {path} has no {SIGNATURE!r} signature (it has "
+                             f"{sorted(loaded.signatures) or 'none'}): not a model bin/export wrote")
+    inputs = signature.structured_input_signature[1]
+    if sorted(inputs) != sorted((WAVEFORM, NUM_SAMPLES)):
+        raise UserInputError(f"{flag}: {path}: its {SIGNATURE} signature takes {sorted(inputs)}, "
+                             f"not {WAVEFORM!r} and {NUM_SAMPLES!r} as bin/export's do")
+    unknown = sorted(set(signature.structured_outputs) - {EMOTION, COUNTRY, AGE})
+    if unknown:
+        raise UserInputError(f"{flag}: {path}: its {SIGNATURE} signature returns {unknown}, "
+                             f"not the task outputs {EMOTION}, {COUNTRY}, {AGE}")
+    return loaded, signature
 
 
 def predict_clips(model: ExportedModel, clips, batch_size: int = 16, progress: bool = False

@@ -6,8 +6,10 @@
   under validation/ as epoch_mean_ccc, epoch_uar, ...). Put it first in the list.
 - `BestWeights`: keeps the weights of the best epoch by a logged value, survives a restart (its best
   score is stored beside the weights), and restores them when training ends.
-- `ResumableBackup`: Keras's BackupAndRestore with a second, older checkpoint, which starts over
-  cleanly if a kill interrupted the very first backup.
+- `ResumableBackup`: Keras's BackupAndRestore with the whole training state (random generators and
+  companion callbacks' states included, so a resumed run equals an uninterrupted one), written so
+  that a kill at any moment leaves a whole backup or the one before.
+- `ResumableEarlyStopping`: Keras's EarlyStopping whose state a `ResumableBackup` keeps.
 
 Your own callback receives those logs in `on_epoch_end(epoch, logs)`, e.g.
 
@@ -22,7 +24,9 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 
+import h5py
 import keras
 
 from vb_keras.evaluation import baseline, scoring
@@ -113,8 +117,7 @@ class BestWeights(keras.callbacks.Callback):
 
     def _load_state(self):
         if os.path.isfile(self._state_path()) and os.path.isfile(self.weights_path):
-            with open(self._state_path()) as stream:
-                state = json.load(stream)
+            state = atomic.read_json(self._state_path(), "the best epoch's score")
             return state["best"], state.get("tie"), state["epoch"]
         return None, None, None
 
@@ -135,9 +138,7 @@ class BestWeights(keras.callbacks.Callback):
         tie = None if tie is None else float(tie)
         if self._better(float(value), tie):
             self.best, self.best_tie, self.best_epoch = float(value), tie, epoch + 1
-            temporary = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
-            self.model.save_weights(temporary)
-            os.replace(temporary, self.weights_path)
+            atomic.write_weights(self.model, self.weights_path)
             atomic.write_json(self._state_path(), {"best": self.best, "tie": self.best_tie,
                                                    "epoch": self.best_epoch,
                                                    "monitor": self.monitor})
@@ -161,9 +162,13 @@ class HistoryLogger(keras.callbacks.CSVLogger):
         super().__init__(filename, append=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.writer is None:   # the first epoch this fit ends
-            self._drop_rows_from(epoch)
-        super().on_epoch_end(epoch, logs)
+        try:
+            if self.writer is None:   # the first epoch this fit ends
+                self._drop_rows_from(epoch)
+            super().on_epoch_end(epoch, logs)
+        except OSError as error:
+            # (A row cut short by a full disk is dropped by the next run, as a killed one's.)
+            raise atomic.no_space_error(error, self.filename) or error
 
     def _drop_rows_from(self, epoch):
         with open(self.filename, newline="") as stream:
@@ -188,29 +193,60 @@ def _row_epoch(line, separator) -> float:
         return float("inf")   # not a row: dropped
 
 
-# Keras's BackupAndRestore files in a backup directory: the last finished epoch's weights, and its
-# number (each with a ".bkp" copy of the one before).
+# A backup directory's files: the last finished epoch's training state, and the epoch number
+# (each with a ".bkp" copy of the one before).
 BACKUP_WEIGHTS, BACKUP_METADATA = "latest.weights.h5", "training_metadata.json"
-PREVIOUS_SUFFIX = ".bkp"   # the double checkpoint's copy of the epoch before, beside each file
+PREVIOUS_SUFFIX = ".bkp"   # the copy of the epoch before, beside each file
+# The attribute of a backup's weights file holding the rest of the training state (JSON).
+STATE_ATTRIBUTE = "vb_keras_training_state"
 
 
 def backup_epoch(backup_dir, suffix: str = "") -> int:
     """The epochs the backup in `backup_dir` holds (0 if none); with `suffix=PREVIOUS_SUFFIX`, the
     epochs its previous copy holds."""
-    try:
+    state = _backup_state(os.path.join(backup_dir, BACKUP_WEIGHTS + suffix))
+    if state is not None:
+        return int(state["epoch"])
+    try:   # a backup written before the state went into the weights file
         with open(os.path.join(backup_dir, BACKUP_METADATA + suffix)) as stream:
             return int(json.load(stream)["epoch"])
     except (OSError, ValueError, KeyError):
         return 0
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that survives a kill at any moment, and serves multi-worker runs.
+def _backup_state(weights_path):
+    """The training state stored in a backup's weights file, or None (none there, or unreadable)."""
+    try:
+        with h5py.File(weights_path, "r") as stored:
+            return json.loads(stored.attrs[STATE_ATTRIBUTE])
+    except (OSError, KeyError, ValueError):
+        return None
 
-    A kill during a backup write leaves an unreadable file: the previous backup (double checkpoint)
-    is used then, and if the kill hit the very first backup, training starts over from epoch 0,
-    since no epoch had been saved. With `delete_checkpoint=False` the backup outlives training (its
-    owner deletes it once everything after training is written too).
+
+def random_states(model) -> list:
+    """The states of the model's random generators (Keras `SeedGenerator`s: dropout's, ...), which
+    Keras's weights files leave out, though the next steps' draws depend on them."""
+    return [variable for variable in model.variables
+            if variable.path.endswith("seed_generator_state")]
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore, made exact and kill-proof, for single and multi-worker runs.
+
+    A backup is the last finished epoch's whole training state in one file, `latest.weights.h5`:
+    the weights and the optimizer's state (as Keras saves them) and, as an attribute, the epoch,
+    the states of the model's random generators (`random_states`: without them a resumed run draws
+    its first epoch's dropout masks again) and those of the `companions` (callbacks with
+    `get_state()` and `set_state(state)`, such as `ResumableEarlyStopping`; the backup must come
+    after them in the callback list, as it sets their states in `on_train_begin`). Restored, a
+    run goes on exactly where it was; with training data that is a function of the epoch
+    (`pipeline.epochs_of`) it ends as an uninterrupted run ends.
+
+    Each backup is written whole to a scratch file (`atomic.write_with`: the free space checked
+    first, flushed to the disk); the one before is then renamed to `latest.weights.h5.bkp` and the
+    new one into place, so a kill at any moment leaves one of the two whole. A legacy or damaged
+    latest file makes the previous one the backup; with neither readable, training starts over.
+    `restore` may be called before `fit`, to know the epoch it will start from.
 
     In a multi-worker run every worker saves, because saving takes part in the strategy's
     collectives (it creates variables, which the chief broadcasts); a worker other than the chief
@@ -220,42 +256,138 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, delete_checkpoint: bool = True, chief: bool = True,
-                 worker: str = "worker"):
+                 worker: str = "worker", companions=()):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint,
                          double_checkpoint=True)
         self.chief = chief
         self.scratch_dir = None if chief else os.path.join(backup_dir, f"scratch_{worker}")
+        self.companions = list(companions)
+        self._restored = None   # (epoch, companion states) once restored
+
+    def restore(self) -> int:
+        """Loads the newest readable backup into the model (weights, optimizer, random states);
+        returns the epochs it holds (0: none, training starts at the beginning)."""
+        if self._restored is not None:
+            return self._restored[0]
+        model = self.model
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)   # (its state is in the file)
+        found, problems = False, []
+        for suffix in ("", PREVIOUS_SUFFIX):
+            path = os.path.join(self.backup_dir, BACKUP_WEIGHTS + suffix)
+            if not os.path.isfile(path):
+                continue
+            found = True
+            state = _backup_state(path)
+            if state is None:   # written before the state was stored with it
+                state = {"epoch": backup_epoch(self.backup_dir, suffix)}
+            try:
+                load_weights(model, path)
+            except (OSError, ValueError) as error:
+                problems.append(f"{path}: {str(error).strip().splitlines()[0]}")
+                continue
+            self._set_random_states(state.get("random_states"))
+            self._restored = (int(state["epoch"]), state.get("companions"))
+            return self._restored[0]
+        if found:
+            logging.warning("the backup in %s is unreadable (%s): no finished epoch to resume, "
+                            "starting over", self.backup_dir, "; ".join(problems))
+            if self.chief:   # (the chief clears it; not another worker's scratch directory)
+                for path in glob.glob(os.path.join(self.backup_dir, "*")):
+                    if os.path.isfile(path):
+                        os.remove(path)
+        self._restored = (0, None)
+        return 0
+
+    def _set_random_states(self, values):
+        variables = random_states(self.model)
+        if values is None:
+            if variables:
+                logging.warning("the backup in %s holds no random-generator states (written by an "
+                                "older vb_keras): the resumed run may differ from an "
+                                "uninterrupted one", self.backup_dir)
+            return
+        if len(values) != len(variables):
+            raise ValueError(f"the backup in {self.backup_dir} holds {len(values)} random-"
+                             f"generator states, the model has {len(variables)}")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+    def on_train_begin(self, logs=None):
+        epoch = self.restore()
+        self.model._initial_epoch = epoch   # pylint: disable=protected-access  (as Keras's own)
+        self._current_epoch = epoch
+        companion_states = self._restored[1]
+        if companion_states:
+            for companion, state in zip(self.companions, companion_states):
+                companion.set_state(state)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._save_model()
 
     def _save_model(self):
-        if self.chief:
-            return super()._save_model()
-        names = ("backup_dir", "_weights_path", "_training_metadata_path", "_prev_weights_path",
-                 "_prev_training_metadata_path")
-        kept = {name: getattr(self, name) for name in names}
-        try:
-            for name, path in kept.items():
-                setattr(self, name, os.path.join(self.scratch_dir, os.path.basename(path))
-                        if name != "backup_dir" else self.scratch_dir)
-            return super()._save_model()
-        finally:
-            for name, path in kept.items():
-                setattr(self, name, path)
+        directory = self.backup_dir if self.chief else self.scratch_dir
+        os.makedirs(directory, exist_ok=True)
+        latest = os.path.join(directory, BACKUP_WEIGHTS)
+        metadata = os.path.join(directory, BACKUP_METADATA)
+        state = json.dumps({
+            "epoch": self._current_epoch,
+            "random_states": [variable.numpy().tolist() for variable in random_states(self.model)],
+            "companions": [companion.get_state() for companion in self.companions]},
+            default=atomic.jsonable)
+
+        def save(scratch):
+            self.model.save_weights(scratch)
+            with h5py.File(scratch, "a") as stored:
+                stored.attrs[STATE_ATTRIBUTE] = state
+
+        # The epoch before becomes the previous copy (a rename: no space needed, and the one
+        # before it goes), then the new backup is written whole and renamed into place.
+        for path in (latest, metadata):
+            if os.path.exists(path):
+                os.replace(path, path + PREVIOUS_SUFFIX)
+        optimizer = self.model.optimizer
+        needed = atomic.variables_bytes(
+            list(self.model.variables) + (list(optimizer.variables) if optimizer else []))
+        atomic.write_with(latest, save, suffix=".weights.h5", needed_bytes=needed)
+        atomic.write_json(metadata, {"epoch": self._current_epoch, "batch": 0})
 
     def on_train_end(self, logs=None):
         if not self.chief:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
             with contextlib.suppress(OSError):   # its own backup_dir, where nothing else is kept
                 os.rmdir(self.backup_dir)
-        return super().on_train_end(logs)
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
+        self._restored = None   # (a later fit restores again)
 
-    def on_train_begin(self, logs=None):
-        try:
-            super().on_train_begin(logs)
-        except OSError as error:
-            logging.warning("the backup in %s is unreadable (%s): no finished epoch to resume, "
-                            "starting over", self.backup_dir, error)
-            if not self.chief:
-                return   # (the chief clears it)
-            for path in glob.glob(os.path.join(self.backup_dir, "*")):
-                if os.path.isfile(path):   # (not another worker's scratch directory)
-                    os.remove(path)
+
+def load_weights(model, path):
+    """`model.load_weights(path)`, also for a backup's previous copy, whose name ("...h5.bkp")
+    Keras refuses by its extension: that one is read through a copy in a temporary folder (a
+    reader may not rename the files of a run it does not own)."""
+    if path.endswith(".weights.h5"):
+        return model.load_weights(path)
+    with tempfile.TemporaryDirectory(prefix="vb_keras_backup_") as scratch:
+        copy = os.path.join(scratch, "previous.weights.h5")
+        shutil.copyfile(path, copy)
+        return model.load_weights(copy)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping whose count of epochs without improvement survives a resume: a
+    `ResumableBackup` given it as a companion stores and restores its state, so a resumed run
+    stops where an uninterrupted one stops (Keras's own starts counting afresh)."""
+
+    _STATE = ("wait", "best", "best_epoch", "stopped_epoch")
+
+    def get_state(self) -> dict:
+        return {name: (None if getattr(self, name) is None else float(getattr(self, name)))
+                for name in self._STATE}
+
+    def set_state(self, state: dict):
+        for name in self._STATE:
+            value = state.get(name)
+            if value is not None:
+                setattr(self, name, int(value) if name != "best" else value)

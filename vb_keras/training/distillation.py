@@ -25,6 +25,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from vb_keras.data import pipeline
 from vb_keras.utils import windows
 from vb_keras.keys import NUM_SAMPLES, WAVEFORM
 from vb_keras.params import WindowParams
@@ -85,13 +86,17 @@ def standardization(targets: np.ndarray) -> tuple:
 
 
 def batches(pieces: np.ndarray, targets: np.ndarray, batch_size: int, seed: int = 0,
-            training: bool = True) -> tf.data.Dataset:
+            training: bool = True, steps_per_epoch: int | None = None,
+            first_epoch: int = 0) -> tf.data.Dataset:
     """{waveform, num_samples, teacher} batches of the chunks, every sample valid (as the embedder
-    sees a window); training batches are shuffled (reproducibly from the seed) and full."""
+    sees a window); training batches are shuffled (reproducibly from the seed) and full, with
+    `steps_per_epoch` an endless stream of epochs from `first_epoch` on, each a pure function of
+    (seed, epoch) (`pipeline.epochs_of`)."""
     samples = pieces.shape[1]
     dataset = tf.data.Dataset.from_tensor_slices((pieces, targets.astype(np.float32)))
     if training:
-        dataset = dataset.shuffle(len(pieces), seed=seed, reshuffle_each_iteration=True)
+        dataset = pipeline.epochs_of(dataset, seed, batch_size, steps_per_epoch,
+                                     first_epoch).map(lambda piece, draw: piece)
     dataset = dataset.map(lambda audio, target: {
         WAVEFORM: tf.cast(audio, tf.float32) / 32768.0, NUM_SAMPLES: tf.constant(samples, tf.int32),
         TEACHER: target})

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 
 import keras
@@ -177,9 +176,18 @@ def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_d
         raise UserInputError(f"--batch_size: {params.batch_size} does not split evenly over "
                              f"{strategy.num_replicas_in_sync} replicas")
     chief = distribute.is_chief()
-    with atomic.owned_by_chief(output_dir, "--output_dir", chief):   # (as trainer.train)
+    with atomic.owned_by_chief(output_dir, "--output_dir", chief,   # (as trainer.train)
+                               claim=_recorded_run):
         return _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks,
                                on_bad_audio, settings, chief)
+
+
+def _recorded_run(output_dir) -> bool:
+    """Whether `output_dir` holds a pre-training run's settings (see `trainer._recorded_run`)."""
+    try:
+        return "pretraining" in atomic.read_json(os.path.join(output_dir, CONFIG_FILE))
+    except (OSError, UserInputError, TypeError):
+        return False
 
 
 def _identity(params, data_dir, audio) -> dict:
@@ -198,8 +206,7 @@ def _check_resumable(output_dir, identity):
     path = os.path.join(output_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         return
-    with open(path) as stream:
-        previous = json.load(stream)
+    previous = atomic.read_json(path, "the run's settings")
     changed = resume.differing_keys(previous, identity, keys=identity)
     if changed:
         raise UserInputError(f"--output_dir: {output_dir} holds an unfinished run with other "
@@ -238,12 +245,23 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     epochs = math.ceil(params.steps / steps_per_epoch)
     total_steps = epochs * steps_per_epoch
     objective = params.objective_for(total_steps)
+
+    def train_from(epoch):
+        """The training batches from `epoch` on, each epoch a function of (seed, epoch) alone
+        (`pipeline.epochs_of`), so a resumed run reads what an uninterrupted one reads."""
+        if teacher:
+            return distillation.batches(*train_set, batch_size, params.seed,
+                                        steps_per_epoch=steps_per_epoch, first_epoch=epoch)
+        return unlabelled.batches(train_clips, batch_size, clip_samples, params.seed,
+                                  steps_per_epoch=steps_per_epoch, first_epoch=epoch)
+
+    backup_dir = os.path.join(output_dir, BACKUP_DIR)
+    first_epoch = vb_callbacks.backup_epoch(backup_dir)   # (checked once the model is built)
+    train = train_from(first_epoch)
     if teacher:
-        train = distillation.batches(*train_set, batch_size, params.seed).repeat()
         validation = (distillation.batches(*held_set, batch_size, training=False)
                       if len(held_set[0]) else None)
     else:
-        train = unlabelled.batches(train_clips, batch_size, clip_samples, params.seed).repeat()
         validation = (unlabelled.batches(held_out, batch_size, clip_samples, training=False)
                       if held_out else None)
 
@@ -283,9 +301,14 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
                  f"{model.count_params():,}", method,
                  config["train_examples"], unit, config["held_out_clips"], epochs,
                  steps_per_epoch, batch_size)
-    package_callbacks = [vb_callbacks.ResumableBackup(
-        os.path.join(output_dir, BACKUP_DIR), delete_checkpoint=False, chief=chief,
-        worker=distribute.task_name())]
+    backup = vb_callbacks.ResumableBackup(backup_dir, delete_checkpoint=False, chief=chief,
+                                          worker=distribute.task_name())
+    backup.set_model(model)
+    with strategy.scope():
+        resumed = backup.restore()
+    if resumed != first_epoch:   # (its latest copy was unreadable: an older one is used)
+        first_epoch, train = resumed, train_from(resumed)
+    package_callbacks = [backup]
     if chief:
         package_callbacks += [
             vb_callbacks.HistoryLogger(os.path.join(output_dir, plots.HISTORY_FILE)),
@@ -294,8 +317,8 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         package_callbacks.append(TimeBudget(params.max_minutes))
     with strategy.scope():
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                            validation_data=validation, callbacks=[*package_callbacks, *callbacks],
-                            verbose=1 if chief else 0)
+                            initial_epoch=first_epoch, validation_data=validation,
+                            callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
     finished = int(model.optimizer.iterations.numpy()) >= epochs * steps_per_epoch
     if chief:
         table = plots.read_history(output_dir)
@@ -372,14 +395,13 @@ def load_pretrained(run_dir) -> tuple:
     """(Wav2Vec2Pretrainer with its weights, PretrainedRun) of a pre-training directory: its final
     weights, or those of the last finished epoch of a run stopped early (by --max_minutes or a
     kill). A run going on beside the reader may be rewriting its backup: the backup's previous
-    copy (Keras' double checkpoint) is read then, one epoch older."""
+    copy (`ResumableBackup`'s) is read then, one epoch older."""
     config_path = os.path.join(run_dir, CONFIG_FILE)
     candidates = _weights_candidates(run_dir)
     if not (candidates and os.path.isfile(config_path)):
         raise UserInputError(f"--weights: {run_dir} holds no pre-training run that finished an "
                              f"epoch ({WEIGHTS_FILE}, {BACKUP_DIR}/ or {CONFIG_FILE} missing)")
-    with open(config_path) as stream:
-        config = json.load(stream)
+    config = atomic.read_json(config_path, "the run's settings")
     params = PretrainingParams(**config["pretraining"])
     objective = wav2vec2.Wav2Vec2Params(**config["objective"])
     teacher_dim = config.get("teacher_dim", 0)
@@ -393,7 +415,7 @@ def load_pretrained(run_dir) -> tuple:
     problems = []
     for weights, epoch in candidates:
         try:
-            _load_weights(model, weights)
+            vb_callbacks.load_weights(model, weights)
         except (OSError, ValueError) as error:   # half written, or being written
             problems.append(f"{weights}: {str(error).splitlines()[0]}")
             continue
@@ -401,19 +423,6 @@ def load_pretrained(run_dir) -> tuple:
                                     config["epochs"] if epoch is None else epoch)
     raise UserInputError(f"--weights: {run_dir}: no weights file could be read "
                          f"({'; '.join(problems)})")
-
-
-def _load_weights(model, path):
-    """`model.load_weights(path)`, also for the backup's previous copy, whose name
-    ("latest.weights.h5.bkp") Keras refuses by its extension: that one is read through a copy in a
-    temporary directory (Keras' own BackupAndRestore copies it over the latest instead, which a
-    reader must not do to a run it does not own)."""
-    if path.endswith(".weights.h5"):
-        return model.load_weights(path)
-    with tempfile.TemporaryDirectory(prefix="vb_keras_backup_") as scratch:
-        copy = os.path.join(scratch, "previous.weights.h5")
-        shutil.copyfile(path, copy)
-        return model.load_weights(copy)
 
 
 def _weights_candidates(run_dir) -> list:

@@ -5,7 +5,6 @@ the data and split it was trained on, the best epoch) and loads model.keras on f
 """
 
 import functools
-import json
 import os
 
 import keras
@@ -16,6 +15,7 @@ from vb_keras.families import registry
 from vb_keras.params import TrainingParams
 from vb_keras.schema import LabelSchema
 from vb_keras.training import trainer
+from vb_keras.utils import atomic
 
 
 class TrainedRun:
@@ -27,8 +27,11 @@ class TrainedRun:
 
     def __init__(self, model_dir):
         self.model_dir = model_dir
-        with open(os.path.join(model_dir, trainer.CONFIG_FILE)) as stream:
-            self.config = json.load(stream)
+        path = os.path.join(model_dir, trainer.CONFIG_FILE)
+        if not os.path.isfile(path):
+            raise UserInputError(f"--model_dir: {model_dir} holds no {trainer.CONFIG_FILE} (not a "
+                                 "directory bin/train wrote)")
+        self.config = atomic.read_json(path, "the run's settings")
 
     @classmethod
     def finished(cls, model_dir) -> "TrainedRun":
@@ -94,7 +97,9 @@ class TrainedRun:
             raise UserInputError(f"--model_dir: {self.model_dir} holds no trained model "
                                  f"({trainer.MODEL_FILE} missing)")
         try:
-            return keras.models.load_model(path, compile=False)   # for inference only
+            # (compile=False: programs only predict with it, and model.keras holds no optimizer
+            # state, which a compiled load would build and warn about)
+            return keras.models.load_model(path, compile=False)
         except ValueError as error:
             # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode), and
             # an unknown layer class fails alike: say which file, in one line, without the

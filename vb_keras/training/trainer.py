@@ -9,8 +9,10 @@
   best.weights.h5(+.json)  the best epoch so far; tensorboard/ logs; backup/ while a run is unfinished
   bad_audio.csv       clips left out, if any
 A run killed at any point and started again with the same arguments resumes from its last finished
-epoch (BackupAndRestore) and ends with the requested number of epochs; killed after its last epoch,
-it writes the outputs from the backup without training again (model.keras is written last). The
+epoch (`callbacks.ResumableBackup`: weights, optimizer, random generators, early stopping) on that
+epoch's own data (`pipeline.epochs_of`), and so ends as an uninterrupted run ends; killed after its
+last epoch, it writes the outputs from the backup without training again (model.keras, without the
+optimizer's state, is written last). The
 settings bind a rerun only once an epoch has ended: a run that failed to start leaves no trap.
 While a run writes its model directory, it holds it (`atomic.owned_directory`): a second run into
 the same directory is refused.
@@ -147,7 +149,7 @@ def train(data_dir, model_dir, table: pd.DataFrame, schema: LabelSchema,
     run = _Run(model_dir, params, DataSource(data_dir, table, schema, on_bad_audio, model_dir),
                tasks, strategy, distribute.is_chief(), tuple(callbacks), settings or {})
     # Only the chief writes into model_dir (below), so only it owns it.
-    with atomic.owned_by_chief(model_dir, "--model_dir", run.chief):
+    with atomic.owned_by_chief(model_dir, "--model_dir", run.chief, claim=_recorded_run):
         return _train_owned(run)
 
 
@@ -182,7 +184,8 @@ def _train_owned(run: _Run) -> TrainResult:
     keras.utils.set_random_seed(params.seed)
     train_rows = exvo.select_split(run.source.table, schema, "Train")
     naive = baseline.fit_naive(train_rows, schema)
-    data = _read_splits(run)
+    # The training batches start at the epoch the backup will resume from (`_fit` checks it).
+    data = _read_splits(run, vb_callbacks.backup_epoch(run.backup_dir))
     model = _build_model(run, data.reader, _initial_biases(naive),
                          _initial_losses(train_rows, schema, naive))
     family = registry.family_of(params)
@@ -235,30 +238,40 @@ def _warm_model(run: _Run) -> keras.Model | None:
 
 @dataclasses.dataclass
 class _Splits:
-    """What training reads: the family's reader, the Train and Val batches, the schedule, and
-    the values config.json records about them."""
+    """What training reads: the family's reader, the Train batches from epoch `first_epoch` on
+    (`train_from` makes them from another), the Val batches, the schedule, and the values
+    config.json records about them."""
     reader: object
     train_batches: tf.data.Dataset
     val_batches: tf.data.Dataset
     schedule: object
     recorded: dict
+    first_epoch: int
+    train_from: object
 
 
-def _read_splits(run: _Run) -> _Splits:
-    """The Train and Val batches of the model's family (for the conformer heads, extracting the
-    embeddings first if no cache has them), and how long to train on them."""
+def _read_splits(run: _Run, first_epoch: int = 0) -> _Splits:
+    """The Train batches from `first_epoch` on and the Val batches of the model's family (for the
+    conformer heads, extracting the embeddings first if no cache has them), and how long to train
+    on them. Each epoch's Train batches are a function of the seed and the epoch alone
+    (`pipeline.epochs_of`), so a resumed run reads what an uninterrupted one reads."""
     params, tasks = run.params, run.tasks
     reader = registry.split_reader(params, run.source)
     batch_size = _train_batch_size(params.batch_size, reader.clip_count("Train"),
                                    run.strategy.num_replicas_in_sync)
     schedule = params.schedule(reader.clip_count("Train") // batch_size)   # full batches only
-    train_batches = reader.batches("Train", training=True, batch_size=batch_size).map(
-        lambda f, l: (f, {t: l[t] for t in tasks}))
+
+    def train_from(epoch):
+        return reader.batches("Train", training=True, batch_size=batch_size,
+                              steps_per_epoch=schedule.steps_per_epoch, first_epoch=epoch).map(
+            lambda f, l: (f, {t: l[t] for t in tasks}))
+
+    train_batches = train_from(first_epoch)
     # (after the Train batches: a reader may choose its settings from the data, e.g. the crop)
     recorded = {"train_batch_size": batch_size, "schedule": dataclasses.asdict(schedule),
                 **reader.recorded}
     return _Splits(reader, train_batches, reader.batches("Val", training=False), schedule,
-                   recorded)
+                   recorded, first_epoch, train_from)
 
 
 def _initial_biases(naive: dict) -> dict:
@@ -370,14 +383,15 @@ def _train_or_finish(run: _Run, model, data: _Splits, validation, train_clips) -
             logging.info("training in %s had ended; writing its outputs", run.model_dir)
             config = _new_config(run.params, source.schema, source.table, source.data_dir,
                                  run.settings, **data.recorded)
+            with run.strategy.scope():   # (the file holds the optimizer's state: Keras warns if unbuilt)
+                model.optimizer.build(model.trainable_variables)
             model.load_weights(trained_path)
             validation.set_model(model)
             history = {}   # the epochs this call trained, as for any resumed run
         else:
             config = _write_config(run.model_dir, run.params, source.schema, source.data_dir,
                                    source.table, run.settings, **data.recorded)
-            history = _fit(run, model, data.train_batches, data.schedule, validation,
-                           best_weights, train_clips).history
+            history = _fit(run, model, data, validation, best_weights, train_clips).history
             # Kept until the outputs are written: a kill before then resumes here, not at epoch 1.
             if run.chief:
                 save_weights(model, trained_path)
@@ -404,30 +418,39 @@ def _write_outputs(model, run: _Run, config, result, best_epoch):
     _save_model(model, model_dir)   # last: model.keras marks the run finished
 
 
-def _fit(run: _Run, model, train_batches, schedule, validation, best_weights, train_clips):
-    params, model_dir = run.params, run.model_dir
+def _fit(run: _Run, model, data: _Splits, validation, best_weights, train_clips):
+    params, model_dir, schedule = run.params, run.model_dir, data.schedule
     monitor, mode = monitored_metric(run.tasks)
     package_callbacks = [validation, best_weights]
+    companions = []
     if schedule.patience:
-        package_callbacks.append(keras.callbacks.EarlyStopping(
+        companions.append(vb_callbacks.ResumableEarlyStopping(
             monitor, mode=mode, patience=schedule.patience, min_delta=params.min_improvement))
+        package_callbacks += companions
     if run.chief:
         package_callbacks += [
             vb_callbacks.HistoryLogger(os.path.join(model_dir, "history.csv")),
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
-    # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller.
-    package_callbacks.append(vb_callbacks.ResumableBackup(
-        run.backup_dir, delete_checkpoint=False, chief=run.chief, worker=distribute.task_name()))
+    # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller. It is
+    # restored now, so that the data start at the epoch it holds.
+    backup = vb_callbacks.ResumableBackup(
+        run.backup_dir, delete_checkpoint=False, chief=run.chief, worker=distribute.task_name(),
+        companions=companions)
+    package_callbacks.append(backup)
+    backup.set_model(model)
+    with run.strategy.scope():
+        first_epoch = backup.restore()
+    train_batches = data.train_batches
+    if first_epoch != data.first_epoch:   # (its latest copy was unreadable: an older one is used)
+        train_batches = data.train_from(first_epoch)
     logging.info("training %s (%s, %s) on %d clips: up to %d epochs of %d steps, stopping after "
                  "%s; best epoch by %s; settings in %s", params.model, "+".join(params.tasks),
                  registry.family_of(params).name, train_clips, schedule.epochs,
                  schedule.steps_per_epoch,
                  f"{schedule.patience} epochs without a better one" if schedule.patience
                  else "the last", monitor, os.path.join(model_dir, CONFIG_FILE))
-    # An epoch may be longer than a pass (a small Train split): the passes then run on.
-    train_batches = train_batches.repeat()
     with run.strategy.scope():
-        return model.fit(train_batches, epochs=schedule.epochs,
+        return model.fit(train_batches, epochs=schedule.epochs, initial_epoch=first_epoch,
                          steps_per_epoch=schedule.steps_per_epoch,
                          callbacks=[*package_callbacks, *run.callbacks],
                          verbose=1 if run.chief else 0)
@@ -473,8 +496,7 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     """The settings the run in `model_dir` was started with other values of, sorted: training
     fields by name (epochs, ...), then schema, splits and (when given) data_dir as wholes. A
     config.json written before splits were recorded is not compared on them."""
-    with open(os.path.join(model_dir, CONFIG_FILE)) as stream:
-        previous = json.load(stream)
+    previous = atomic.read_json(os.path.join(model_dir, CONFIG_FILE), "the run's settings")
     current = _run_identity(resolved_params(params), schema, table, data_dir)
     # (as this version records them: a config written before the families' own settings reads
     # the same)
@@ -492,6 +514,15 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
         else:
             changed += resume.differing_keys(old_family, new_family, new_family)
     return sorted(changed)
+
+
+def _recorded_run(model_dir) -> bool:
+    """Whether `model_dir` holds the settings of a run (config.json), as a directory this module
+    wrote before it marked its directories does (`atomic.owned_directory`'s claim)."""
+    try:
+        return "training" in atomic.read_json(os.path.join(model_dir, CONFIG_FILE))
+    except (OSError, UserInputError, TypeError):
+        return False
 
 
 def finished_an_epoch(model_dir) -> bool:
@@ -540,15 +571,22 @@ def _write_config(model_dir, params, schema, data_dir, table, settings=None, **e
 
 
 def save_weights(model, path):
-    """Saves weights atomically (a killed save leaves no half file)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    """Saves weights atomically (a killed save or a full disk leaves no half file)."""
+    atomic.write_weights(model, path)
 
 
 def _save_model(model, model_dir):
-    """Saves model.keras atomically (a killed save leaves no half file)."""
-    temporary = os.path.join(model_dir, ".partial." + MODEL_FILE)
-    model.save(temporary)
-    os.replace(temporary, os.path.join(model_dir, MODEL_FILE))
+    """Saves model.keras atomically (a killed save or a full disk leaves no half file).
+
+    The file holds the model, its weights and its compile settings, never the optimizer's state
+    (its moments would triple its size): it is what a user copies around to evaluate, export or
+    fine-tune, and a run resumes from its backup, not from it. A run finished by a rerun after a
+    kill (whose optimizer never stepped) writes the same file.
+    """
+    trained_optimizer = model.optimizer
+    model.optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(trained_optimizer))
+    try:
+        atomic.write_with(os.path.join(model_dir, MODEL_FILE), model.save, suffix=".keras",
+                          needed_bytes=atomic.variables_bytes(model.variables))
+    finally:
+        model.optimizer = trained_optimizer

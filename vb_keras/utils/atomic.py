@@ -12,8 +12,15 @@ halfway leaves no partial result that a later run (or TF Serving) would mistake 
 Scratch left by a killed writer (`.NAME.partial-*` directories, `.NAME.*.tmp` files) is removed by
 the next writer of the same target; a live writer's never is.
 
+Durability: a file is flushed to the disk (`fsync`) before it is renamed into place, and the
+directory after, so a crash of the machine (a power loss), not only of the program, leaves the old
+file or the new one, never an empty or partial one under the final name.
+
 Paths given by the user are checked first (`check_output_path`), so a file where a directory is
-wanted, or an unwritable place, is a one-line `UserInputError` naming the flag and path.
+wanted, or an unwritable place, is a one-line `UserInputError` naming the flag and path. A write
+that finds no space left on its file system removes its scratch and raises `NoSpaceError`, one
+line naming the file system and the file; weights are checked against the free space before
+h5py writes them (h5py crashes the process when its file system fills up mid-write).
 """
 
 import contextlib
@@ -26,9 +33,13 @@ import re
 import shutil
 import tempfile
 
-from vb_keras.errors import UserInputError
+import numpy as np
+
+from vb_keras.errors import NoSpaceError, UserInputError
 
 LOCK_FILE = ".vb_keras.lock"   # inside a directory written in place (`owned_directory`)
+# Marks a directory that a program writes in place as its own (`owned_directory`'s `claim`).
+OUTPUT_MARK = ".vb_keras_output"
 
 # Lock files this process holds: path -> [file descriptor, depth]. Re-entering a lock this process
 # already holds is allowed (flock would refuse a second descriptor of the same process).
@@ -74,27 +85,49 @@ def _make_directory(path, label):
 
 
 @contextlib.contextmanager
-def owned_directory(directory, label=None, wait: bool = False):
+def owned_directory(directory, label=None, wait: bool = False, claim=None):
     """Creates `directory` if needed and holds it exclusively while the block runs; yields it.
 
     Another process holding it makes this raise a UserInputError naming it and that process, or,
     with `wait=True` (for shared caches, where the other process's result is as good), wait for it.
     The lock is `directory/.vb_keras.lock`; it is released (and the file removed) on leaving, and
     released by the kernel if the process dies.
+
+    Args:
+      claim: for an output directory written in place (a run directory): a function telling
+        whether a directory that lacks the mark `.vb_keras_output` is one such a program wrote
+        before marks existed. A non-empty directory that is neither marked nor recognised is
+        refused (a UserInputError naming it and what it holds): vb_keras never writes into a
+        directory it did not make. Otherwise the mark is written (the directory is claimed).
     """
     check_output_path(directory, label)
     _make_directory(directory, label)
     with _hold(os.path.join(directory, LOCK_FILE), directory, label, wait):
+        if claim is not None:
+            _claim(directory, label, claim)
         yield directory
 
 
+def _claim(directory, label, recognise):
+    """Marks `directory` as vb_keras's output, unless it holds things vb_keras did not write."""
+    if os.path.isfile(os.path.join(directory, OUTPUT_MARK)):
+        return
+    entries = sorted(set(os.listdir(directory)) - {LOCK_FILE})
+    if entries and not recognise(directory):
+        shown = ", ".join(entries[:4]) + (f" and {len(entries) - 4} more" if len(entries) > 4
+                                          else "")
+        raise UserInputError(f"{_prefix(label)}{directory} is not empty (it holds {shown}) and "
+                             "was not made by vb_keras; pass a new or empty directory")
+    write_text(os.path.join(directory, OUTPUT_MARK), "an output directory of vb_keras\n")
+
+
 @contextlib.contextmanager
-def owned_by_chief(directory, label=None, chief: bool = True):
+def owned_by_chief(directory, label=None, chief: bool = True, claim=None):
     """`owned_directory` for the chief of a multi-worker run; another worker (which writes nothing
     there) only creates it, so workers given one directory on a shared file system are not
     refused."""
     if chief:
-        with owned_directory(directory, label):
+        with owned_directory(directory, label, claim=claim):
             yield directory
     else:
         check_output_path(directory, label)
@@ -224,8 +257,9 @@ def _remove_dead_scratch(parent, name):
 
 
 def _remove_dead_temporaries(directory, name):
-    """Removes `.NAME.<tag>-XXXXXXXX.tmp` files of `write_file` whose writer is dead."""
-    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+\.\d+)-[a-z0-9_]{{8}}\.tmp")
+    """Removes `.NAME.<tag>-XXXXXXXX.tmp[.*]` files of `write_file` and `write_with` whose writer
+    is dead."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+\.\d+)-[a-z0-9_]{{8}}\.tmp(?:\.[\w.]+)?")
     try:
         entries = os.listdir(directory)
     except OSError:
@@ -261,11 +295,47 @@ def atomic_directory(target, label=None, wait: bool = False):
         try:
             os.chmod(scratch, 0o777 & ~_UMASK)  # mkdtemp makes it private; give it normal permissions
             yield scratch
+            fsync_tree(scratch)
             if os.path.isdir(target) and not os.listdir(target):
                 os.rmdir(target)
             os.replace(scratch, target)
+            fsync(parent)
+        except BaseException as error:
+            raise no_space_error(error, shown) or error
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+# A program's own temporary directory (`process_scratch`), in the system's.
+_PROCESS_SCRATCH = "vb_keras-"
+
+
+@contextlib.contextmanager
+def process_scratch():
+    """Points this process's temporary files (Python's `tempfile`, and through $TMPDIR its
+    children and TensorFlow's C++ code) at a folder of its own in the system's temporary
+    directory, `vb_keras-<pid>.<start>-XXXXXXXX`, removed when the block ends. A killed program
+    cannot remove it (nor the files TensorFlow's AutoGraph and Keras leave there), so the folders
+    of dead processes are removed on entry. Yields the folder."""
+    system = tempfile.gettempdir()
+    pattern = re.compile(rf"{re.escape(_PROCESS_SCRATCH)}(\d+\.\d+)-[a-z0-9_]{{8}}")
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(system):
+            match = pattern.fullmatch(entry)
+            if match and not _is_alive(match.group(1)):
+                shutil.rmtree(os.path.join(system, entry), ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"{_PROCESS_SCRATCH}{_writer_tag()}-", dir=system)
+    previous = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = folder, folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous[0]
+        if previous[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous[1]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_empty(target, shown, label):
@@ -274,25 +344,149 @@ def _check_empty(target, shown, label):
 
 
 def write_file(path, write, binary: bool = False) -> str:
-    """Calls `write(stream)` on a scratch file beside `path`, then renames it to `path`, so a reader
-    (or a run resumed after a kill) never sees half a file. Scratch files of `path` left by killed
-    writers are removed."""
+    """Calls `write(stream)` on a scratch file beside `path`, flushes it to the disk, then renames
+    it to `path`, so a reader (or a run resumed after a kill or a crash) never sees half a file.
+    Scratch files of `path` left by killed writers are removed; this one is removed if anything
+    fails.
+
+    Raises:
+      NoSpaceError: the file system is full (nothing is left behind).
+    """
+    def save(temporary):
+        with open(temporary, "wb" if binary else "w",
+                  **({} if binary else {"encoding": "utf-8", "newline": ""})) as stream:
+            write(stream)
+    return write_with(path, save)
+
+
+def write_with(path, save, suffix: str = "", needed_bytes: int = 0) -> str:
+    """Calls `save(scratch_path)` to write a scratch file beside `path` (its name ends in
+    `suffix`, for writers that insist on an extension, e.g. ".weights.h5"), flushes it to the
+    disk, renames it to `path` and flushes the directory. See `write_file`.
+
+    Args:
+      needed_bytes: the size the file will have, if known: a file system with less free space is
+        refused before `save` runs (`NoSpaceError`).
+    """
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     name = os.path.basename(path)
     _remove_dead_temporaries(directory, name)
-    with tempfile.NamedTemporaryFile("wb" if binary else "w", dir=directory,
-                                     prefix=f".{name}.{_writer_tag()}-", suffix=".tmp",
-                                     delete=False,
-                                     **({} if binary else {"encoding": "utf-8"})) as stream:
-        try:
-            write(stream)
-        except BaseException:
-            os.unlink(stream.name)
-            raise
-    os.chmod(stream.name, 0o666 & ~_UMASK)   # NamedTemporaryFile makes it private
-    os.replace(stream.name, path)
+    check_free_space(directory, needed_bytes, path)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.{_writer_tag()}-",
+                                             suffix=".tmp" + suffix)
+    os.close(descriptor)
+    try:
+        save(temporary)
+        fsync(temporary)
+        os.chmod(temporary, 0o666 & ~_UMASK)   # mkstemp makes it private
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise no_space_error(error, path) or error
+    fsync(directory)
     return path
+
+
+def fsync(path):
+    """Flushes a file's (or a directory's) data to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):   # (some file systems)
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def fsync_tree(directory):
+    """Flushes every file and folder under `directory` to the disk (before renaming it into
+    place, as `atomic_directory` does)."""
+    for root, folders, names in os.walk(directory):
+        for name in names:
+            if not os.path.islink(os.path.join(root, name)):
+                fsync(os.path.join(root, name))
+        fsync(root)
+
+
+# Errors a full file system gives: its own errno, or (from TensorFlow's and h5py's C++ writers,
+# which lose the errno) its text.
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded", "errno = 28")
+
+
+def is_out_of_space(error) -> bool:
+    """Whether `error` (or an error it was raised from) says a file system is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, NoSpaceError):
+            return True
+        if isinstance(error, OSError) and error.errno in _NO_SPACE_ERRNOS:
+            return True
+        if any(text in str(error) for text in _NO_SPACE_TEXTS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def no_space_error(error, path):
+    """A `NoSpaceError` naming `path` if `error` says its file system is full, else None."""
+    if isinstance(error, NoSpaceError) or not is_out_of_space(error):
+        return None
+    return NoSpaceError(path, file_system(path))
+
+
+def file_system(path) -> str:
+    """The mount point holding `path` (and its type, where /proc/mounts says), for messages."""
+    point = os.path.abspath(path)
+    while not os.path.exists(point):
+        point = os.path.dirname(point)
+    point = os.path.realpath(point)
+    while not os.path.ismount(point):
+        point = os.path.dirname(point)
+    try:
+        with open("/proc/mounts") as stream:
+            kinds = {fields[1]: fields[2] for fields in (line.split() for line in stream)
+                     if len(fields) > 2}
+    except OSError:
+        kinds = {}
+    return f"{point} ({kinds[point]})" if point in kinds else point
+
+
+def check_free_space(directory, needed_bytes: int, path=None):
+    """Raises `NoSpaceError` naming `path` when the file system of `directory` has fewer than
+    `needed_bytes` free (plus a margin for the file's own bookkeeping)."""
+    if not needed_bytes:
+        return
+    free = shutil.disk_usage(directory).free
+    if free < needed_bytes * 1.05 + (1 << 20):
+        raise NoSpaceError(path or directory, file_system(directory),
+                           f"{needed_bytes / 2**20:.0f} MB needed, {free / 2**20:.0f} MB free")
+
+
+def variables_bytes(variables) -> int:
+    """The bytes the values of these (Keras) variables take."""
+    total = 0
+    for variable in variables:
+        try:
+            size = np.dtype(str(variable.dtype)).itemsize
+        except TypeError:   # (e.g. bfloat16 without its NumPy type)
+            size = 4
+        total += int(np.prod(variable.shape)) * size
+    return total
+
+
+def write_weights(model, path) -> str:
+    """`model.save_weights` (optimizer state included, as Keras saves it) to `path` (a
+    `.weights.h5` name), atomically and after checking the free space (`write_with`)."""
+    optimizer = getattr(model, "optimizer", None)
+    needed = variables_bytes(list(model.variables) +
+                             (list(optimizer.variables) if optimizer is not None else []))
+    return write_with(path, model.save_weights, suffix=".weights.h5", needed_bytes=needed)
 
 
 def write_json(path, value, indent: int | None = 2) -> str:
@@ -304,6 +498,20 @@ def write_json(path, value, indent: int | None = 2) -> str:
 def write_text(path, text: str) -> str:
     """Writes `text` atomically (`write_file`)."""
     return write_file(path, lambda stream: stream.write(text))
+
+
+def read_json(path, what: str = ""):
+    """The JSON value in `path` (written by `write_json`), or a one-line `UserInputError` naming
+    the file when it is not JSON: empty or cut short (a crash of the machine before vb_keras
+    flushed its files could leave that), or not a file vb_keras wrote. `what` says what it is
+    ("the run's settings"), for the message."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reason = "it is empty" if not os.path.getsize(path) else f"not JSON ({error})"
+        raise UserInputError(f"{path}: cannot be read{f' as {what}' if what else ''}: "
+                             f"{reason}") from None
 
 
 def _read_umask() -> int:
