@@ -263,7 +263,7 @@ def trained(hooks, tiny_demo, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("reference") / "run")
     program(hooks, "train", f"--data_dir={tiny_demo}", f"--model_dir={model_dir}",
             *TRAIN_FLAGS).check()
-    assert history_epochs(model_dir) == list(range(EPOCHS))
+    assert history_epochs(model_dir) == list(range(1, EPOCHS + 1))
     return model_dir
 
 
@@ -286,7 +286,7 @@ def test_train_killed_mid_run_and_after_the_last_epoch_ends_as_an_uninterrupted_
     assert files(model_dir) == files(trained)
     assert not scratch_left(tmp_path)
     assert 1 <= json.load(open(os.path.join(model_dir, "config.json")))["best_epoch"] <= EPOCHS
-    assert history_epochs(model_dir) == list(range(EPOCHS))   # one row per epoch
+    assert history_epochs(model_dir) == list(range(1, EPOCHS + 1))   # one row per epoch
 
 
 # ---------------------------------------------------------------- bin/export
@@ -423,7 +423,7 @@ def test_pretrain_killed_at_its_targets_its_epoch_and_its_weights_ends_as_an_uni
     assert {"config.json", "history.csv", "teacher_targets.npz", "pretrained.weights.h5",
             "training_curves.png"} <= files(run_dir)
     assert not any(path.startswith("backup") for path in files(run_dir))
-    assert history_epochs(run_dir) == [0]      # one row for the one epoch
+    assert history_epochs(run_dir) == [1]      # one row for the one epoch
     assert not scratch_left(tmp_path)
 
 

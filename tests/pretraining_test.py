@@ -110,7 +110,7 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tiny_confor
     with pytest.raises(RuntimeError, match="stop here"):
         pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9),
                              data_dir=tiny_demo, callbacks=[_StopAfterEpochs(2)])
-    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [1, 2]
     # What it has learnt so far can be exported already (its last finished epoch).
     _, run = pretraining.load_pretrained(run_dir)
     assert run.state == "stopped after epoch 2 of 3" and not run.finished
@@ -130,7 +130,7 @@ def test_a_stopped_run_resumes_only_with_its_own_settings(tiny_demo, tiny_confor
     # A time budget is not a setting: a run stopped by --max_minutes goes on under another.
     pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9, max_minutes=30),
                          data_dir=tiny_demo)
-    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1, 2]
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [1, 2, 3]
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert config["steps_per_epoch"] == 3 and config["train_batch_size"] == 16
     assert os.path.isfile(os.path.join(run_dir, "pretrained.weights.h5"))

@@ -47,7 +47,11 @@ def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
     assert not os.path.exists(os.path.join(model_dir, "backup"))     # removed once finished
     with open(os.path.join(model_dir, "history.csv")) as stream:
         rows = list(csv.DictReader(stream))
-    assert [row["epoch"] for row in rows] == ["0", "1"] and "val_hmean" in rows[0]
+    assert [row["epoch"] for row in rows] == ["1", "2"] and "val_hmean" in rows[0]
+    # The log, history.csv and best.weights.h5.json number the epochs alike, from 1.
+    best = json.load(open(os.path.join(model_dir, "best.weights.h5.json")))
+    best_row = max(rows, key=lambda row: (float(row["val_hmean"]), float(row["val_mean_ccc"])))
+    assert best["epoch"] == int(best_row["epoch"])
     # TensorBoard shows the challenge figures under its own names (as the user guide says).
     assert {"epoch_mean_ccc", "epoch_uar", "epoch_mae", "epoch_hmean", "epoch_ccc_Awe"} <= (
         _tensorboard_tags(os.path.join(model_dir, "tensorboard", "validation")))
@@ -254,7 +258,7 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
         trainer.train(tiny_demo, model_dir, table, schema, params, callbacks=[KilledAtTheEnd()])
     assert not os.path.exists(os.path.join(model_dir, "model.keras"))
     result = trainer.train(tiny_demo, model_dir, table, schema, params)
-    assert _history_epochs(model_dir) == [0, 1] and result.history == {}
+    assert _history_epochs(model_dir) == [1, 2] and result.history == {}
     assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
     assert not os.path.exists(os.path.join(model_dir, "backup"))
     # Killed after training, before model.keras: the rerun writes the outputs from the final weights.
@@ -270,7 +274,7 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
     first = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     os.remove(os.path.join(model_dir, "eval_Val.json"))
     result = trainer.train(tiny_demo, model_dir, table, schema, params)
-    assert _history_epochs(model_dir) == [0, 1] and result.history == {}
+    assert _history_epochs(model_dir) == [1, 2] and result.history == {}
     assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["hmean"] == pytest.approx(
         first["hmean"], abs=1e-6)
     assert os.path.isfile(os.path.join(model_dir, "model.keras"))

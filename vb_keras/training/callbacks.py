@@ -150,7 +150,8 @@ class BestWeights(keras.callbacks.Callback):
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):
-    """history.csv (appended to across resumes) with exactly one row per epoch.
+    """history.csv (appended to across resumes) with exactly one row per epoch, numbered from 1
+    as the log and best.weights.h5.json number them (Keras's CSVLogger numbers from 0).
 
     A run killed after an epoch's row was written but before that epoch's backup repeats the epoch
     when resumed: the repeated epoch's row then replaces the earlier one instead of following it
@@ -162,10 +163,11 @@ class HistoryLogger(keras.callbacks.CSVLogger):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.writer is None:   # the first epoch this fit ends
-            self._drop_rows_from(epoch)
-        super().on_epoch_end(epoch, logs)
+            self._drop_rows_from(epoch + 1)
+        super().on_epoch_end(epoch + 1, logs)
 
     def _drop_rows_from(self, epoch):
+        """Drops the rows of epoch `epoch` (1-based) and later."""
         with open(self.filename, newline="") as stream:
             lines = stream.read().splitlines(keepends=True)
         if len(lines) < 2:
