@@ -17,6 +17,7 @@ import pandas as pd
 from vb_keras.data import audio
 from vb_keras.data.exvo import PATH
 from vb_keras.errors import BadAudioError, UserInputError
+from vb_keras.utils import atomic
 from vb_keras.utils import progress as progress_bars
 
 ON_BAD_AUDIO = ("skip", "fail")
@@ -85,13 +86,15 @@ def write_bad_audio_report(bad: List[BadClip], output_dir, final_dir=None) -> st
     """
     if not bad:
         return None
-    os.makedirs(output_dir, exist_ok=True)
     report = os.path.join(output_dir, BAD_AUDIO_REPORT)
-    with open(report, "w", newline="") as stream:
+
+    def write(stream):
         writer = csv.writer(stream)
         writer.writerow(["File_ID", "path", "reason"])
         for clip in bad:
             writer.writerow([clip.file_id, clip.path, clip.reason])
+
+    atomic.write_file(report, write)   # a kill leaves the previous report or none, never half
     logging.warning("skipped %d unusable audio file(s); listed in %s (first: %s: %s)", len(bad),
                     os.path.join(final_dir, BAD_AUDIO_REPORT) if final_dir else report,
                     bad[0].path, bad[0].reason)
