@@ -191,6 +191,45 @@ def test_a_model_file_with_foreign_code_is_refused_in_one_line_naming_it(tmp_pat
     assert "Lambda" in message and "\n" not in message
 
 
+class Unregistered(keras.layers.Layer):
+    """A custom layer no one registered with Keras."""
+
+    def call(self, inputs):
+        return inputs * 2
+
+
+def test_a_model_file_with_an_unknown_layer_is_refused_in_one_line_naming_the_class(tmp_path):
+    inputs_ = keras.Input([3])
+    keras.Model(inputs_, Unregistered()(inputs_)).save(tmp_path / trainer.MODEL_FILE)
+    (tmp_path / trainer.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
+        HUME_VB.to_json())}))
+    with pytest.raises(UserInputError) as error:
+        runs.TrainedRun.finished(str(tmp_path)).model
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / trainer.MODEL_FILE}: cannot be loaded (Keras could not "
+                              "locate class 'Unregistered': ")
+    assert "import vb_keras.models" in message and "\n" not in message
+
+
+def test_plain_keras_fails_as_python_api_md_says_without_the_package_import(tmp_path):
+    """docs/python_api.md quotes the error of loading a model.keras without
+    `import vb_keras.models`: the opening of Keras's TypeError and the class it could not locate."""
+    from vb_keras.models import features   # pylint: disable=import-outside-toplevel
+    waveform, num_samples = keras.Input([800]), keras.Input([], dtype="int32")
+    path = str(tmp_path / trainer.MODEL_FILE)
+    keras.Model([waveform, num_samples],
+                features.WaveformNormalization()(waveform, num_samples)).save(path)
+    script = ("import keras\n"
+              f"try:\n    keras.saving.load_model({path!r})\n"
+              "except TypeError as error:\n    print(error)\n")
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    docs = open(os.path.join(REPO_ROOT, "docs", "python_api.md"), encoding="utf-8").read()
+    for quoted in ("Functional'> could not be deserialized properly",
+                   "Could not locate class 'WaveformNormalization'"):
+        assert quoted in output and quoted in docs, quoted
+
+
 def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_path):
     model_dir = tmp_path / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), f"--data_dir={tiny_demo}",
