@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from conftest import run_main
 from vb_keras.errors import UserInputError
-from vb_keras.models import hub, readers
+from vb_keras.models import embedders, hub, readers
 
 
 def _write_tiny_embedder(directory):
@@ -78,6 +78,8 @@ def test_a_compressed_saved_model_url_is_fetched_once_into_the_hub_cache(tmp_pat
     # --embedder takes the URL as it takes a directory (here from the cache, the server gone).
     embedder = readers.load_embedder(f"{url}/tiny.tar.gz")
     assert embedder.path == os.path.abspath(path) and embedder.dimension == 2
+    # So does the Python API's SavedModelEmbedder.
+    assert embedders.SavedModelEmbedder(f"{url}/tiny.tar.gz").path == embedder.path
     audio = np.array([[0.1, 0.3, -0.2, 0.6]], np.float32)
     np.testing.assert_allclose(embedder(audio).numpy(), [[0.2, 0.6]], rtol=1e-6)
     # Resolved again with the server gone: read from the cache, offline.
