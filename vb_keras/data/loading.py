@@ -41,18 +41,19 @@ def to_int16(waveform: np.ndarray) -> np.ndarray:
 
 
 def decode_clips(table: pd.DataFrame, id_column: str, on_bad_audio: str = "skip",
-                 workers: int = 0, progress: bool = True
+                 workers: int = 0, progress: bool = True, label: str = "decoding audio"
                  ) -> Iterator[Tuple[int, np.ndarray | BadClip]]:
     """Yields (row position, int16 16 kHz waveform or BadClip) for every row of `table`, in order.
 
     Decoding runs in a thread pool (libsndfile and TensorFlow release the GIL). With
-    on_bad_audio="fail" the first bad clip raises `BadAudioError`.
+    on_bad_audio="fail" the first bad clip raises `BadAudioError`. `progress`: the progress of
+    `label` on stderr.
     """
     if on_bad_audio not in ON_BAD_AUDIO:
         raise UserInputError(f"--on_bad_audio: {on_bad_audio!r} is not one of {', '.join(ON_BAD_AUDIO)}")
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
     paths, ids = list(table[PATH]), list(table[id_column])
-    bar = progress_bars.Progress(len(paths)) if progress and paths else None   # on stderr
+    bar = progress_bars.Progress(len(paths), label=label) if progress and paths else None
 
     def load(position):
         try:

@@ -54,7 +54,7 @@ def _write_split(rows, schema, directory, split, num_shards, on_bad_audio, worke
     written = 0
     try:
         for position, result in loading.decode_clips(rows, schema.id_column, on_bad_audio,
-                                                     workers, progress):
+                                                     workers, progress, f"decoding {split}"):
             if isinstance(result, loading.BadClip):
                 bad.append(result)
                 continue

@@ -60,7 +60,8 @@ class ValidationScore(keras.callbacks.Callback):
         if self._forward is None or self._forward_model is not self.model:
             self._forward, self._forward_model = inference_function(self.model), self.model
         batches = self.batches if not self.clips else progress.track(
-            self.batches, self.clips, size=lambda batch: len(next(iter(batch[1].values()))))
+            self.batches, self.clips, size=lambda batch: len(next(iter(batch[1].values()))),
+            label=f"scoring {self.split}")
         y_true, y_pred, _ = predict_batches(self.model, batches, forward=self._forward)
         y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive,
                                                 len(next(iter(y_true.values()))))

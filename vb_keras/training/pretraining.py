@@ -37,7 +37,7 @@ from vb_keras.models import conformer, embedders, hub, readers
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import distillation, trainer, wav2vec2
 from vb_keras.training import distribute
-from vb_keras.utils import atomic, resume
+from vb_keras.utils import atomic, progress, resume
 
 WEIGHTS_FILE = "pretrained.weights.h5"
 CONFIG_FILE = "config.json"
@@ -295,7 +295,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     with strategy.scope():
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                             validation_data=validation, callbacks=[*package_callbacks, *callbacks],
-                            verbose=1 if chief else 0)
+                            verbose=progress.fit_verbosity(chief))
     finished = int(model.optimizer.iterations.numpy()) >= epochs * steps_per_epoch
     if chief:
         table = plots.read_history(output_dir)

@@ -35,7 +35,7 @@ from vb_keras import tasks as vb_tasks
 from vb_keras.models import losses, registry
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, progress
 from vb_keras.utils import resume
 from vb_keras.data import exvo
 from vb_keras.training import distribute
@@ -308,7 +308,8 @@ def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, valid
     with strategy.scope():
         return model.fit(train_batches, epochs=schedule.epochs,
                          steps_per_epoch=schedule.steps_per_epoch,
-                         callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
+                         callbacks=[*package_callbacks, *callbacks],
+                         verbose=progress.fit_verbosity(chief))
 
 
 def _train_batch_size(requested: int, clips: int, replicas: int) -> int:
