@@ -63,7 +63,8 @@ def test_saved_model_cli_lists_the_signature(exported):
     text = process.stdout
     signature = text[text.index("signature_def['serving_default']"):]
     for fragment in ("inputs['waveform']", "inputs['num_samples']", "outputs['emotion']",
-                     "outputs['country']", "outputs['age']", "DT_FLOAT", "DT_INT32"):
+                     "outputs['country']", "outputs['country_name']", "outputs['age']",
+                     "DT_FLOAT", "DT_INT32", "DT_STRING"):
         assert fragment in signature, fragment
 
 
@@ -85,7 +86,10 @@ def test_a_tf_serving_predict_request_built_from_the_signature_runs(exported):
     outputs = served(**{name: tf.constant(tf.make_ndarray(tensor))
                         for name, tensor in request.inputs.items()})
     assert {name: tuple(value.shape) for name, value in outputs.items()} == {
-        "emotion": (2, 10), "country": (2, 4), "age": (2, 1)}
+        "emotion": (2, 10), "country": (2, 4), "country_name": (2,), "age": (2, 1)}
+    # TF Serving clients read the class by name: the most probable one's.
+    assert [name.decode() for name in outputs["country_name"].numpy()] == [
+        SCHEMA.classes[i] for i in np.argmax(outputs["country"], axis=-1)]
     assert set(outputs) == set(signature.outputs)
 
 
@@ -95,8 +99,12 @@ def sample_batch():
 
 
 def keras_outputs(servable):
-    return export.reference_outputs(servable.members, servable.schema, servable.naive,
-                                    export.sample_clips())
+    """What the servable must answer: the Keras models' outputs, and the name of the most
+    probable class."""
+    outputs = export.reference_outputs(servable.members, servable.schema, servable.naive,
+                                       export.sample_clips())
+    return {**outputs, "country_name": export.class_names(servable.schema.classes,
+                                                          outputs["country"])}
 
 
 def test_tf_serving_loaders_run_the_resnet_export_like_the_keras_model(
@@ -165,6 +173,8 @@ def test_the_submission_ensemble_answers_each_task_from_its_model(
     np.testing.assert_allclose(outputs["emotion"], emotion.model(features)["emotion"], atol=1e-4)
     np.testing.assert_allclose(outputs["country"], country.model(features)["country"], atol=1e-4)
     np.testing.assert_array_equal(outputs["age"], np.full((3, 1), 26.0, np.float32))
+    assert [name.decode() for name in outputs["country_name"].numpy()] == list(
+        export.class_names(SCHEMA.classes, outputs["country"]))
     # TF Serving's loaders answer the same.
     assert_serves_like(path, features, {task: np.asarray(value) for task, value in outputs.items()},
                        load_saved_model_binary)
@@ -205,6 +215,17 @@ def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_
     assert "exported and verified in a fresh process" in finished.stdout
     assert export.latest_version(str(root)) == str(root / "1")
     shutil.rmtree(root)
+
+
+def test_an_export_whose_class_names_miss_the_most_probable_class_is_refused(tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setattr(export, "class_names", lambda classes, probabilities: np.asarray(
+        ["nobody"] * len(probabilities)))
+    root = str(tmp_path / "names")
+    with pytest.raises(RuntimeError, match="country_name output under the tf2 loader does not "
+                                           "name its most probable class"):
+        export.export(export.Servable([resnet_member()], SCHEMA, NAIVE), root)
+    assert os.listdir(root) == []
 
 
 if __name__ == "__main__":

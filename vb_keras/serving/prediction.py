@@ -23,8 +23,8 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 class ExportedModel:
     """An exported vb_keras SavedModel: its signature, emotion and class names, and schema."""
 
-    def __init__(self, path):
-        self.path = export.latest_version(path)
+    def __init__(self, path, flag: str = "--saved_model"):
+        self.path = export.latest_version(path, flag)
         self.emotions, self.classes = export.load_names(self.path)
         info_path = os.path.join(self.path, export.EXPORT_INFO)
         self.schema = None
