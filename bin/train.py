@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trains a vocal-burst model (Belanich et al., 2022, section 2) and evaluates it on Val.
+r"""Trains a vocal-burst model (Belanich et al., 2022, section 2) and evaluates it on Val.
 
   bin/train --model=resnet18                                  # multitask, on the demo data
   bin/train --model=resnet34 --tasks=emotion --data_dir=/data/hume_vb_prepared \
@@ -18,20 +18,17 @@ import os
 from absl import flags
 
 if __package__:  # installed: vb_train
-    from . import common_flags, training_flags
+    from . import choices, common_flags, training_flags
 else:            # a checkout: bin/train
+    import choices
     import common_flags
     import training_flags
 
-from vb_keras.evaluation import scoring
-from vb_keras import tasks as vb_tasks
-from vb_keras.models import registry
-from vb_keras.training import distribute, trainer
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS
 
 # Model.
-flags.DEFINE_enum("model", TrainingParams().model, registry.MODEL_NAMES,
+flags.DEFINE_enum("model", TrainingParams().model, choices.MODEL_NAMES,
                   "resnet18/34/50 (section 2.1) or a head on frozen embeddings (section 2.2).")
 flags.DEFINE_list("tasks", None, "Outputs to train: several is multitask (hard parameter "
                   "sharing); one is a single-task model (MTL 'No' in Table 1). Default: every task "
@@ -43,10 +40,12 @@ common_flags.define_data_flags()
 # Data handling and optimisation (section 2.1 defaults).
 training_flags.define_training_flags()
 # Distribution.
-flags.DEFINE_enum("strategy", "auto", distribute.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", "auto", choices.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or auto).")
 # Output and extensions.
-flags.DEFINE_string("model_dir", None, "Output directory. Default: runs/<model>_<tasks>.")
+flags.DEFINE_string("model_dir", None, "Output directory (the model directory bin/evaluate and "
+                    "bin/export read). Default: runs/<data>_<model>_<tasks>, <data> the name of "
+                    "--data_dir's directory, or demo.")
 flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.Class names "
                   "constructed with no arguments.")
 flags.register_validator("tasks", lambda tasks: tasks is None or (
@@ -62,6 +61,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras import tasks as vb_tasks
+    from vb_keras.evaluation import scoring
+    from vb_keras.training import distribute, trainer
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
     schema = common_flags.schema_from_flags(FLAGS)
     tasks = vb_tasks.canonical(FLAGS.tasks or schema.tasks)
@@ -69,7 +72,8 @@ def main(argv):
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     params = training_flags.training_params(FLAGS, FLAGS.model, tasks,
                                             common_flags.window_from_flags(FLAGS), FLAGS.seed)
-    model_dir = FLAGS.model_dir or os.path.join("runs", f"{params.model}_{'_'.join(params.tasks)}")
+    model_dir = FLAGS.model_dir or os.path.join(
+        "runs", f"{common_flags.data_name(FLAGS.data_dir)}_{params.model}_{'_'.join(params.tasks)}")
     result = trainer.train(
         data_dir, model_dir, table, schema, params, strategy=strategy,
         callbacks=[trainer.load_callback(spec) for spec in FLAGS.callbacks],

@@ -3,14 +3,17 @@
 from absl import flags
 from absl import logging
 
+if __package__:  # installed: vb_keras_bin
+    from . import choices, common_flags
+else:            # a checkout: bin/
+    import choices
+    import common_flags
 from vb_keras import params
-from vb_keras.data import pipeline
-from vb_keras.models import hub, registry
 from vb_keras.params import TrainingParams
 
 _DEFAULTS = TrainingParams()
 # The per-family defaults (epochs on the demo data, batch size) are the registry's.
-_RESNETS, _HEADS = registry.RESNETS, registry.CONFORMER_HEADS
+_RESNETS, _HEADS = (choices.FAMILY_DEFAULTS[name] for name in ("ResNets", "conformer heads"))
 
 
 def define_training_flags(seed: bool = True):
@@ -19,20 +22,19 @@ def define_training_flags(seed: bool = True):
     flags.DEFINE_float("clip_seconds", _DEFAULTS.clip_seconds,
                        "ResNets: training clips are randomly cropped or zero-padded to this length "
                        "in seconds. Default: fitted to the Train clips, the shortest multiple of "
-                       f"{pipeline.FITTED_CLIP_STEP_SECONDS} s that holds "
-                       f"{round(100 * pipeline.FITTED_CLIP_SHARE)}% of them whole, at most "
-                       f"{pipeline.MAX_FITTED_CLIP_SECONDS} s.")
-    flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
-                      "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
+                       f"{choices.FITTED_CLIP_STEP_SECONDS} s that holds "
+                       f"{round(100 * choices.FITTED_CLIP_SHARE)}% of them whole, at most "
+                       f"{choices.MAX_FITTED_CLIP_SECONDS} s.")
+    common_flags.define_on_bad_audio_flag()
     flags.DEFINE_integer("epochs", None, "Passes over the training split. Default: until Val stops "
                          "improving: epochs of a pass or "
                          f"{params.MIN_EPOCH_STEPS} optimiser steps (whichever is more), "
                          f"{params.AUTO_STEPS} steps' worth but at least {params.AUTO_MIN_EPOCHS}, "
                          "stopping early (--early_stopping_patience), the best epoch restored; on "
-                         f"the embedded demo data {_RESNETS.demo_epochs} for ResNets, "
-                         f"{_HEADS.demo_epochs} for heads.", lower_bound=1)
-    flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_RESNETS.batch_size} "
-                         f"for ResNets, {_HEADS.batch_size} for the conformer heads).",
+                         f"the embedded demo data {_RESNETS['demo_epochs']} for ResNets, "
+                         f"{_HEADS['demo_epochs']} for heads.", lower_bound=1)
+    flags.DEFINE_integer("batch_size", None, f"Global batch size (default {_RESNETS['batch_size']} "
+                         f"for ResNets, {_HEADS['batch_size']} for the conformer heads).",
                          lower_bound=1)
     flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adam learning rate.",
                        lower_bound=0)
@@ -70,6 +72,8 @@ def training_params(values, model: str, tasks, window, seed: int) -> TrainingPar
       window: WindowParams of the conformer heads (common_flags.window_from_flags).
       seed: the run's seed.
     """
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.models import hub, registry
     family = registry.family(model)
     epochs = values.epochs
     if not values.data_dir and not values["epochs"].present:

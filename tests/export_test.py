@@ -197,7 +197,7 @@ def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_
                    TrainingParams(epochs=1, batch_size=8, clip_seconds=0.5))
     root = tmp_path / "saved_models" / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "export.py"),
-               f"--model_dir={model_dir}", f"--export_dir={root}"]
+               f"--model_dir={model_dir}", f"--output_dir={root}"]
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=env)

@@ -297,14 +297,14 @@ def test_train_killed_mid_run_and_after_the_last_epoch_ends_as_an_uninterrupted_
 @pytest.fixture(scope="module")
 def exported(hooks, trained, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("reference") / "exported")
-    program(hooks, "export", f"--model_dir={trained}", f"--export_dir={root}").check()
+    program(hooks, "export", f"--model_dir={trained}", f"--output_dir={root}").check()
     return root
 
 
 def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
         hooks, trained, exported, tmp_path):
     root = str(tmp_path / "exported")
-    command = [f"--model_dir={trained}", f"--export_dir={root}"]
+    command = [f"--model_dir={trained}", f"--output_dir={root}"]
     runs = killed_in_turn(hooks, "export", command, [
         # Right after the verifier child starts: it must go with its parent (it once lived on,
         # importing TensorFlow, for 13 s).
@@ -326,7 +326,7 @@ def test_export_killed_while_verifying_and_before_the_rename_exports_version_1(
 @pytest.fixture(scope="module")
 def prepared(hooks, tiny_demo, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("reference") / "prepared")
-    program(hooks, "prepare_data", f"--data_dir={tiny_demo}", f"--out_dir={out}").check()
+    program(hooks, "prepare_data", f"--data_dir={tiny_demo}", f"--output_dir={out}").check()
     return out
 
 
@@ -349,7 +349,7 @@ def contents(directory) -> dict:
 def test_prepare_data_killed_mid_run_and_before_the_rename_writes_the_same_set(
         hooks, tiny_demo, prepared, tmp_path):
     out = str(tmp_path / "prepared")
-    command = [f"--data_dir={tiny_demo}", f"--out_dir={out}"]
+    command = [f"--data_dir={tiny_demo}", f"--output_dir={out}"]
     runs = killed_in_turn(hooks, "prepare_data", command, [
         # From outside, the whole process group, once Train is written (held there, so that Val
         # and Test are not).
