@@ -5,6 +5,7 @@ import contextlib
 import functools
 import http.server
 import os
+import sys
 import tarfile
 import threading
 
@@ -100,6 +101,13 @@ def test_a_handle_that_cannot_be_fetched_is_one_line_naming_it(tmp_path, hub_cac
     with pytest.raises(UserInputError, match=r"^--embedder: cannot reach .* check the network") as error:
         hub.resolve(f"{url}/other.tar.gz")
     assert "\n" not in str(error.value)
+
+
+def test_a_handle_without_tensorflow_hub_installed_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)   # import fails, as when not installed
+    with pytest.raises(UserInputError, match=r"^--teacher: fetching https://tfhub.dev/x/1 needs "
+                                             r"tensorflow-hub.*pip install 'vb_keras\[hub\]'"):
+        hub.resolve("https://tfhub.dev/x/1", flag="--teacher")
 
 
 if __name__ == "__main__":
