@@ -3,7 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import EMODB, EMODB_EMOTIONS, requires_emodb, run_main, write_data_info
+from conftest import (EMODB, EMODB_EMOTIONS, REPO_ROOT, requires_emodb, run_main,
+                      write_data_info)
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB, LabelSchema
@@ -155,6 +156,24 @@ def test_a_missing_named_column_suggests_the_empty_flag(tmp_path):
     with pytest.raises(UserInputError, match=r"missing column 'Joy' \(if the data has no emotion "
                                              r"labels, pass --emotion_columns=\)"):
         exvo.read_clip_table(str(tmp_path), LabelSchema(emotion_columns=("Joy",), age_column=""))
+
+
+def test_the_errors_docs_data_md_quotes_are_the_readers(tmp_path):
+    data_md = open(os.path.join(REPO_ROOT, "docs", "data.md"), encoding="utf-8").read()
+    with pytest.raises(UserInputError) as outside:
+        read(tmp_path / "outside", {(1, "Fear"): 1.3})
+    message = str(outside.value)
+    assert message[message.index("data_info.csv: line "):].endswith(
+        "): Fear = 1.3 lies outside [0, 1]")
+    assert "data_info.csv: line 214 (File_ID [40112]): Fear = 1.3 lies outside [0, 1]" in data_md
+    write_data_info(str(tmp_path / "no_age"), [{k: v for k, v in r.items() if k != "Age"}
+                                               for r in rows()])
+    with pytest.raises(UserInputError) as missing:
+        exvo.read_clip_table(str(tmp_path / "no_age"), HUME_VB)
+    quoted = str(missing.value)[str(missing.value).index("data_info.csv: "):]
+    assert quoted.startswith("data_info.csv: missing column 'Age' (if the data has no age labels, "
+                             "pass --age_column=) (it has: File_ID, Split, ")
+    assert quoted[:quoted.index("Split, ") + len("Split, ")] + "...)" in data_md
 
 
 if __name__ == "__main__":
