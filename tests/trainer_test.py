@@ -250,7 +250,7 @@ def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     epochs = [int(row["epoch"]) for row in csv.DictReader(open(history))]
-    assert epochs[0] == 0 and epochs[-1] == 2 and set(epochs) == {0, 1, 2}
+    assert epochs[0] == 1 and epochs[-1] == 3 and set(epochs) == {1, 2, 3}   # numbered from 1
     assert len(epochs) <= 4          # at most the epoch that was cut short is logged twice
     assert (model_dir / "model.keras").exists()
 
