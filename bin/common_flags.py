@@ -251,16 +251,18 @@ def read_trained_data(values, run: "TrainedRun", source: str):
     return recorded, table, schema
 
 
-def run(main):
+def run(main, tensorflow: bool = True):
     """absl's app.run, with bad user input reported as one line and exit status 1, `--help` (and
-    --helpfull, --helpxml) exiting with 0, and TensorFlow imported quietly before `main`."""
+    --helpfull, --helpxml) exiting with 0, and (for a program that uses it, `tensorflow`)
+    TensorFlow imported quietly before `main`."""
     program = sys.modules[main.__module__]
     if program.__name__ != "__main__":
         _lend_help_to_main(program)
 
     def guarded(argv):
         try:
-            quiet_tensorflow_import()
+            if tensorflow:
+                quiet_tensorflow_import()
             return main(argv)
         except UserInputError as error:
             print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)

@@ -41,7 +41,7 @@ def main(argv):
 
 
 def run():
-    common_flags.run(main)
+    common_flags.run(main, tensorflow=False)   # (the demo data is NumPy and libsndfile's work)
 
 
 if __name__ == "__main__":

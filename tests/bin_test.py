@@ -285,18 +285,18 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
     with open(os.path.join(corrupted, "wav", victim + ".wav"), "wb") as stream:
         stream.write(b"RIFF....WAVEjunk")
     out = str(tmp_path / "prepared")
-    process = program("prepare_data", f"--data_dir={corrupted}", f"--output_dir={out}")
-    assert "wrote " in process.stdout
-    report = open(os.path.join(out, "bad_audio.csv")).read()
-    assert victim in report
-    # (Three short runs that read the data and load no model: one process.)
+    # (Four short runs that load no model: one process.)
     (tmp_path / "runs").mkdir()
-    strict, from_raw, from_prepared = programs_in_one_process([
+    process, strict, from_raw, from_prepared = programs_in_one_process([
+        ("prepare_data", [f"--data_dir={corrupted}", f"--output_dir={out}"]),
         ("prepare_data", [f"--data_dir={corrupted}", f"--output_dir={tmp_path / 'strict'}",
                           "--on_bad_audio=fail"]),
         ("baseline", [f"--data_dir={corrupted}", "--split=Val"]),
         ("baseline", [f"--data_dir={out}", "--split=Val"]),
     ], str(tmp_path / "runs")).values()
+    assert "wrote " in succeeded(process).stdout
+    report = open(os.path.join(out, "bad_audio.csv")).read()
+    assert victim in report
     assert_one_line_error(strict, victim)
     # The prepared set is a data directory for the other programs: same baseline, one clip fewer.
     from_raw, from_prepared = (succeeded(process).stdout for process in (from_raw, from_prepared))
@@ -305,46 +305,51 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
 
 def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path):
     model_dir = str(tmp_path / "emotion")
-    process = program("train", f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
-                      "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion")
-    assert "| resnet18 (emotion) | NO |" in process.stdout
-    # No --data_dir: evaluate, export and predict read the data the model was trained on (not the
-    # demo data, which they once fell back to silently) and say so.
-    process = program("evaluate", f"--model_dir={model_dir}")
-    assert f"no --data_dir: reading the data {model_dir} was trained on, {small_demo}" in process.stderr
-    assert "country: naive prediction" in process.stdout and "emotion: resnet18 (emotion)" in process.stdout
-    for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
-        assert os.path.isfile(os.path.join(model_dir, name)), name
-    assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
-
     export_root = str(tmp_path / "saved_models" / "emotion")
-    process = program("export", f"--model_dir={model_dir}", f"--output_dir={export_root}",
-                      "--median_age=30")
-    assert "age: naive prediction" in process.stdout
-    assert "exported and verified in a fresh process" in process.stdout
-    output = str(tmp_path / "predictions" / "test.csv")
-    process = program("predict", f"--saved_model={export_root}", "--split=Test",
-                      f"--output={output}", f"--output_json={output[:-4]}.json")
-    assert f"predicting Test of {small_demo}, the data" in process.stderr
     import pandas as pd
-    predicted = pd.read_csv(output)
     info = pd.read_csv(os.path.join(small_demo, "data_info.csv"))
-    assert sorted(predicted.File_ID) == sorted(info.File_ID[info.Split == "Test"])
-    assert list(predicted.columns[:3]) == ["File_ID", "Country", "Age"]
-    assert (predicted.Age == 30.0).all()          # the naive age asked for at export
     audio = tmp_path / "audio"
     audio.mkdir()
     first = info.File_ID.iloc[0].strip("[]")
     subprocess.run(["cp", os.path.join(small_demo, "wav", first + ".wav"), str(audio)], check=True)
     (audio / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
-    process = program("predict", f"--saved_model={export_root}/1", f"--audio={audio}",
-                      f"--output={tmp_path / 'audio.csv'}")
-    assert "broken.wav" in process.stderr and "predicted 1 clips" in process.stdout
+    output = str(tmp_path / "predictions" / "test.csv")
+    (tmp_path / "runs").mkdir()
+    # (Six programs, one after another in one process: one TensorFlow import, not six.)
+    trained, evaluated, exported, of_split, of_folder, of_file = (
+        succeeded(process) for process in programs_in_one_process([
+            ("train", [f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
+                       "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion"]),
+            # No --data_dir: evaluate, export and predict read the data the model was trained on
+            # (not the demo data, which they once fell back to silently) and say so.
+            ("evaluate", [f"--model_dir={model_dir}"]),
+            ("export", [f"--model_dir={model_dir}", f"--output_dir={export_root}",
+                        "--median_age=30"]),
+            ("predict", [f"--saved_model={export_root}", "--split=Test", f"--output={output}",
+                         f"--output_json={output[:-4]}.json"]),
+            ("predict", [f"--saved_model={export_root}/1", f"--audio={audio}",
+                         f"--output={tmp_path / 'audio.csv'}"]),
+            ("predict", [f"--saved_model={export_root}", f"--audio={audio / (first + '.wav')}"]),
+        ], str(tmp_path / "runs")).values())
+    assert "| resnet18 (emotion) | NO |" in trained.stdout
+    assert (f"no --data_dir: reading the data {model_dir} was trained on, {small_demo}"
+            in evaluated.stderr)
+    assert ("country: naive prediction" in evaluated.stdout
+            and "emotion: resnet18 (emotion)" in evaluated.stdout)
+    for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
+        assert os.path.isfile(os.path.join(model_dir, name)), name
+    assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
+    assert "age: naive prediction" in exported.stdout
+    assert "exported and verified in a fresh process" in exported.stdout
+    assert f"predicting Test of {small_demo}, the data" in of_split.stderr
+    predicted = pd.read_csv(output)
+    assert sorted(predicted.File_ID) == sorted(info.File_ID[info.Split == "Test"])
+    assert list(predicted.columns[:3]) == ["File_ID", "Country", "Age"]
+    assert (predicted.Age == 30.0).all()          # the naive age asked for at export
+    assert "broken.wav" in of_folder.stderr and "predicted 1 clips" in of_folder.stdout
     assert list(pd.read_csv(tmp_path / "audio.csv").File_ID) == [int(first)]
     # One file, no --output: a table to read on the terminal (its strongest emotions).
-    process = program("predict", f"--saved_model={export_root}",
-                      f"--audio={audio / (first + '.wav')}")
-    header, row = process.stdout.splitlines()
+    header, row = of_file.stdout.splitlines()
     assert header.split() == ["File_ID", "Country", "(probability)", "Age", "strongest",
                               "emotions", "(intensity)"]
     assert row.startswith(f"{first}  ") and "  30.0  " in row    # the naive age asked for
@@ -461,21 +466,26 @@ def test_baseline_on_real_emodb():
 def test_train_conformer_autopool_extracts_trains_and_evaluates(small_demo, tmp_path):
     cache = str(tmp_path / "embeddings")
     exported = str(tmp_path / "embedder")
-    process = program("export_embedder", f"--output_dir={exported}", "--seed=3")
-    assert "RANDOM weights" in process.stdout and "144-d" in process.stdout
-    process = program("extract_embeddings", f"--data_dir={small_demo}", f"--embedder={exported}",
-                      f"--embedding_cache={cache}", "--window_seconds=1.0")
-    assert "40 clips" in process.stdout and "144-d embeddings (0 unusable)" in process.stdout
     model_dir = str(tmp_path / "autopool")
-    process = program("train", "--model=conformer_autopool", f"--data_dir={small_demo}",
-                      f"--embedder={exported}", f"--embedding_cache={cache}",
-                      "--window_seconds=1.0", f"--model_dir={model_dir}", "--epochs=2",
-                      "--batch_size=8")
-    assert "reusing the embedding cache" in process.stderr
-    assert "| conformer_autopool (emotion+country+age) | YES |" in process.stdout
-    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={small_demo}",
-                      f"--embedding_cache={cache}")
-    assert "| conformer_autopool (emotion+country+age) | YES |" in process.stdout
+    (tmp_path / "runs").mkdir()
+    # (One process for the four programs: one TensorFlow import.)
+    exported_run, extracted, trained, evaluated = (
+        succeeded(process) for process in programs_in_one_process([
+            ("export_embedder", [f"--output_dir={exported}", "--seed=3"]),
+            ("extract_embeddings", [f"--data_dir={small_demo}", f"--embedder={exported}",
+                                    f"--embedding_cache={cache}", "--window_seconds=1.0"]),
+            ("train", ["--model=conformer_autopool", f"--data_dir={small_demo}",
+                       f"--embedder={exported}", f"--embedding_cache={cache}",
+                       "--window_seconds=1.0", f"--model_dir={model_dir}", "--epochs=2",
+                       "--batch_size=8"]),
+            ("evaluate", [f"--model_dir={model_dir}", f"--data_dir={small_demo}",
+                          f"--embedding_cache={cache}"]),
+        ], str(tmp_path / "runs")).values())
+    assert "RANDOM weights" in exported_run.stdout and "144-d" in exported_run.stdout
+    assert "40 clips" in extracted.stdout and "144-d embeddings (0 unusable)" in extracted.stdout
+    assert "reusing the embedding cache" in trained.stderr
+    assert "| conformer_autopool (emotion+country+age) | YES |" in trained.stdout
+    assert "| conformer_autopool (emotion+country+age) | YES |" in evaluated.stdout
     assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
 
 
@@ -489,15 +499,19 @@ def test_real_emodb_head_export_and_predict_reproduce_the_evaluation(tmp_path):
     from vb_keras.evaluation import metrics
     schema_flags = [f"--emotion_columns={','.join(EMODB_EMOTIONS)}", "--class_column=Sex"]
     model_dir = str(tmp_path / "autopool")
-    program("train", "--model=conformer_autopool", f"--data_dir={EMODB}", *schema_flags,
-            f"--embedder={YAMNET}", "--epochs=20", f"--model_dir={model_dir}")
-    program("evaluate", f"--model_dir={model_dir}", f"--data_dir={EMODB}", "--split=Test")
-    evaluated = json.load(open(os.path.join(model_dir, "eval_Test.json")))
     export_root = str(tmp_path / "saved_models" / "autopool")
-    program("export", f"--model_dir={model_dir}", f"--output_dir={export_root}")
     output = str(tmp_path / "test.csv")
-    program("predict", f"--saved_model={export_root}", f"--data_dir={EMODB}", "--split=Test",
-            f"--output={output}")
+    (tmp_path / "runs").mkdir()
+    for process in programs_in_one_process([   # (one process: one TensorFlow import, not four)
+            ("train", ["--model=conformer_autopool", f"--data_dir={EMODB}", *schema_flags,
+                       f"--embedder={YAMNET}", "--epochs=20", f"--model_dir={model_dir}"]),
+            ("evaluate", [f"--model_dir={model_dir}", f"--data_dir={EMODB}", "--split=Test"]),
+            ("export", [f"--model_dir={model_dir}", f"--output_dir={export_root}"]),
+            ("predict", [f"--saved_model={export_root}", f"--data_dir={EMODB}", "--split=Test",
+                         f"--output={output}"]),
+    ], str(tmp_path / "runs")).values():
+        succeeded(process)
+    evaluated = json.load(open(os.path.join(model_dir, "eval_Test.json")))
     predicted = pd.read_csv(output).set_index("File_ID")
     info = pd.read_csv(os.path.join(EMODB, "data_info.csv")).set_index("File_ID")
     test = info[info.Split == "Test"].loc[predicted.index]
@@ -522,7 +536,10 @@ def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_p
     args = [f"--data_dir={small_demo}", "--models=resnet18,conformer", "--forms=multitask",
             "--epochs=1", "--batch_size=8", "--clip_seconds=1", "--bootstrap_resamples=100",
             f"--output_dir={output_dir}"]
-    process = program("experiment", *args)
+    (tmp_path / "runs").mkdir()
+    # The grid, then a rerun that names no --data_dir (one process: one TensorFlow import).
+    process, again = (succeeded(run) for run in programs_in_one_process(
+        [("experiment", args), ("experiment", args[1:])], str(tmp_path / "runs")).values())
     lines = [line for line in process.stdout.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| Model | MTL? | Emotions (CCC) ↑ | Country (UAR) ↑")
     assert [line.split(" | ")[0] for line in lines[1:]] == [
@@ -533,7 +550,6 @@ def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_p
                  "runs/resnet18_emotion_country_age_seed0/training_curves.png"):
         assert os.path.isfile(os.path.join(output_dir, name)), name
     # The rerun names no --data_dir: the grid continues on the data its runs were trained on.
-    again = program("experiment", *args[1:])
     assert f"no --data_dir: reading the data the grid in {output_dir} was trained on, {small_demo}" \
         in again.stderr
     assert "reusing the finished run" in again.stderr and "training resnet18" not in again.stderr
@@ -606,19 +622,21 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
             "--class_column=Category"]
     model_dir = str(tmp_path / "run")
     (tmp_path / "short_runs").mkdir()
-    # (Two refusals and the baseline, none of which trains or loads a model: one process.)
-    baseline_refused, train_refused, baseline = programs_in_one_process([
+    # (Two refusals, the baseline, a training and its evaluation: one process.)
+    baseline_refused, train_refused, baseline, trained, evaluated = programs_in_one_process([
         ("baseline", data),
         ("train", [*data, "--age_column=", "--tasks=emotion,age", f"--model_dir={model_dir}"]),
         ("baseline", [*data, "--age_column="]),
+        ("train", [*data, "--age_column=", "--epochs=1", "--batch_size=8", "--clip_seconds=1",
+                   f"--model_dir={model_dir}"]),
+        ("evaluate", [f"--model_dir={model_dir}", f"--data_dir={data_dir}"]),
     ], str(tmp_path / "short_runs")).values()
     # A named column the data lacks stays an error, and says how to leave the task out.
     assert_one_line_error(baseline_refused, "missing column 'Age'",
                           "(if the data has no age labels, pass --age_column=)")
     assert_one_line_error(train_refused,
                           "--tasks: the data has no age labels (--age_column is empty)")
-    process = program("train", *data, "--age_column=", "--epochs=1", "--batch_size=8",
-                      "--clip_seconds=1", f"--model_dir={model_dir}")
+    process = succeeded(trained)
     assert "| resnet18 (emotion+country) | YES |" in process.stdout
     assert " | — | " in process.stdout.splitlines()[-1]
     from vb_keras.training import runs
@@ -627,7 +645,7 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
     assert run.schema.tasks == ("emotion", "country") and len(run.schema.classes) == 28
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     assert saved["mae"] is None and saved["uar"] is not None and len(saved["ccc_per_emotion"]) == 30
-    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}")
+    process = succeeded(evaluated)
     assert "| resnet18 (emotion+country) | YES |" in process.stdout and "age:" not in process.stdout
     assert not os.path.exists(os.path.join(model_dir, "age_Val.png"))
     process = succeeded(baseline)

@@ -217,15 +217,18 @@ def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_
     shutil.rmtree(root)
 
 
-def test_an_export_whose_class_names_miss_the_most_probable_class_is_refused(tmp_path,
-                                                                              monkeypatch):
-    monkeypatch.setattr(export, "class_names", lambda classes, probabilities: np.asarray(
-        ["nobody"] * len(probabilities)))
-    root = str(tmp_path / "names")
-    with pytest.raises(RuntimeError, match="country_name output under the tf2 loader does not "
-                                           "name its most probable class"):
-        export.export(export.Servable([resnet_member()], SCHEMA, NAIVE), root)
-    assert os.listdir(root) == []
+def test_class_names_that_miss_the_most_probable_class_are_refused():
+    """The check the fresh process's outputs go through (each export above passes it)."""
+    probabilities = np.array([[0.1, 0.6, 0.2, 0.1], [0.7, 0.1, 0.1, 0.1]], np.float32)
+    expected = {"country": probabilities}
+    right = np.array([b"South Africa", b"China"])
+    reloaded = {f"{loader}/{key}": value for loader in ("tf2", "session")
+                for key, value in (("country", probabilities), ("country_name", right))}
+    export.check_reloaded(reloaded, expected, SCHEMA.classes)
+    reloaded["session/country_name"] = np.array([b"South Africa", b"Venezuela"])
+    with pytest.raises(RuntimeError, match="country_name output under the session loader does "
+                                           "not name its most probable class"):
+        export.check_reloaded(reloaded, expected, SCHEMA.classes)
 
 
 if __name__ == "__main__":

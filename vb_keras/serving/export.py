@@ -262,7 +262,13 @@ def _verify_in_fresh_process(path, clips, expected, classes=()):
     if process.returncode != 0:
         raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
                            f"{process.stderr.decode(errors='replace')[-2000:]}")
-    reloaded = np.load(io.BytesIO(process.stdout))
+    check_reloaded(dict(np.load(io.BytesIO(process.stdout))), expected, classes)
+
+
+def check_reloaded(reloaded: dict, expected: dict, classes=()):
+    """Raises RuntimeError unless the reloaded SavedModel's outputs under each loader
+    (`reloaded["<loader>/<output>"]`) match the Keras models' (`expected`) and its class names
+    name the most probable of its own class probabilities."""
     for loader in export_check.LOADERS:
         for task in expected:
             error = float(np.max(np.abs(reloaded[f"{loader}/{task}"] - expected[task])))
