@@ -35,13 +35,15 @@ class RecordScores(keras.callbacks.Callback):
         self.scores.append((logs["val_hmean"], logs["val_ccc_Awe"]))
 
 
-def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
+def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path, recwarn):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
     recorder = RecordScores()
     result = trainer.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=2, **TINY),
                             callbacks=[recorder])
     assert len(recorder.scores) == 2
+    # Nothing a user could not act on (Keras once warned that fit's shuffle=True was ignored).
+    assert not [str(warning.message) for warning in recwarn if "shuffle" in str(warning.message)]
     for name in ("model.keras", "config.json", "history.csv", "eval_Val.json", "best.weights.h5"):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     assert not os.path.exists(os.path.join(model_dir, "backup"))     # removed once finished

@@ -295,7 +295,8 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     with strategy.scope():
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                             validation_data=validation, callbacks=[*package_callbacks, *callbacks],
-                            verbose=progress.fit_verbosity(chief))
+                            verbose=progress.fit_verbosity(chief),
+                            shuffle=False)   # (the pipeline shuffles; True only makes Keras warn)
     finished = int(model.optimizer.iterations.numpy()) >= epochs * steps_per_epoch
     if chief:
         table = plots.read_history(output_dir)

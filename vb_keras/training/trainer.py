@@ -309,7 +309,8 @@ def _fit(model, train_batches, params, schedule, model_dir, monitor, mode, valid
         return model.fit(train_batches, epochs=schedule.epochs,
                          steps_per_epoch=schedule.steps_per_epoch,
                          callbacks=[*package_callbacks, *callbacks],
-                         verbose=progress.fit_verbosity(chief))
+                         verbose=progress.fit_verbosity(chief),
+                         shuffle=False)   # (the pipeline shuffles; True only makes Keras warn)
 
 
 def _train_batch_size(requested: int, clips: int, replicas: int) -> int:
