@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The paper's naive baseline (Table 1, first row) on any split of a data set.
+r"""The paper's naive baseline (Table 1, first row) on any split of a data set.
 
 Fits on Train (majority class, median age, mean emotion intensities), predicts the same for every clip
 of --split, prints a Table-1-style row and writes the evaluation JSON.
@@ -12,16 +12,15 @@ of --split, prints a Table-1-style row and writes the evaluation JSON.
 from absl import flags
 
 if __package__:  # installed: vb_baseline
-    from . import common_flags
+    from . import choices, common_flags
 else:            # a checkout: bin/baseline
+    import choices
     import common_flags
 
-from vb_keras.evaluation import baseline, scoring
-from vb_keras.data import exvo
 from vb_keras.utils import atomic
 
 common_flags.define_data_flags()
-flags.DEFINE_string("split", "Val", "Split to evaluate on (Train, Val or Test; Test must be labelled).")
+flags.DEFINE_enum("split", "Val", choices.SPLITS, "Split to evaluate on (Test must be labelled).")
 flags.DEFINE_string("output_json", None, "Where to write the evaluation JSON (optional).")
 # --help lists the key flags of the main module: make the shared flags defined above key here.
 flags.adopt_module_key_flags(common_flags)
@@ -32,6 +31,9 @@ def main(argv):
     del argv
     if FLAGS.output_json:   # before the work
         atomic.check_output_path(FLAGS.output_json, "--output_json", directory=False)
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.data import exvo
+    from vb_keras.evaluation import baseline, scoring
     data_dir, table, schema = common_flags.read_data(FLAGS)
     naive = baseline.fit_naive(exvo.select_split(table, schema, "Train"), schema)
     split = exvo.select_split(table, schema, FLAGS.split)

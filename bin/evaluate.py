@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Evaluates trained models on a split: a Table-1 row, the evaluation JSON and PNG figures.
+r"""Evaluates trained models on a split: a Table-1 row, the evaluation JSON and PNG figures.
 
-  bin/evaluate --model_dir=runs/resnet18_emotion_country_age --split=Val
+  bin/evaluate --model_dir=runs/demo_resnet18_emotion_country_age --split=Val
   # The paper's submission (section 3.3): each task from the model trained for it, naive age.
-  bin/evaluate --model_dir=runs/resnet34_emotion,runs/resnet34_country --output_dir=runs/submission
+  bin/evaluate --model_dir=runs/resnet34_emotion,runs/resnet34_country \
+      --output_dir=runs/submission
 
 The label schema (columns and classes) comes from the models; a task no model predicts takes the
 naive prediction (majority class, median training age, mean training emotions).
@@ -14,31 +15,26 @@ import os
 from absl import flags
 
 if __package__:  # installed: vb_evaluate
-    from . import common_flags
+    from . import choices, common_flags
 else:            # a checkout: bin/evaluate
+    import choices
     import common_flags
 
-from vb_keras.evaluation import baseline, ensemble, plots, scoring
-from vb_keras.families import registry
-from vb_keras.families.base import DataSource
-from vb_keras.training.runs import TrainedRun
-from vb_keras.data import exvo
+
 from vb_keras.errors import UserInputError
 from vb_keras.keys import FILE_ID
-from vb_keras.utils import progress
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
 common_flags.define_data_flags(schema_flags=False)
 common_flags.define_trust_flag()   # (a conformer head's embedder is loaded)
-flags.DEFINE_string("split", "Val", "Split to evaluate (Train, Val, or a labelled Test).")
+flags.DEFINE_enum("split", "Val", choices.SPLITS, "Split to evaluate (Test must be labelled).")
 flags.DEFINE_string("output_dir", None, "Where eval_<split>.json and the PNGs go. Default: the "
                     "model directory (required with several).")
 flags.DEFINE_integer("batch_size", 64, "Clips per evaluation batch.", lower_bound=1)
 flags.DEFINE_string("embedding_cache", None, "Conformer heads: root of the embedding caches "
                     "(default: $VB_KERAS_CACHE/embeddings or ~/.cache/vb_keras/embeddings).")
-flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
-                  "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
-flags.mark_flag_as_required("model_dir")
+common_flags.define_on_bad_audio_flag()
+common_flags.mark_required("model_dir")
 # --help lists the key flags of the main module: make the shared flags defined above key here.
 flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
@@ -46,6 +42,13 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.data import exvo
+    from vb_keras.evaluation import baseline, ensemble, plots, scoring
+    from vb_keras.families import registry
+    from vb_keras.families.base import DataSource
+    from vb_keras.training.runs import TrainedRun
+    from vb_keras.utils import progress
     if len(FLAGS.model_dir) > 1 and not FLAGS.output_dir:
         raise UserInputError("--output_dir is required with several --model_dir")
     output_dir = FLAGS.output_dir or FLAGS.model_dir[0]
@@ -65,8 +68,9 @@ def main(argv):
     batches = [progress.track(reader.batches(FLAGS.split, training=False,
                                              batch_size=FLAGS.batch_size, keep_ids=True),
                               reader.clip_count(FLAGS.split),
-                              size=lambda batch: len(batch[0][FILE_ID]))
-               for reader in readers]
+                              size=lambda batch: len(batch[0][FILE_ID]),
+                              label=f"evaluating {FLAGS.split} with {name}")
+               for reader, name in zip(readers, names)]
     y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
     result = scoring.evaluate(y_true, y_pred, schema, FLAGS.split)
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Reproduces Table 1 of Belanich et al. (2022): a grid of models, multitask and single-task, each
+r"""Reproduces Table 1 of Belanich et al. (2022): a grid of models, multitask and single-task, each
 figure with a 95 per cent speaker-bootstrap confidence interval.
 
-  bin/experiment --models=resnet18,conformer_autopool --output_dir=runs/table1_demo   # demo data
+  bin/experiment --models=resnet18,conformer_autopool               # demo data: runs/demo_table1
   bin/experiment --data_dir=/data/hume_vb_prepared --embedder=/models/cap12 \
       --output_dir=runs/table1 --seeds=0,1,2                        # all eight models, three seeds
 
@@ -17,16 +17,15 @@ import os
 from absl import flags
 
 if __package__:  # installed: vb_experiment
-    from . import common_flags, training_flags
+    from . import choices, common_flags, training_flags
 else:            # a checkout: bin/experiment
+    import choices
     import common_flags
     import training_flags
 
-from vb_keras.analysis import experiment
-
-flags.DEFINE_list("models", list(experiment.TABLE1_MODELS), "Models of the grid (Table 1: "
+flags.DEFINE_list("models", list(choices.TABLE1_MODELS), "Models of the grid (Table 1: "
                   "resnet18/34/50 and the five conformer heads).")
-flags.DEFINE_list("forms", list(experiment.FORMS), "multitask (MTL YES) and/or single_task "
+flags.DEFINE_list("forms", list(choices.FORMS), "multitask (MTL YES) and/or single_task "
                   "(MTL NO: one model per task).")
 flags.DEFINE_list("seeds", ["0"], "One training run per row and seed; with several, the table "
                   "gives mean ± standard deviation over seeds.")
@@ -35,8 +34,9 @@ flags.DEFINE_integer("bootstrap_resamples", 1000, "Speaker-bootstrap resamples p
                      lower_bound=1)
 flags.DEFINE_float("confidence", 0.95, "Coverage of the bootstrap intervals.", lower_bound=0.5,
                    upper_bound=0.999)
-flags.DEFINE_string("output_dir", os.path.join("runs", "table1"), "The grid's folder: runs, "
-                    "tables and figures. Finished runs in it are reused.")
+flags.DEFINE_string("output_dir", None, "The grid's folder: runs, tables and figures. Finished "
+                    "runs in it are reused. Default: runs/<data>_table1, <data> the name of "
+                    "--data_dir's directory, or demo.")
 common_flags.define_data_flags()
 common_flags.define_trust_flag()   # (an embedder is loaded)
 training_flags.define_training_flags(seed=False)
@@ -52,21 +52,24 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from vb_keras.analysis import experiment   # pylint: disable=import-outside-toplevel
     rows = experiment.grid_rows(FLAGS.models, FLAGS.forms)
-    recorded = None if FLAGS.data_dir else experiment.recorded_run(FLAGS.output_dir)
+    output_dir = FLAGS.output_dir or os.path.join(
+        "runs", f"{common_flags.data_name(FLAGS.data_dir)}_table1")
+    recorded = None if FLAGS.data_dir else experiment.recorded_run(output_dir)
     if recorded:   # a rerun of a started grid continues on its data, schema and split
         data_dir, table, schema = common_flags.read_trained_data(
-            FLAGS, recorded, f"the grid in {FLAGS.output_dir}")
+            FLAGS, recorded, f"the grid in {output_dir}")
     else:
         data_dir, table, schema = common_flags.read_data(FLAGS)
     summary = experiment.run_grid(
-        data_dir, table, schema, FLAGS.output_dir, rows,
+        data_dir, table, schema, output_dir, rows,
         params_for_model=lambda model: training_flags.training_params(FLAGS, model, (), seed=0),
         seeds=[int(seed) for seed in FLAGS.seeds], split=FLAGS.split,
         num_resamples=FLAGS.bootstrap_resamples, confidence=FLAGS.confidence,
         on_bad_audio=FLAGS.on_bad_audio,
         settings={"flags": FLAGS.flags_into_string(), **common_flags.split_settings(FLAGS),
-                  "experiment": FLAGS.output_dir})
+                  "experiment": output_dir})
     print(summary["markdown"])
     print("wrote " + ", ".join(summary["paths"]))
 

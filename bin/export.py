@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Exports trained models as a SavedModel for TF Serving (raw audio in, emotion/country/age out).
+r"""Exports trained models as a SavedModel for TF Serving (raw audio in, emotion/country/age out).
 
-  bin/export --model_dir=runs/resnet18_emotion_country_age            # -> saved_models/resnet18_.../1
+  bin/export --model_dir=runs/demo_resnet18_emotion_country_age   # -> saved_models/demo_res.../1
   # The paper's submission (section 3.3) as one servable: two single-task models + median age.
-  bin/export --model_dir=runs/resnet34_emotion,runs/resnet34_country --export_dir=saved_models/exvo
+  bin/export --model_dir=runs/resnet34_emotion,runs/resnet34_country \
+      --output_dir=saved_models/exvo
 
-Writes `<export_dir>/<version>/` (TF Serving's layout; the next version by default), atomically, and
+Writes `<output_dir>/<version>/` (TF Serving's layout; the next version by default), atomically, and
 only after a fresh process has reloaded it and reproduced the Keras models on sample audio. Tasks no
 model covers answer with the naive prediction of the models' training data (--median_age overrides
 the age).
@@ -20,24 +21,21 @@ if __package__:  # installed: vb_export
 else:            # a checkout: bin/export
     import common_flags
 
-from vb_keras.evaluation import baseline
-from vb_keras.serving import export
-from vb_keras.training.runs import TrainedRun
-from vb_keras.utils import atomic
-from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.schema import AGE
+from vb_keras.utils import atomic
 
 flags.DEFINE_list("model_dir", None, "One model directory, or several (one per task) to combine.")
-flags.DEFINE_string("export_dir", None, "Export root; versions go below it. Default: "
-                    "saved_models/<name of the (first) model directory>.")
+flags.DEFINE_string("output_dir", None, "The export root (TF Serving's model directory); versions "
+                    "go below it. Default: saved_models/<name of the (first) model directory>.")
+common_flags.define_deprecated_alias("export_dir", "output_dir")
 flags.DEFINE_integer("version", None, "Version number (default: the next one).", lower_bound=1)
 # The naive fallback is fitted on the Train split of this data.
 common_flags.define_data_flags(schema_flags=False)
 common_flags.define_trust_flag()   # (a conformer head's embedder is loaded)
 flags.DEFINE_float("median_age", None, "Age answered when no model predicts age (default: the "
                    "median training age; the paper's submission used 26.0).")
-flags.mark_flag_as_required("model_dir")
+common_flags.mark_required("model_dir")
 # --help lists the key flags of the main module: make the shared flags defined above key here.
 flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
@@ -45,9 +43,14 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    export_root = FLAGS.export_dir or os.path.join(
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.data import exvo
+    from vb_keras.evaluation import baseline
+    from vb_keras.serving import export
+    from vb_keras.training.runs import TrainedRun
+    export_root = FLAGS.output_dir or os.path.join(
         "saved_models", os.path.basename(os.path.normpath(FLAGS.model_dir[0])))
-    atomic.check_output_path(export_root, "--export_dir")   # before loading any model
+    atomic.check_output_path(export_root, "--output_dir")   # before loading any model
     members, first = [], None
     for model_dir in FLAGS.model_dir:
         run = TrainedRun.finished(model_dir)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Exports the project's Conformer (section 2.2) as a TF-Hub-style embedder SavedModel.
+r"""Exports the project's Conformer (section 2.2) as a TF-Hub-style embedder SavedModel.
 
-  bin/export_embedder --config=small --export_dir=saved_models/embedders/conformer_small
-  bin/export_embedder --config=cap12 --weights=cap12.weights.h5 --export_dir=/models/cap12
-  bin/export_embedder --weights=runs/pretrain_small --layer=3 --export_dir=/models/bursts_small
+  bin/export_embedder --config=small --output_dir=saved_models/embedders/conformer_small
+  bin/export_embedder --config=cap12 --weights=cap12.weights.h5 --output_dir=/models/cap12
+  bin/export_embedder --weights=runs/pretrain_small --layer=3 --output_dir=/models/bursts_small
 
 The SavedModel's `serving_default` maps `audio_samples` float32 [batch, time] (16 kHz, [-1, 1]) to
 {"embedding": [batch, D]} (the TRILLsson convention), so --embedder loads it like any other. Without
@@ -16,16 +16,14 @@ import os
 from absl import flags
 
 if __package__:  # installed: vb_export_embedder
-    from . import common_flags
+    from . import choices, common_flags
 else:            # a checkout: bin/export_embedder
+    import choices
     import common_flags
 
-from vb_keras.models import embedders
 from vb_keras.errors import UserInputError
-from vb_keras.models import conformer
-from vb_keras.training import pretraining
 
-flags.DEFINE_enum("config", "small", sorted(conformer.CONFORMER_CONFIGS),
+flags.DEFINE_enum("config", "small", choices.CONFORMER_CONFIGS,
                   "Conformer configuration (cap12: section 2.2's 24 x 1024, embedding of layer 12).")
 flags.DEFINE_string("weights", None, "A bin/pretrain output directory (its configuration is "
                     "used, --config is ignored), or a Keras .weights.h5 file of the embedder model "
@@ -35,15 +33,20 @@ flags.DEFINE_integer("layer", None, "The Conformer block whose output is pooled 
                      "(1-based). Default: the configuration's embedding layer (cap12: 12, small: 4).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seeds the random weights.")
-flags.DEFINE_string("export_dir", None, "Directory to write (must not exist).")
-flags.mark_flag_as_required("export_dir")
+flags.DEFINE_string("output_dir", None, "Directory to write the SavedModel into (must not exist, "
+                    "or be empty).")
+common_flags.define_deprecated_alias("export_dir", "output_dir")
+common_flags.mark_required("output_dir")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    if os.path.exists(FLAGS.export_dir) and os.listdir(FLAGS.export_dir):
-        raise UserInputError(f"--export_dir: {FLAGS.export_dir} already exists and is not empty")
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.models import embedders
+    from vb_keras.training import pretraining
+    if os.path.exists(FLAGS.output_dir) and os.listdir(FLAGS.output_dir):
+        raise UserInputError(f"--output_dir: {FLAGS.output_dir} already exists and is not empty")
     if FLAGS.weights and os.path.isdir(FLAGS.weights):
         pretrainer, run = pretraining.load_pretrained(FLAGS.weights)
         model = pretraining.embedder_from_pretrainer(pretrainer, run, FLAGS.layer)
@@ -52,9 +55,9 @@ def main(argv):
                   "finished epoch; bin/pretrain with the same flags goes on with it")
         description = (f"vb_keras {model.name} pre-trained by {run.method} in {FLAGS.weights} "
                        f"({run.state}), embedding of layer {FLAGS.layer or 'default'}")
-        embedders.export_conformer_embedder(model, FLAGS.export_dir, description)
+        embedders.export_conformer_embedder(model, FLAGS.output_dir, description)
         print(f"exported {description} ({model.output.shape[-1]}-d, {model.count_params():,} "
-              f"parameters) to {FLAGS.export_dir}")
+              f"parameters) to {FLAGS.output_dir}")
         return
     model = embedders.build_conformer_embedder(FLAGS.config, FLAGS.seed, FLAGS.layer)
     if FLAGS.weights:
@@ -69,9 +72,9 @@ def main(argv):
     else:
         description = (f"vb_keras {FLAGS.config} Conformer with RANDOM weights (seed {FLAGS.seed}):"
                        " untrained")
-    embedders.export_conformer_embedder(model, FLAGS.export_dir, description)
+    embedders.export_conformer_embedder(model, FLAGS.output_dir, description)
     print(f"exported {description} ({model.output.shape[-1]}-d, {model.count_params():,} "
-          f"parameters) to {FLAGS.export_dir}")
+          f"parameters) to {FLAGS.output_dir}")
 
 
 def run():

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Embeds every clip of a data set with a frozen embedder, once, into the embedding cache.
+r"""Embeds every clip of a data set with a frozen embedder, once, into the embedding cache.
 
   bin/extract_embeddings --embedder=/models/trillsson --data_dir=/data/hume_vb_prepared
   bin/extract_embeddings --embedder=../shared/models/yamnet_hub --data_dir=../shared/data/emodb \
@@ -18,14 +18,10 @@ else:            # a checkout: bin/extract_embeddings
     import common_flags
     import training_flags
 
-from vb_keras.data import embedding_cache
-from vb_keras.models import embedders
-
 common_flags.define_data_flags()
 common_flags.define_trust_flag()   # (an embedder is loaded)
 training_flags.define_family_flags(training_flags.EMBEDDER_FLAGS)
-flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
-                  "skip: record unusable clips (listed in the cache's bad_audio.csv); fail: stop.")
+common_flags.define_on_bad_audio_flag("the cache's bad_audio.csv")
 # --help lists the key flags of the main module: make the shared flags defined above key here.
 flags.adopt_module_key_flags(common_flags)
 flags.adopt_module_key_flags(training_flags)
@@ -34,6 +30,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from vb_keras.models import readers   # pylint: disable=import-outside-toplevel  (TensorFlow)
     data_dir, table, schema = common_flags.read_data(FLAGS)
     config = training_flags.frozen_embedder_config(FLAGS)
     embedder = embedders.load(config.embedder)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Pre-trains the section 2.2 Conformer on unlabelled audio: with wav2vec 2.0 (Baevski et al.,
+r"""Pre-trains the section 2.2 Conformer on unlabelled audio: with wav2vec 2.0 (Baevski et al.,
 2020), by distillation from a teacher embedder (TRILLsson's recipe, Shor & Venugopalan, 2022), or both.
 
   bin/pretrain --data_dir=../shared/data/emogator --output_dir=runs/pretrain_small
@@ -7,7 +7,7 @@
       --output_dir=runs/pretrain_bursts --max_minutes=60
   bin/pretrain --data_dir=../shared/data/emogator --teacher=../shared/models/yamnet_hub \
       --output_dir=runs/distil_yamnet
-  bin/export_embedder --weights=runs/pretrain_small --export_dir=/models/bursts_small
+  bin/export_embedder --weights=runs/pretrain_small --output_dir=/models/bursts_small
   bin/train --model=conformer_autopool --embedder=/models/bursts_small --data_dir=...
 
 Every clip of --data_dir (all splits; labels are never read) or of a prepared TFRecord directory,
@@ -17,30 +17,29 @@ and of the --audio files and folders, is used. Started again with the same flags
 
 import dataclasses
 import os
+import types
 
 from absl import flags
 
 if __package__:  # installed: vb_pretrain
-    from . import common_flags
+    from . import choices, common_flags
 else:            # a checkout: bin/pretrain
+    import choices
     import common_flags
 
 from vb_keras.errors import UserInputError
-from vb_keras.models import conformer
-from vb_keras.training import distribute, pretraining, trainer, wav2vec2
 
-_DEFAULTS = pretraining.PretrainingParams()
-_OBJECTIVE = wav2vec2.Wav2Vec2Params()
+_DEFAULTS = types.SimpleNamespace(**choices.PRETRAINING_DEFAULTS)
+_OBJECTIVE = types.SimpleNamespace(**choices.WAV2VEC2_DEFAULTS)
 
 # Audio.
 flags.DEFINE_string("data_dir", None, "A HUME-VB- or A-VB-layout data directory (every split's "
                     "audio; labels unused) or a directory written by bin/prepare_data.")
-flags.DEFINE_list("audio", [], "Audio files and folders (searched recursively), with or instead of "
-                  "--data_dir.")
-flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
-                  "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
+common_flags.define_path_list("audio", "Audio files and folders (searched recursively), with or "
+                              "instead of --data_dir.")
+common_flags.define_on_bad_audio_flag()
 # Model and objective (wav2vec 2.0 BASE defaults, Baevski et al., 2020, section 4.2).
-flags.DEFINE_enum("config", _DEFAULTS.config, sorted(conformer.CONFORMER_CONFIGS),
+flags.DEFINE_enum("config", _DEFAULTS.config, choices.CONFORMER_CONFIGS,
                   "Conformer configuration (small: 4 x 144, CPU-sized; cap12: section 2.2's 24 x 1024).")
 flags.DEFINE_float("mask_prob", _OBJECTIVE.mask_prob, "Share of steps that start a masked span.")
 flags.DEFINE_integer("mask_length", _OBJECTIVE.mask_length, "Steps (40 ms each) per masked span.",
@@ -78,15 +77,16 @@ flags.DEFINE_bool("mixed_bfloat16", False, "Compute in bfloat16 (CPUs with AVX51
 flags.DEFINE_string("teacher", "", "A TF-Hub-style embedder to distil (a SavedModel directory, a TF "
                     "Hub / Kaggle handle or URL): the Conformer learns to reproduce its embedding "
                     "of each --clip_seconds window of the audio.")
-flags.DEFINE_enum("method", _DEFAULTS.method, pretraining.METHODS, "wav2vec2, distillation "
+flags.DEFINE_enum("method", _DEFAULTS.method, choices.PRETRAINING_METHODS, "wav2vec2, distillation "
                   "(needs --teacher), both (the losses added), or auto: distillation with "
                   "--teacher, wav2vec2 without.")
 flags.DEFINE_float("distillation_weight", _DEFAULTS.distillation_weight, "Weight of the "
                    "distillation loss beside wav2vec 2.0's (--method=both).", lower_bound=0)
 # Distribution, output and extensions.
-flags.DEFINE_enum("strategy", "auto", distribute.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", "auto", choices.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or auto).")
-flags.DEFINE_string("output_dir", None, "Output directory. Default: runs/pretrain_<config>.")
+flags.DEFINE_string("output_dir", None, "Output directory. Default: runs/<data>_pretrain_<config>, "
+                    "<data> the name of --data_dir's directory (or of the first --audio).")
 flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.Class names "
                   "constructed with no arguments.")
 common_flags.define_trust_flag()   # (for --teacher)
@@ -94,9 +94,12 @@ flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 
-def _params() -> pretraining.PretrainingParams:
+def _params():
+    """PretrainingParams from the flags."""
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.training import pretraining, wav2vec2
     objective = dataclasses.replace(
-        _OBJECTIVE, mask_prob=FLAGS.mask_prob, mask_length=FLAGS.mask_length,
+        wav2vec2.Wav2Vec2Params(), mask_prob=FLAGS.mask_prob, mask_length=FLAGS.mask_length,
         num_distractors=FLAGS.num_distractors, num_groups=FLAGS.codebook_groups,
         num_entries=FLAGS.codebook_entries, quantizer_logit_std=FLAGS.codebook_logit_std,
         diversity_weight=FLAGS.diversity_weight,
@@ -111,12 +114,16 @@ def _params() -> pretraining.PretrainingParams:
 
 def main(argv):
     del argv
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.training import distribute, pretraining, trainer
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
     try:
         params = _params()
     except ValueError as error:   # its message starts with the setting's name, the flag's
         raise UserInputError(f"--{error}") from None
-    output_dir = FLAGS.output_dir or os.path.join("runs", f"pretrain_{FLAGS.config}")
+    data = FLAGS.data_dir or (FLAGS.audio[0] if FLAGS.audio else None)
+    output_dir = FLAGS.output_dir or os.path.join(
+        "runs", f"{common_flags.data_name(data)}_pretrain_{FLAGS.config}")
     history = pretraining.pretrain(
         output_dir, params, data_dir=FLAGS.data_dir, audio=FLAGS.audio, strategy=strategy,
         callbacks=[trainer.load_callback(spec) for spec in FLAGS.callbacks],

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trains a vocal-burst model (Belanich et al., 2022, section 2) and evaluates it on Val.
+r"""Trains a vocal-burst model (Belanich et al., 2022, section 2) and evaluates it on Val.
 
   bin/train --model=resnet18                                  # multitask, on the demo data
   bin/train --model=resnet34 --tasks=emotion --data_dir=/data/hume_vb_prepared \
@@ -20,15 +20,12 @@ import os
 from absl import flags
 
 if __package__:  # installed: vb_train
-    from . import common_flags, training_flags
+    from . import choices, common_flags, training_flags
 else:            # a checkout: bin/train
+    import choices
     import common_flags
     import training_flags
-
-from vb_keras.evaluation import scoring
-from vb_keras import tasks as vb_tasks
-from vb_keras.families import registry
-from vb_keras.training import distribute, trainer
+from vb_keras.families import registry   # (TensorFlow: imported by training_flags)
 from vb_keras.params import TrainingParams
 from vb_keras.schema import TASKS
 
@@ -46,10 +43,12 @@ common_flags.define_trust_flag()   # (an embedder is loaded)
 # embedder of the conformer heads, the crop of the ResNets, fine-tuning).
 training_flags.define_training_flags()
 # Distribution.
-flags.DEFINE_enum("strategy", "auto", distribute.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", "auto", choices.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or auto).")
 # Output and extensions.
-flags.DEFINE_string("model_dir", None, "Output directory. Default: runs/<model>_<tasks>.")
+flags.DEFINE_string("model_dir", None, "Output directory (the model directory bin/evaluate and "
+                    "bin/export read). Default: runs/<data>_<model>_<tasks>, <data> the name of "
+                    "--data_dir's directory, or demo.")
 flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.Class names "
                   "constructed with no arguments.")
 flags.register_validator("tasks", lambda tasks: tasks is None or (
@@ -65,13 +64,18 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras import tasks as vb_tasks
+    from vb_keras.evaluation import scoring
+    from vb_keras.training import distribute, trainer
     strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.tpu)  # first: multi-worker needs it
     schema = common_flags.schema_from_flags(FLAGS)
     tasks = vb_tasks.canonical(FLAGS.tasks or schema.tasks)
     schema.check_tasks(tasks)   # before reading: a task the data lacks is refused at once
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     params = training_flags.training_params(FLAGS, FLAGS.model, tasks, FLAGS.seed)
-    model_dir = FLAGS.model_dir or os.path.join("runs", f"{params.model}_{'_'.join(params.tasks)}")
+    model_dir = FLAGS.model_dir or os.path.join(
+        "runs", f"{common_flags.data_name(FLAGS.data_dir)}_{params.model}_{'_'.join(params.tasks)}")
     result = trainer.train(
         data_dir, model_dir, table, schema, params, strategy=strategy,
         callbacks=[trainer.load_callback(spec) for spec in FLAGS.callbacks],

@@ -7,11 +7,19 @@ import typing
 from absl import flags
 from absl import logging
 
-from vb_keras import params
-from vb_keras import tasks as vb_tasks
-from vb_keras.errors import UserInputError
-from vb_keras.families import frozen_embedder, registry
-from vb_keras.params import TrainingParams
+if __package__:  # installed: vb_keras_bin
+    from . import common_flags
+else:            # a checkout: bin/
+    import common_flags
+# The families' flags are read from their configs, in library modules that import TensorFlow:
+# imported here with its start-up lines held back, so --help stays clean (if not instant).
+common_flags.quiet_tensorflow_import()
+# pylint: disable=wrong-import-position
+from vb_keras import params  # noqa: E402
+from vb_keras import tasks as vb_tasks  # noqa: E402
+from vb_keras.errors import UserInputError  # noqa: E402
+from vb_keras.families import frozen_embedder, registry  # noqa: E402
+from vb_keras.params import TrainingParams  # noqa: E402
 
 _DEFAULTS = TrainingParams()
 # The embedder's flags, which bin/extract_embeddings and bin/permutation_test share.
@@ -51,8 +59,7 @@ def define_training_flags(seed: bool = True):
     unless `seed` is False."""
     resnets, heads = registry.FAMILIES[0], registry.FAMILIES[1]
     flags.DEFINE_float("dropout", _DEFAULTS.dropout, "Dropout before the task layers.")
-    flags.DEFINE_enum("on_bad_audio", "skip", ["skip", "fail"],
-                      "skip: leave out unusable clips and list them in bad_audio.csv; fail: stop.")
+    common_flags.define_on_bad_audio_flag()
     flags.DEFINE_integer("epochs", None, "Passes over the training split. Default: until Val stops "
                          "improving: epochs of a pass or "
                          f"{params.MIN_EPOCH_STEPS} optimiser steps (whichever is more), "

@@ -1,6 +1,7 @@
 """Decoding, resampling and bad-file detection. CI also runs this module in a TF 2.16 venv with
 tensorflow-io (VB_KERAS_EXPECT_TFIO=1), where the tensorflow-io path must be the one in use."""
 
+import concurrent.futures
 import logging
 import os
 
@@ -26,6 +27,19 @@ def test_backend_is_detected_once_and_matches_the_environment():
     assert audio.backend() in ("tensorflow-io", "native")
     if os.environ.get("VB_KERAS_EXPECT_TFIO") == "1":
         assert audio.backend() == "tensorflow-io"
+
+
+def test_the_backend_is_logged_once_per_process_and_names_the_resampler(caplog):
+    """Decoding threads ask for the backend at the same moment: one line, naming what resamples."""
+    audio._detect_backend.cache_clear()   # pylint: disable=protected-access
+    with caplog.at_level(logging.INFO):
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            assert len(set(pool.map(lambda _: audio.backend(), range(8)))) == 1
+    lines = [record.getMessage() for record in caplog.records
+             if record.getMessage().startswith("audio backend:")]
+    assert len(lines) == 1, lines
+    if audio.backend() == "native":
+        assert "libsoxr resampling" in lines[0] and "TensorFlow" not in lines[0]
 
 
 @pytest.mark.parametrize("rate", [48000, 44100, 22050, 8000, 16000])

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def program(name, *args, check=True):
     if check and process.returncode != 0:
         raise AssertionError(f"bin/{name} failed ({process.returncode}):\n{process.stderr[-3000:]}")
     return process
+
 
 
 class ErrorRuns:
@@ -51,17 +53,19 @@ def bad_output_cases(small_demo, scratch):
                                                       f"{afile} is a file"),
         ("train", [data, "--model_dir=/proc/vb_keras/run"], "--model_dir: cannot create "
                                                             "/proc/vb_keras/run"),
-        ("prepare_data", [data, f"--out_dir={full}"], f"--out_dir: {full} exists and is not empty"),
-        ("prepare_data", [data, f"--out_dir={afile}"], f"--out_dir: {afile} is a file"),
-        ("predict", ["--model=nowhere", f"--audio={small_demo}", f"--output={scratch}"],
+        ("prepare_data", [data, f"--output_dir={full}"],
+         f"--output_dir: {full} exists and is not empty"),
+        ("prepare_data", [data, f"--output_dir={afile}"], f"--output_dir: {afile} is a file"),
+        ("predict", ["--saved_model=nowhere", f"--audio={small_demo}", f"--output={scratch}"],
          f"--output: {scratch} is a directory, not a file"),
-        ("export", ["--model_dir=nowhere", f"--export_dir={afile}"],
-         f"--export_dir: {afile} is a file, not a directory"),
+        ("export", ["--model_dir=nowhere", f"--output_dir={afile}"],
+         f"--output_dir: {afile} is a file, not a directory"),
+
         # Issue 26: these two once wrote into the path or beside it (IsADirectoryError and a
         # .full.*.tmp left; clips written into a foreign directory).
         ("baseline", [data, f"--output_json={full}"], f"--output_json: {full} is a directory"),
-        ("make_demo_data", [f"--out_dir={full}", "--num_clips=2"],
-         f"--out_dir: {full} exists and is not empty"),
+        ("make_demo_data", [f"--output_dir={full}", "--num_clips=2"],
+         f"--output_dir: {full} exists and is not empty"),
     ]
 
 
@@ -77,7 +81,7 @@ BASELINE_ERRORS = [
     (["--split_scheme=paper", "--moved_val_speakers=999"], ["--moved_val_speakers: 999 requested"]),
 ]
 TRAIN_FLAG_ERRORS = [
-    (["--model=resnet101"], ["flag --model=resnet101"]),
+    (["--model=resnet101"], ["flag --model=resnet101: value should be one of <resnet18|"]),
     (["--tasks=valence"], ["--tasks must be distinct names"]),
     (["--batch_size=0"], ["--batch_size"]),
 ]
@@ -87,12 +91,29 @@ EMBEDDER_ERRORS = [
     ("extract_embeddings", ["--embedder=/tmp"], ["--embedder: /tmp is not a SavedModel directory"]),
     ("extract_embeddings", ["--window_seconds=1", "--min_tail_seconds=2"],
      ["--min_tail_seconds: min_tail_seconds must lie in"]),
-    ("export_embedder", ["--export_dir=/tmp", "--weights=/nonexistent.weights.h5"],
-     ["--export_dir: /tmp already exists"]),
+    ("export_embedder", ["--output_dir=/tmp", "--weights=/nonexistent.weights.h5"],
+     ["--output_dir: /tmp already exists"]),
     ("export", ["--model_dir=/tmp"], ["holds no trained model"]),
-    ("predict", ["--model=/tmp", "--output=/tmp/x.csv"],
-     ["--model: /tmp is neither a SavedModel nor a directory of integer versions"]),
+    ("predict", ["--saved_model=/tmp", "--output=/tmp/x.csv"],
+     ["--saved_model: /tmp is neither a SavedModel nor a directory of integer versions"]),
 ]
+# The names that changed (one name per kind of flag), each with a run that the new name's value
+# makes fail at once: (program, args, old name, new name).
+DEPRECATED_NAMES = [
+    ("make_demo_data", ["--out_dir=/dev/null/demo"], "out_dir", "output_dir"),
+    ("prepare_data", ["--out_dir=/dev/null/prepared", "--data_dir={demo}"], "out_dir",
+     "output_dir"),
+    ("export", ["--model_dir=/tmp", "--export_dir=/dev/null/export"], "export_dir",
+     "output_dir"),
+    ("export_embedder", ["--export_dir=/tmp"], "export_dir", "output_dir"),
+    ("predict", ["--model=/tmp", "--audio=/tmp"], "model", "saved_model"),
+]
+
+
+def deprecated_args(small_demo, args):
+    return [arg.format(demo=small_demo) for arg in args]
+
+
 EXPERIMENT_ERRORS = [
     (["--models=resnet19"], ["--models: unknown model 'resnet19'"]),
     (["--forms=both"], ["--forms: 'both' is not one of multitask, single_task"]),
@@ -103,7 +124,7 @@ EXPERIMENT_BAD_SEEDS = ["a", "-1"]   # a negative seed once reached numpy's seed
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("bin") / "demo")
-    process = program("make_demo_data", f"--out_dir={out}", "--num_clips=40", "--seed=2")
+    process = program("make_demo_data", f"--output_dir={out}", "--num_clips=40", "--seed=2")
     assert "wrote 40 clips" in process.stdout
     return out
 
@@ -121,10 +142,12 @@ def error_runs(small_demo, tmp_path_factory):
     foreign = tmp_path_factory.mktemp("foreign_models")
     for kind in ("write_file", "wrong_signature"):
         write_foreign_saved_model(foreign / kind, kind, str(foreign / "written"))
-    cases = [("make_demo_data", [f"--out_dir={small_demo}"])]
+    cases = [("make_demo_data", [f"--output_dir={small_demo}"])]
     cases += [(name, [f"--data_dir={escaping}", *args]) for name, args in ESCAPING_ID_RUNS]
     cases += [("predict", foreign_model_args(small_demo, foreign, kind, trust))
               for kind, trust in FOREIGN_MODEL_RUNS]
+
+    cases += [(name, deprecated_args(small_demo, args)) for name, args, _, _ in DEPRECATED_NAMES]
     cases += [("baseline", baseline_error_args(small_demo, args)) for args, _ in BASELINE_ERRORS]
     cases += [(name, args) for name, args, _ in bad_output_cases(small_demo, scratch)]
     cases += [("train", args) for args, _ in TRAIN_FLAG_ERRORS]
@@ -199,8 +222,18 @@ def test_a_file_id_naming_a_file_outside_the_data_is_refused_naming_its_row(erro
 
 
 def test_make_demo_data_refuses_to_overwrite(small_demo, error_runs):
-    assert_one_line_error(error_runs.program("make_demo_data", f"--out_dir={small_demo}"),
+    assert_one_line_error(error_runs.program("make_demo_data", f"--output_dir={small_demo}"),
                           "already holds a data set")
+
+
+@pytest.mark.parametrize("name, args, old, new", DEPRECATED_NAMES)
+def test_the_old_flag_names_still_work_with_a_one_line_warning(small_demo, error_runs, name, args,
+                                                               old, new):
+    process = error_runs.program(name, *deprecated_args(small_demo, args))
+    warnings = [line for line in process.stderr.splitlines() if ": warning: " in line]
+    assert warnings == [f"{os.path.join(REPO_ROOT, 'bin', name + '.py')}: warning: --{old} is "
+                        f"deprecated and goes in the next release; use --{new}"], process.stderr
+    assert_one_line_error(process, f"--{new}: ")   # the value reached the new flag
 
 
 def test_baseline_prints_a_table_row_and_writes_json(small_demo, tmp_path):
@@ -232,18 +265,18 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
     with open(os.path.join(corrupted, "wav", victim + ".wav"), "wb") as stream:
         stream.write(b"RIFF....WAVEjunk")
     out = str(tmp_path / "prepared")
-    process = program("prepare_data", f"--data_dir={corrupted}", f"--out_dir={out}")
-    assert "wrote " in process.stdout
-    report = open(os.path.join(out, "bad_audio.csv")).read()
-    assert victim in report
-    # (Three short runs that read the data and load no model: one process.)
+    # (Four short runs that load no model: one process.)
     (tmp_path / "runs").mkdir()
-    strict, from_raw, from_prepared = programs_in_one_process([
-        ("prepare_data", [f"--data_dir={corrupted}", f"--out_dir={tmp_path / 'strict'}",
+    process, strict, from_raw, from_prepared = programs_in_one_process([
+        ("prepare_data", [f"--data_dir={corrupted}", f"--output_dir={out}"]),
+        ("prepare_data", [f"--data_dir={corrupted}", f"--output_dir={tmp_path / 'strict'}",
                           "--on_bad_audio=fail"]),
         ("baseline", [f"--data_dir={corrupted}", "--split=Val"]),
         ("baseline", [f"--data_dir={out}", "--split=Val"]),
     ], str(tmp_path / "runs")).values()
+    assert "wrote " in succeeded(process).stdout
+    report = open(os.path.join(out, "bad_audio.csv")).read()
+    assert victim in report
     assert_one_line_error(strict, victim)
     # The prepared set is a data directory for the other programs: same baseline, one clip fewer.
     from_raw, from_prepared = (succeeded(process).stdout for process in (from_raw, from_prepared))
@@ -252,42 +285,55 @@ def test_prepare_data_skips_and_lists_bad_audio(small_demo, tmp_path):
 
 def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path):
     model_dir = str(tmp_path / "emotion")
-    process = program("train", f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
-                      "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion")
-    assert "| resnet18 (emotion) | NO |" in process.stdout
-    # No --data_dir: evaluate, export and predict read the data the model was trained on (not the
-    # demo data, which they once fell back to silently) and say so.
-    process = program("evaluate", f"--model_dir={model_dir}")
-    assert f"no --data_dir: reading the data {model_dir} was trained on, {small_demo}" in process.stderr
-    assert "country: naive prediction" in process.stdout and "emotion: resnet18 (emotion)" in process.stdout
-    for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
-        assert os.path.isfile(os.path.join(model_dir, name)), name
-    assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
-
     export_root = str(tmp_path / "saved_models" / "emotion")
-    process = program("export", f"--model_dir={model_dir}", f"--export_dir={export_root}",
-                      "--median_age=30")
-    assert "age: naive prediction" in process.stdout
-    assert "exported and verified in a fresh process" in process.stdout
-    output = str(tmp_path / "predictions" / "test.csv")
-    process = program("predict", f"--model={export_root}", "--split=Test", f"--output={output}",
-                      f"--output_json={output[:-4]}.json")
-    assert f"predicting Test of {small_demo}, the data" in process.stderr
     import pandas as pd
-    predicted = pd.read_csv(output)
     info = pd.read_csv(os.path.join(small_demo, "data_info.csv"))
-    assert sorted(predicted.File_ID) == sorted(info.File_ID[info.Split == "Test"])
-    assert list(predicted.columns[:3]) == ["File_ID", "Country", "Age"]
-    assert (predicted.Age == 30.0).all()          # the naive age asked for at export
     audio = tmp_path / "audio"
     audio.mkdir()
     first = info.File_ID.iloc[0].strip("[]")
     subprocess.run(["cp", os.path.join(small_demo, "wav", first + ".wav"), str(audio)], check=True)
     (audio / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
-    process = program("predict", f"--model={export_root}/1", f"--audio={audio}",
-                      f"--output={tmp_path / 'audio.csv'}")
-    assert "broken.wav" in process.stderr and "predicted 1 clips" in process.stdout
+    output = str(tmp_path / "predictions" / "test.csv")
+    (tmp_path / "runs").mkdir()
+    # (Six programs, one after another in one process: one TensorFlow import, not six.)
+    trained, evaluated, exported, of_split, of_folder, of_file = (
+        succeeded(process) for process in programs_in_one_process([
+            ("train", [f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
+                       "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion"]),
+            # No --data_dir: evaluate, export and predict read the data the model was trained on
+            # (not the demo data, which they once fell back to silently) and say so.
+            ("evaluate", [f"--model_dir={model_dir}"]),
+            ("export", [f"--model_dir={model_dir}", f"--output_dir={export_root}",
+                        "--median_age=30"]),
+            ("predict", [f"--saved_model={export_root}", "--split=Test", f"--output={output}",
+                         f"--output_json={output[:-4]}.json"]),
+            ("predict", [f"--saved_model={export_root}/1", f"--audio={audio}",
+                         f"--output={tmp_path / 'audio.csv'}"]),
+            ("predict", [f"--saved_model={export_root}", f"--audio={audio / (first + '.wav')}"]),
+        ], str(tmp_path / "runs")).values())
+    assert "| resnet18 (emotion) | NO |" in trained.stdout
+    assert (f"no --data_dir: reading the data {model_dir} was trained on, {small_demo}"
+            in evaluated.stderr)
+    assert ("country: naive prediction" in evaluated.stdout
+            and "emotion: resnet18 (emotion)" in evaluated.stdout)
+    for name in ("eval_Val.json", "ccc_per_emotion_Val.png", "confusion_Val.png", "age_Val.png"):
+        assert os.path.isfile(os.path.join(model_dir, name)), name
+    assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
+    assert "age: naive prediction" in exported.stdout
+    assert "exported and verified in a fresh process" in exported.stdout
+    assert f"predicting Test of {small_demo}, the data" in of_split.stderr
+    predicted = pd.read_csv(output)
+    assert sorted(predicted.File_ID) == sorted(info.File_ID[info.Split == "Test"])
+    assert list(predicted.columns[:3]) == ["File_ID", "Country", "Age"]
+    assert (predicted.Age == 30.0).all()          # the naive age asked for at export
+    assert "broken.wav" in of_folder.stderr and "predicted 1 clips" in of_folder.stdout
     assert list(pd.read_csv(tmp_path / "audio.csv").File_ID) == [int(first)]
+    # One file, no --output: a table to read on the terminal (its strongest emotions).
+    header, row = of_file.stdout.splitlines()
+    assert header.split() == ["File_ID", "Country", "(probability)", "Age", "strongest",
+                              "emotions", "(intensity)"]
+    assert row.startswith(f"{first}  ") and "  30.0  " in row    # the naive age asked for
+    assert len(re.findall(r"[A-Z][a-z]+ -?\d\.\d\d", row)) == 3, row   # the top 3 emotions
 
 
 def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, error_runs):
@@ -300,35 +346,89 @@ def test_bad_output_paths_give_one_line_errors_before_any_work(small_demo, error
 
 @pytest.mark.parametrize("args, fragments", TRAIN_FLAG_ERRORS)
 def test_train_flag_validation(error_runs, args, fragments):
-    process = error_runs.program("train", *args)
-    assert process.returncode != 0 and "Traceback" not in process.stderr
-    assert all(f in process.stderr for f in fragments), process.stderr[-500:]
+    assert_one_line_error(error_runs.program("train", *args), *fragments)
 
 
 PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
             "make_demo_data", "permutation_test", "predict", "prepare_data", "pretrain", "train")
 
-def test_help_lists_every_flag_a_program_defines_checked_out_and_installed(tmp_path):
+REQUIRED = {"evaluate": ["model_dir"], "export": ["model_dir"], "export_embedder": ["output_dir"],
+            "make_demo_data": ["output_dir"], "predict": ["saved_model"],
+            "prepare_data": ["output_dir"]}
+
+
+# The programs whose flags include the model families' settings, read from vb_keras.families
+# (bin/training_flags.py): their --help imports TensorFlow, quietly.
+FAMILY_FLAG_PROGRAMS = ("experiment", "extract_embeddings", "permutation_test", "train")
+
+
+def test_help_is_quick_clean_complete_and_a_success_checked_out_and_installed(tmp_path):
+    """--help and --helpfull exit with 0 and write nothing to stderr, import no TensorFlow (seconds,
+    and start-up lines) but for the programs with the families' flags, show the program's
+    docstring as written (its usage examples unwrapped), list every flag the program defines, and
+    mark the required ones."""
     # Checked out: bin/<name>.py; installed: the module vb_keras_bin.<name> under a console script.
     (tmp_path / "vb_keras_bin").symlink_to(os.path.join(REPO_ROOT, "bin"))
+    ordered = sorted(PROGRAMS, key=lambda name: name in FAMILY_FLAG_PROGRAMS)   # TensorFlow last
     runs = programs_in_one_process(
-        [(name, ["--help"], form) for name in PROGRAMS for form in ("checkout", "installed")],
-        tmp_path, installed_root=str(tmp_path))
-    helps = {name: {form: [runs[name, ("--help",), form].stdout,
-                           runs[name, ("--help",), form].defined]
-                    for form in ("checkout", "installed")} for name in PROGRAMS}
+        [(name, [option], form) for name in ordered for option in ("--help", "--helpfull")
+         for form in ("checkout", "installed")], tmp_path, installed_root=str(tmp_path))
     own_and_shared = {"train": ["model", "tasks", "data_dir", "batch_size", "epochs", "embedder"],
                       "evaluate": ["model_dir", "split", "data_dir", "split_scheme"],
-                      "predict": ["model", "output", "batch_size"],
+                      "predict": ["saved_model", "output", "batch_size", "on_bad_audio"],
+                      "permutation_test": ["on_bad_audio", "output_dir"],
                       "experiment": ["models", "seeds", "data_dir", "learning_rate"]}
     for name in PROGRAMS:
-        for form, (text, defined) in helps[name].items():
-            assert defined and "\nflags:\n" in text, (name, form, text)
-            for flag in defined + own_and_shared.get(name, []):
-                assert f"  --{flag}:" in text or f"  --[no]{flag}:" in text, (name, form, flag)
-        # Installed, the console script has no docstring: the program's own is shown.
-        checkout, installed = (helps[name][form][0] for form in ("checkout", "installed"))
-        assert installed.split("\nflags:\n")[0] == checkout.split("\nflags:\n")[0], name
+        with open(os.path.join(REPO_ROOT, "bin", f"{name}.py")) as stream:
+            # The docstring as written: a `\` ending an example's line once joined it to the next.
+            docstring = stream.read().split('"""')[1]
+        for option in ("--help", "--helpfull"):
+            for form in ("checkout", "installed"):
+                process = runs[name, (option,), form]
+                assert process.returncode == 0 and process.stderr == "", (name, option, form,
+                                                                          process.stderr)
+                if name not in FAMILY_FLAG_PROGRAMS:
+                    assert not process.loaded_tensorflow, (name, option, form)
+                text = process.stdout
+                assert text.startswith(docstring) and "\nflags:\n" in text, (name, form, text)
+                for flag in process.defined + own_and_shared.get(name, []):
+                    assert f"  --{flag}:" in text or f"  --[no]{flag}:" in text, (name, form, flag)
+                for flag in REQUIRED.get(name, []):
+                    help_text = text[text.index(f"  --{flag}:"):].split("\n  --")[0]
+                    assert "(required)" in help_text, (name, flag, help_text)
+
+
+def test_the_flag_choices_are_the_librarys():
+    """bin/choices.py holds, for --help, copies of values the library owns: they must agree."""
+    # pylint: disable=import-outside-toplevel
+    import dataclasses
+    import importlib.util
+    from vb_keras.analysis import experiment, permutation
+    from vb_keras.data import avb, exvo
+    from vb_keras.models import conformer, heads
+    from vb_keras.training import distribute, pretraining, wav2vec2
+    spec = importlib.util.spec_from_file_location("choices", os.path.join(REPO_ROOT, "bin",
+                                                                          "choices.py"))
+    choices = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(choices)
+    pretraining_defaults = dataclasses.asdict(pretraining.PretrainingParams())
+    copies = {
+        "SPLITS": exvo.SPLITS, "SPLIT_SCHEMES": exvo.SPLIT_SCHEMES,
+        "SPLIT_DEFAULTS": exvo.SPLIT_DEFAULTS, "AVB_TASKS": avb.AVB_TASKS,
+        "HEADS": tuple(sorted(heads.HEADS)),
+        "CONFORMER_CONFIGS": tuple(sorted(conformer.CONFORMER_CONFIGS)),
+        "STRATEGIES": distribute.STRATEGIES, "PRETRAINING_METHODS": pretraining.METHODS,
+        "PRETRAINING_DEFAULTS": {key: pretraining_defaults[key]
+                                 for key in choices.PRETRAINING_DEFAULTS},
+        "WAV2VEC2_DEFAULTS": {key: getattr(wav2vec2.Wav2Vec2Params(), key)
+                              for key in choices.WAV2VEC2_DEFAULTS},
+        "TABLE1_MODELS": experiment.TABLE1_MODELS, "FORMS": experiment.FORMS,
+        "PERMUTATION_CONDITIONS": permutation.CONDITIONS}
+    names = {name for name in vars(choices) if name.isupper()}
+    assert names == set(copies), names ^ set(copies)
+    for name, owners in copies.items():
+        assert getattr(choices, name) == owners, (
+            f"bin/choices.py's {name} is not the library's {owners!r}: copy it there")
 
 
 def test_evaluate_names_an_empty_config_json_in_one_line(error_runs):
@@ -354,21 +454,26 @@ def test_baseline_on_real_emodb():
 def test_train_conformer_autopool_extracts_trains_and_evaluates(small_demo, tmp_path):
     cache = str(tmp_path / "embeddings")
     exported = str(tmp_path / "embedder")
-    process = program("export_embedder", f"--export_dir={exported}", "--seed=3")
-    assert "RANDOM weights" in process.stdout and "144-d" in process.stdout
-    process = program("extract_embeddings", f"--data_dir={small_demo}", f"--embedder={exported}",
-                      f"--embedding_cache={cache}", "--window_seconds=1.0")
-    assert "40 clips" in process.stdout and "144-d embeddings (0 unusable)" in process.stdout
     model_dir = str(tmp_path / "autopool")
-    process = program("train", "--model=conformer_autopool", f"--data_dir={small_demo}",
-                      f"--embedder={exported}", f"--embedding_cache={cache}",
-                      "--window_seconds=1.0", f"--model_dir={model_dir}", "--epochs=2",
-                      "--batch_size=8")
-    assert "reusing the embedding cache" in process.stderr
-    assert "| conformer_autopool (emotion+country+age) | YES |" in process.stdout
-    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={small_demo}",
-                      f"--embedding_cache={cache}")
-    assert "| conformer_autopool (emotion+country+age) | YES |" in process.stdout
+    (tmp_path / "runs").mkdir()
+    # (One process for the four programs: one TensorFlow import.)
+    exported_run, extracted, trained, evaluated = (
+        succeeded(process) for process in programs_in_one_process([
+            ("export_embedder", [f"--output_dir={exported}", "--seed=3"]),
+            ("extract_embeddings", [f"--data_dir={small_demo}", f"--embedder={exported}",
+                                    f"--embedding_cache={cache}", "--window_seconds=1.0"]),
+            ("train", ["--model=conformer_autopool", f"--data_dir={small_demo}",
+                       f"--embedder={exported}", f"--embedding_cache={cache}",
+                       "--window_seconds=1.0", f"--model_dir={model_dir}", "--epochs=2",
+                       "--batch_size=8"]),
+            ("evaluate", [f"--model_dir={model_dir}", f"--data_dir={small_demo}",
+                          f"--embedding_cache={cache}"]),
+        ], str(tmp_path / "runs")).values())
+    assert "RANDOM weights" in exported_run.stdout and "144-d" in exported_run.stdout
+    assert "40 clips" in extracted.stdout and "144-d embeddings (0 unusable)" in extracted.stdout
+    assert "reusing the embedding cache" in trained.stderr
+    assert "| conformer_autopool (emotion+country+age) | YES |" in trained.stdout
+    assert "| conformer_autopool (emotion+country+age) | YES |" in evaluated.stdout
     assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
 
 
@@ -382,15 +487,19 @@ def test_real_emodb_head_export_and_predict_reproduce_the_evaluation(tmp_path):
     from vb_keras.evaluation import metrics
     schema_flags = [f"--emotion_columns={','.join(EMODB_EMOTIONS)}", "--class_column=Sex"]
     model_dir = str(tmp_path / "autopool")
-    program("train", "--model=conformer_autopool", f"--data_dir={EMODB}", *schema_flags,
-            f"--embedder={YAMNET}", "--epochs=20", f"--model_dir={model_dir}")
-    program("evaluate", f"--model_dir={model_dir}", f"--data_dir={EMODB}", "--split=Test")
-    evaluated = json.load(open(os.path.join(model_dir, "eval_Test.json")))
     export_root = str(tmp_path / "saved_models" / "autopool")
-    program("export", f"--model_dir={model_dir}", f"--export_dir={export_root}")
     output = str(tmp_path / "test.csv")
-    program("predict", f"--model={export_root}", f"--data_dir={EMODB}", "--split=Test",
-            f"--output={output}")
+    (tmp_path / "runs").mkdir()
+    for process in programs_in_one_process([   # (one process: one TensorFlow import, not four)
+            ("train", ["--model=conformer_autopool", f"--data_dir={EMODB}", *schema_flags,
+                       f"--embedder={YAMNET}", "--epochs=20", f"--model_dir={model_dir}"]),
+            ("evaluate", [f"--model_dir={model_dir}", f"--data_dir={EMODB}", "--split=Test"]),
+            ("export", [f"--model_dir={model_dir}", f"--output_dir={export_root}"]),
+            ("predict", [f"--saved_model={export_root}", f"--data_dir={EMODB}", "--split=Test",
+                         f"--output={output}"]),
+    ], str(tmp_path / "runs")).values():
+        succeeded(process)
+    evaluated = json.load(open(os.path.join(model_dir, "eval_Test.json")))
     predicted = pd.read_csv(output).set_index("File_ID")
     info = pd.read_csv(os.path.join(EMODB, "data_info.csv")).set_index("File_ID")
     test = info[info.Split == "Test"].loc[predicted.index]
@@ -415,7 +524,10 @@ def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_p
     args = [f"--data_dir={small_demo}", "--models=resnet18,conformer", "--forms=multitask",
             "--epochs=1", "--batch_size=8", "--clip_seconds=1", "--bootstrap_resamples=100",
             f"--output_dir={output_dir}"]
-    process = program("experiment", *args)
+    (tmp_path / "runs").mkdir()
+    # The grid, then a rerun that names no --data_dir (one process: one TensorFlow import).
+    process, again = (succeeded(run) for run in programs_in_one_process(
+        [("experiment", args), ("experiment", args[1:])], str(tmp_path / "runs")).values())
     lines = [line for line in process.stdout.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| Model | MTL? | Emotions (CCC) ↑ | Country (UAR) ↑")
     assert [line.split(" | ")[0] for line in lines[1:]] == [
@@ -426,7 +538,6 @@ def test_experiment_writes_table_1_and_a_rerun_reuses_the_runs(small_demo, tmp_p
                  "runs/resnet18_emotion_country_age_seed0/training_curves.png"):
         assert os.path.isfile(os.path.join(output_dir, name)), name
     # The rerun names no --data_dir: the grid continues on the data its runs were trained on.
-    again = program("experiment", *args[1:])
     assert f"no --data_dir: reading the data the grid in {output_dir} was trained on, {small_demo}" \
         in again.stderr
     assert "reusing the finished run" in again.stderr and "training resnet18" not in again.stderr
@@ -440,9 +551,8 @@ def test_experiment_gives_one_line_errors(error_runs, args, fragments):
 
 @pytest.mark.parametrize("seeds", EXPERIMENT_BAD_SEEDS)
 def test_experiment_flag_validation(error_runs, seeds):
-    process = error_runs.program("experiment", f"--seeds={seeds}")
-    assert process.returncode != 0 and "Traceback" not in process.stderr
-    assert "--seeds must be distinct integers" in process.stderr
+    assert_one_line_error(error_runs.program("experiment", f"--seeds={seeds}"),
+                          "--seeds must be distinct integers")
 
 
 @requires_emodb
@@ -501,19 +611,21 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
             "--class_column=Category"]
     model_dir = str(tmp_path / "run")
     (tmp_path / "short_runs").mkdir()
-    # (Two refusals and the baseline, none of which trains or loads a model: one process.)
-    baseline_refused, train_refused, baseline = programs_in_one_process([
+    # (Two refusals, the baseline, a training and its evaluation: one process.)
+    baseline_refused, train_refused, baseline, trained, evaluated = programs_in_one_process([
         ("baseline", data),
         ("train", [*data, "--age_column=", "--tasks=emotion,age", f"--model_dir={model_dir}"]),
         ("baseline", [*data, "--age_column="]),
+        ("train", [*data, "--age_column=", "--epochs=1", "--batch_size=8", "--clip_seconds=1",
+                   f"--model_dir={model_dir}"]),
+        ("evaluate", [f"--model_dir={model_dir}", f"--data_dir={data_dir}"]),
     ], str(tmp_path / "short_runs")).values()
     # A named column the data lacks stays an error, and says how to leave the task out.
     assert_one_line_error(baseline_refused, "missing column 'Age'",
                           "(if the data has no age labels, pass --age_column=)")
     assert_one_line_error(train_refused,
                           "--tasks: the data has no age labels (--age_column is empty)")
-    process = program("train", *data, "--age_column=", "--epochs=1", "--batch_size=8",
-                      "--clip_seconds=1", f"--model_dir={model_dir}")
+    process = succeeded(trained)
     assert "| resnet18 (emotion+country) | YES |" in process.stdout
     assert " | — | " in process.stdout.splitlines()[-1]
     from vb_keras.training import runs
@@ -522,7 +634,7 @@ def test_train_evaluate_baseline_on_real_emogator_without_age_labels(tmp_path):
     assert run.schema.tasks == ("emotion", "country") and len(run.schema.classes) == 28
     saved = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     assert saved["mae"] is None and saved["uar"] is not None and len(saved["ccc_per_emotion"]) == 30
-    process = program("evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}")
+    process = succeeded(evaluated)
     assert "| resnet18 (emotion+country) | YES |" in process.stdout and "age:" not in process.stdout
     assert not os.path.exists(os.path.join(model_dir, "age_Val.png"))
     process = succeeded(baseline)

@@ -163,12 +163,13 @@ def test_history_keeps_one_row_per_epoch_when_a_resumed_run_repeats_one(tmp_path
 
     path = str(tmp_path / "history.csv")
     with open(path, "w") as stream:
-        stream.write("epoch,loss,val_loss\n0,0.0,0.0\n1,9,9\n2,0.")
-    assert run(path, [1, 2]) == "epoch,loss,val_loss\n0,0.0,0.0\n1,0.1,0.01\n2,0.2,0.02\n"
+        stream.write("epoch,loss,val_loss\n1,0.0,0.0\n2,9,9\n3,0.")
+    # Keras's epochs 1 and 2 (0-based) are the log's epochs 2 and 3, as history.csv numbers them.
+    assert run(path, [1, 2]) == "epoch,loss,val_loss\n1,0.0,0.0\n2,0.1,0.01\n3,0.2,0.02\n"
     # A fresh history and an uninterrupted resume are left as they are.
     fresh = str(tmp_path / "fresh.csv")
     run(fresh, [0])
-    assert run(fresh, [1]) == "epoch,loss,val_loss\n0,0.0,0.0\n1,0.1,0.01\n"
+    assert run(fresh, [1]) == "epoch,loss,val_loss\n1,0.0,0.0\n2,0.1,0.01\n"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Shared fixtures: tiny generated data sets, the shared/ material, a private demo cache."""
 
+import ast
 import contextlib
+import importlib
+import importlib.util
 import json
 import os
 import socket
@@ -269,5 +272,60 @@ def run_local_workers(args_of, log_dir, count=2, timeout=600):
 
 
 def run_main():
-    """Lets a test module run on its own (as Bazel's py_test does) through pytest."""
+    """Lets a test module run on its own (as Bazel's py_test does) through pytest; with
+    VB_KERAS_BAZEL_CHECK=imports in the environment (`.bazelrc`'s --config=imports), checks its
+    imports instead (`check_imports`)."""
+    if os.environ.get("VB_KERAS_BAZEL_CHECK") == "imports":
+        sys.exit(check_imports(sys.argv[0]))
     sys.exit(pytest.main([sys.argv[0], "-q", "-p", "no:cacheprovider"]))
+
+
+# The modules of this repository a test may import: the library and the tests' helpers.
+LOCAL_MODULES = ("vb_keras", "conftest", "serving_loaders", "permutation_fixtures")
+
+
+def check_imports(test_file) -> int:
+    """What a Bazel test target proves that the README's test run cannot: that the target's
+    declared deps hold all the code it needs. Bazel runs the test from runfiles holding only those
+    deps, and every file the tests open and every program they start is read from the checkout
+    (REPO_ROOT), so the imports are what the runfiles decide. This imports every module of the
+    repository that an import statement of `test_file` names, at any depth of the code (inside
+    functions too, whether or not a test reaches it), and, the same way, every module those name,
+    transitively; then it collects the tests. A missing dep fails here as an ImportError, where a
+    run of the tests would find it only on the paths they take. The tests' own checks run in the
+    README's test command (`.ci/run`, step 1)."""
+    seen, pending = set(), [test_file]
+    while pending:
+        path = pending.pop()
+        for name in _local_imports(path):
+            if name in seen:
+                continue
+            seen.add(name)
+            module = importlib.import_module(name)
+            if getattr(module, "__file__", None):
+                pending.append(module.__file__)
+    print(f"{os.path.basename(test_file)}: {len(seen)} modules of the repository import from the "
+          "runfiles")
+    return pytest.main([test_file, "-q", "--collect-only", "-p", "no:cacheprovider"])
+
+
+def _local_imports(path):
+    """The LOCAL_MODULES modules an import statement of the file `path` names, anywhere in it."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from package import name`: the package, and `name` where it is a module.
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names
+                                      if _is_module(f"{node.module}.{alias.name}")]
+        else:
+            continue
+        yield from (name for name in names if name.split(".")[0] in LOCAL_MODULES)
+
+
+def _is_module(name) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:   # `name`'s parent is a module, not a package: `name` is an attribute
+        return False

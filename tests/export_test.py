@@ -66,7 +66,8 @@ def test_saved_model_cli_lists_the_signature(exported):
     text = process.stdout
     signature = text[text.index("signature_def['serving_default']"):]
     for fragment in ("inputs['waveform']", "inputs['num_samples']", "outputs['emotion']",
-                     "outputs['country']", "outputs['age']", "DT_FLOAT", "DT_INT32"):
+                     "outputs['country']", "outputs['country_name']", "outputs['age']",
+                     "DT_FLOAT", "DT_INT32", "DT_STRING"):
         assert fragment in signature, fragment
 
 
@@ -88,7 +89,10 @@ def test_a_tf_serving_predict_request_built_from_the_signature_runs(exported):
     outputs = served(**{name: tf.constant(tf.make_ndarray(tensor))
                         for name, tensor in request.inputs.items()})
     assert {name: tuple(value.shape) for name, value in outputs.items()} == {
-        "emotion": (2, 10), "country": (2, 4), "age": (2, 1)}
+        "emotion": (2, 10), "country": (2, 4), "country_name": (2,), "age": (2, 1)}
+    # TF Serving clients read the class by name: the most probable one's.
+    assert [name.decode() for name in outputs["country_name"].numpy()] == [
+        SCHEMA.classes[i] for i in np.argmax(outputs["country"], axis=-1)]
     assert set(outputs) == set(signature.outputs)
 
 
@@ -98,8 +102,12 @@ def sample_batch():
 
 
 def keras_outputs(servable):
-    return export.reference_outputs(servable.members, servable.schema, servable.naive,
-                                    export.sample_clips())
+    """What the servable must answer: the Keras models' outputs, and the name of the most
+    probable class."""
+    outputs = export.reference_outputs(servable.members, servable.schema, servable.naive,
+                                       export.sample_clips())
+    return {**outputs, "country_name": export.class_names(servable.schema.classes,
+                                                          outputs["country"])}
 
 
 def test_tf_serving_loaders_run_the_resnet_export_like_the_keras_model(
@@ -171,6 +179,8 @@ def test_the_submission_ensemble_answers_each_task_from_its_model(
     np.testing.assert_allclose(outputs["emotion"], emotion.model(features)["emotion"], atol=1e-4)
     np.testing.assert_allclose(outputs["country"], country.model(features)["country"], atol=1e-4)
     np.testing.assert_array_equal(outputs["age"], np.full((3, 1), 26.0, np.float32))
+    assert [name.decode() for name in outputs["country_name"].numpy()] == list(
+        export.class_names(SCHEMA.classes, outputs["country"]))
     # TF Serving's loaders answer the same.
     assert_serves_like(path, features, {task: np.asarray(value) for task, value in outputs.items()},
                        load_saved_model_binary)
@@ -193,7 +203,7 @@ def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_
                    TrainingParams(epochs=1, batch_size=8, family=ResNetConfig(clip_seconds=0.5)))
     root = tmp_path / "saved_models" / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "export.py"),
-               f"--model_dir={model_dir}", f"--export_dir={root}"]
+               f"--model_dir={model_dir}", f"--output_dir={root}"]
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=env)
@@ -211,6 +221,20 @@ def test_a_killed_export_leaves_no_version_tf_serving_would_load(tiny_demo, tmp_
     assert "exported and verified in a fresh process" in finished.stdout
     assert export.latest_version(str(root)) == str(root / "1")
     shutil.rmtree(root)
+
+
+def test_class_names_that_miss_the_most_probable_class_are_refused():
+    """The check the fresh process's outputs go through (each export above passes it)."""
+    probabilities = np.array([[0.1, 0.6, 0.2, 0.1], [0.7, 0.1, 0.1, 0.1]], np.float32)
+    expected = {"country": probabilities}
+    right = np.array([b"South Africa", b"China"])
+    reloaded = {f"{loader}/{key}": value for loader in ("tf2", "session")
+                for key, value in (("country", probabilities), ("country_name", right))}
+    export.check_reloaded(reloaded, expected, SCHEMA.classes)
+    reloaded["session/country_name"] = np.array([b"South Africa", b"Venezuela"])
+    with pytest.raises(RuntimeError, match="country_name output under the session loader does "
+                                           "not name its most probable class"):
+        export.check_reloaded(reloaded, expected, SCHEMA.classes)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import EMODB, EMODB_EMOTIONS, requires_emodb, run_main, write_data_info
+from conftest import (EMODB, EMODB_EMOTIONS, REPO_ROOT, requires_emodb, run_main,
+                      write_data_info)
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
 from vb_keras.schema import HUME_VB, LabelSchema
@@ -203,6 +204,24 @@ def test_ids_below_the_audio_folder_links_inside_it_and_a_linked_folder_are_read
     os.symlink(data_dir / "wav", linked / "wav")
     assert exvo.read_clip_table(str(linked), HUME_VB)["path"][1] == os.path.join(
         str(linked), "wav", "sub", "2.wav")
+
+
+def test_the_errors_docs_data_md_quotes_are_the_readers(tmp_path):
+    data_md = open(os.path.join(REPO_ROOT, "docs", "data.md"), encoding="utf-8").read()
+    with pytest.raises(UserInputError) as outside:
+        read(tmp_path / "outside", {(1, "Fear"): 1.3})
+    message = str(outside.value)
+    assert message[message.index("data_info.csv: line "):].endswith(
+        "): Fear = 1.3 lies outside [0, 1]")
+    assert "data_info.csv: line 214 (File_ID [40112]): Fear = 1.3 lies outside [0, 1]" in data_md
+    write_data_info(str(tmp_path / "no_age"), [{k: v for k, v in r.items() if k != "Age"}
+                                               for r in rows()])
+    with pytest.raises(UserInputError) as missing:
+        exvo.read_clip_table(str(tmp_path / "no_age"), HUME_VB)
+    quoted = str(missing.value)[str(missing.value).index("data_info.csv: "):]
+    assert quoted.startswith("data_info.csv: missing column 'Age' (if the data has no age labels, "
+                             "pass --age_column=) (it has: File_ID, Split, ")
+    assert quoted[:quoted.index("Split, ") + len("Split, ")] + "...)" in data_md
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import contextlib
 import functools
 import http.server
 import os
+import sys
 import tarfile
 import threading
 
@@ -78,6 +79,8 @@ def test_a_compressed_saved_model_url_is_fetched_once_into_the_hub_cache(tmp_pat
     # --embedder takes the URL as it takes a directory (here from the cache, the server gone).
     embedder = embedders.load(f"{url}/tiny.tar.gz")
     assert embedder.path == os.path.abspath(path) and embedder.dimension == 2
+    # So does the Python API's SavedModelEmbedder.
+    assert embedders.SavedModelEmbedder(f"{url}/tiny.tar.gz").path == embedder.path
     audio = np.array([[0.1, 0.3, -0.2, 0.6]], np.float32)
     np.testing.assert_allclose(embedder(audio).numpy(), [[0.2, 0.6]], rtol=1e-6)
     # Resolved again with the server gone: read from the cache, offline.
@@ -98,6 +101,13 @@ def test_a_handle_that_cannot_be_fetched_is_one_line_naming_it(tmp_path, hub_cac
     with pytest.raises(UserInputError, match=r"^--embedder: cannot reach .* check the network") as error:
         hub.resolve(f"{url}/other.tar.gz")
     assert "\n" not in str(error.value)
+
+
+def test_a_handle_without_tensorflow_hub_installed_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)   # import fails, as when not installed
+    with pytest.raises(UserInputError, match=r"^--teacher: fetching https://tfhub.dev/x/1 needs "
+                                             r"tensorflow-hub.*pip install 'vb_keras\[hub\]'"):
+        hub.resolve("https://tfhub.dev/x/1", flag="--teacher")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,23 @@ def test_skip_keeps_order_and_reports_bad_clips(tmp_path):
                                             ["c1", str(tmp_path / "gone.wav"), "file not found"]]
 
 
+class Unprintable:
+    def __str__(self):
+        raise RuntimeError("killed while writing")
+
+
+def test_the_report_is_written_whole_or_not_at_all(tmp_path):
+    """reliability.md: CSV outputs are written to a scratch file and renamed."""
+    first = [loading.BadClip("c1", "/a/c1.wav", "file not found")]
+    report = loading.write_bad_audio_report(first, str(tmp_path))
+    with pytest.raises(RuntimeError, match="killed"):
+        loading.write_bad_audio_report(first + [loading.BadClip("c2", "/a/c2.wav", Unprintable())],
+                                       str(tmp_path))
+    assert os.listdir(tmp_path) == [loading.BAD_AUDIO_REPORT]   # no scratch left
+    with open(report) as stream:
+        assert len(list(csv.reader(stream))) == 2               # the earlier report, whole
+
+
 def test_fail_stops_at_the_first_bad_clip(tmp_path):
     with pytest.raises(BadAudioError, match="gone.wav: file not found"):
         list(loading.decode_clips(table_of(tmp_path), "File_ID", "fail", progress=False))

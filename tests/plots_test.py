@@ -80,6 +80,13 @@ def test_read_history(tmp_path):
     assert list(history.columns) == ["epoch", "loss", "val_hmean"]
 
 
+def test_curves_number_epochs_from_1_as_history_csv_does_and_as_older_files_did_not():
+    # pylint: disable=protected-access
+    assert plots._epochs(pd.DataFrame({"epoch": [1, 2, 3]})).tolist() == [1, 2, 3]
+    assert plots._epochs(pd.DataFrame({"epoch": [0, 1, 2]})).tolist() == [1, 2, 3]   # from 0
+    assert plots._epochs(pd.DataFrame({"loss": [0.5, 0.4]})).tolist() == [1, 2]
+
+
 def _entries(count, with_history):
     entries = []
     for i in range(count):

@@ -20,8 +20,10 @@ def model(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("saved_models") / "r18")
     member = export.Member(multitask.build_model("resnet18", SCHEMA),
                            TrainingParams(model="resnet18"))
+    # (Unverified: export_test.py checks the verification of this very export; here it would
+    # only cost a fresh process.)
     export.export(export.Servable([member], SCHEMA, {"emotion": np.full(10, 0.2), "country": 2,
-                                                     "age": 26.0}), root)
+                                                     "age": 26.0}), root, verify=False)
     return prediction.ExportedModel(root)
 
 
@@ -63,6 +65,24 @@ def test_submission_layout_and_json(model, tmp_path):
 
 
 
+def test_the_terminal_table_names_the_likely_classes_and_the_strongest_emotions(model):
+    results = prediction.predict_clips(model, [("sub/laugh", tone(1.0)), ("sigh", tone(0.7))])
+    text = prediction.summary_text(model, results, "Country", top=2)
+    header, *rows = text.splitlines()
+    assert header.split("  ")[0] == "File_ID" and "Country (probability)" in header
+    assert "strongest emotions (intensity)" in header and "Age" in header
+    assert [row.split()[0] for row in rows] == ["sigh", "sub/laugh"]
+    outputs = results["sigh"]
+    first, second = np.argsort(-outputs["country"])[:2]
+    assert (f"{SCHEMA.classes[first]} {outputs['country'][first]:.2f}, "
+            f"{SCHEMA.classes[second]} {outputs['country'][second]:.2f}") in rows[0]
+    strongest = np.argsort(-outputs["emotion"])[:2]
+    assert ", ".join(f"{HUME_VB.emotion_columns[i]} {outputs['emotion'][i]:.2f}"
+                     for i in strongest) in rows[0]
+    # The servable names the most probable class itself.
+    assert outputs["country_name"].decode() == SCHEMA.classes[first]
+
+
 def test_a_model_of_data_without_age_labels_exports_and_predicts_only_its_outputs(tmp_path):
     schema = LabelSchema(emotion_columns=("Joy", "Romantic Love"), class_column="Category",
                          age_column="").with_classes(["a", "b", "c"])
@@ -74,9 +94,11 @@ def test_a_model_of_data_without_age_labels_exports_and_predicts_only_its_output
     model = prediction.ExportedModel(root)
     assert model.path == path and model.schema.tasks == ("emotion", "country")
     results = prediction.predict_clips(model, [("1", tone(1.0)), ("2", tone(0.7))])
-    assert set(results["1"]) == {"emotion", "country"}
+    assert set(results["1"]) == {"emotion", "country", "country_name"}
     table = prediction.submission_table(model, results, "Category")
     assert list(table.columns) == ["File_ID", "Category", "Joy", "Romantic Love"]
+    header = prediction.summary_text(model, results, "Category").splitlines()[0]
+    assert "Category (probability)" in header and "Age" not in header
     csv_path, json_path = str(tmp_path / "p.csv"), str(tmp_path / "p.json")
     prediction.write_outputs(table, results, model, csv_path, json_path)
     import json

@@ -73,7 +73,7 @@ def test_a_finished_run_holds_its_outputs_and_exports_an_embedder(finished_run, 
     assert config["objective"]["anneal_steps"] == 1   # 69% of the 2 updates, as the paper's
     export_dir = str(tmp_path / "embedder")
     result = _program("export_embedder", f"--weights={finished_run}", "--layer=3",
-                      f"--export_dir={export_dir}")
+                      f"--output_dir={export_dir}")
     assert result.returncode == 0, result.stderr
     embedder = embedders.SavedModelEmbedder(export_dir)
     assert embedder.dimension == 144 and "wav2vec 2.0" in embedder.description
@@ -90,7 +90,7 @@ def test_a_finished_run_holds_its_outputs_and_exports_an_embedder(finished_run, 
 
 def test_bad_requests_are_one_line_errors(finished_run, tiny_demo, tmp_path):
     result = _program("export_embedder", f"--weights={finished_run}", "--layer=9",
-                      f"--export_dir={tmp_path / 'bad'}")
+                      f"--output_dir={tmp_path / 'bad'}")
     assert result.returncode == 1 and "--layer: the small Conformer has layers 1 to 4" in result.stderr
     result = _program("pretrain", f"--data_dir={tiny_demo}", "--method=both",
                       f"--output_dir={tmp_path / 'both'}")
@@ -114,7 +114,7 @@ def test_a_stopped_run_resumes_only_with_its_own_settings_and_ends_as_an_uninter
     with pytest.raises(RuntimeError, match="stop here"):
         pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9),
                              data_dir=tiny_demo, callbacks=[_StopAfterEpochs(2)])
-    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1]
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [1, 2]
     # What it has learnt so far can be exported already (its last finished epoch).
     _, run = pretraining.load_pretrained(run_dir)
     assert run.state == "stopped after epoch 2 of 3" and not run.finished
@@ -134,7 +134,7 @@ def test_a_stopped_run_resumes_only_with_its_own_settings_and_ends_as_an_uninter
     # A time budget is not a setting: a run stopped by --max_minutes goes on under another.
     pretraining.pretrain(run_dir, _params(config=tiny_conformer, steps=9, max_minutes=30),
                          data_dir=tiny_demo)
-    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [0, 1, 2]
+    assert list(pd.read_csv(os.path.join(run_dir, "history.csv"))["epoch"]) == [1, 2, 3]
     # Resumed at epoch 3 with the backup's weights, optimizer, dropout generators and the
     # epoch's own data, it ends where the uninterrupted run ends (issue 26: it did not).
     np.testing.assert_allclose(pd.read_csv(os.path.join(run_dir, "history.csv")).to_numpy(),
@@ -191,7 +191,7 @@ def test_a_distilled_run_exports_a_student_that_embeds_in_the_teachers_space(tin
     assert "contrastive_loss" not in history.columns
     assert os.path.isfile(os.path.join(run_dir, "teacher_targets.npz"))
     export_dir = str(tmp_path / "student")
-    result = _program("export_embedder", f"--weights={run_dir}", f"--export_dir={export_dir}")
+    result = _program("export_embedder", f"--weights={run_dir}", f"--output_dir={export_dir}")
     assert result.returncode == 0, result.stderr
     student = embedders.SavedModelEmbedder(export_dir)
     assert student.dimension == 1024 and f"distillation from {YAMNET}" in student.description

@@ -32,7 +32,8 @@ def assert_one_line_error(process, *fragments):
 # descriptors 1 and 2) captured and its exit status as the interpreter would give it: SystemExit's
 # code, 1 and the traceback for an exception. Between programs the flags one defined are deleted
 # (the next defines them again). Reads [[name, args, form], ...] from the JSON file argv[2] and
-# writes [[returncode, stdout, stderr, [the flags it defined]], ...] to argv[3].
+# writes [[returncode, stdout, stderr, [the flags it defined], whether TensorFlow has been
+# imported by then], ...] to argv[3].
 PROGRAMS_SCRIPT = """
 import importlib, json, os, runpy, sys, tempfile, traceback
 from absl import app, flags
@@ -77,13 +78,14 @@ for name, args, form in json.load(open(cases_path)):
             defined.append(flag)
             delattr(flags.FLAGS, flag)
     sys.modules.pop("vb_keras_bin." + name, None)
-    results.append([returncode, *output, sorted(defined)])
+    results.append([returncode, *output, sorted(defined), "tensorflow" in sys.modules])
 json.dump(results, open(results_path, "w"))
 """
 
 
 def programs_in_one_process(cases, directory, installed_root=""):
-    """{(name, args, form): subprocess.CompletedProcess, `.defined` the flags it defined} of
+    """{(name, args, form): subprocess.CompletedProcess, `.defined` the flags it defined and
+    `.loaded_tensorflow` whether TensorFlow was imported by its end} of
     `cases`, [(name, [args])] or [(name, [args], "checkout" or "installed")], run by
     PROGRAMS_SCRIPT in one process; `directory` holds its input and output; `installed_root` holds
     the package vb_keras_bin of the installed form."""
@@ -101,7 +103,7 @@ def programs_in_one_process(cases, directory, installed_root=""):
         results = json.load(stream)
     assert len(results) == len(cases)
     runs = {}
-    for case, (returncode, stdout, stderr, defined) in zip(cases, results):
+    for case, (returncode, stdout, stderr, defined, tensorflow) in zip(cases, results):
         runs[case] = subprocess.CompletedProcess([case[0], *case[1]], returncode, stdout, stderr)
-        runs[case].defined = defined
+        runs[case].defined, runs[case].loaded_tensorflow = defined, tensorflow
     return runs

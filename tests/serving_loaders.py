@@ -33,7 +33,8 @@ def saved_model_cli_run(path, feeds: dict, signature: str = "serving_default") -
              "--inputs", ";".join(inputs), "--outdir", outdir],
             capture_output=True, text=True, env=ENV)
         assert process.returncode == 0, process.stderr[-3000:]
-        return {name[:-len(".npy")]: np.load(os.path.join(outdir, name))
+        # (String outputs, the class names, come as object arrays, which np.load unpickles.)
+        return {name[:-len(".npy")]: np.load(os.path.join(outdir, name), allow_pickle=True)
                 for name in os.listdir(outdir)}
 
 
@@ -94,5 +95,14 @@ def assert_serves_like(path, feeds: dict, expected: dict, binary=None, atol=1e-4
     for loader, outputs in runs.items():
         assert set(outputs) == set(expected), loader
         for key, value in expected.items():
-            np.testing.assert_allclose(outputs[key], value, atol=atol,
-                                       err_msg=f"{key} under {loader}")
+            if np.asarray(value).dtype.kind in "OSU":   # names: equal, as text
+                np.testing.assert_array_equal(_text(outputs[key]), _text(value),
+                                              err_msg=f"{key} under {loader}")
+            else:
+                np.testing.assert_allclose(outputs[key], value, atol=atol,
+                                           err_msg=f"{key} under {loader}")
+
+
+def _text(values) -> list:
+    return [value.decode() if isinstance(value, bytes) else str(value)
+            for value in np.asarray(values).ravel()]

@@ -38,19 +38,25 @@ class RecordScores(keras.callbacks.Callback):
         self.scores.append((logs["val_hmean"], logs["val_ccc_Awe"]))
 
 
-def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path):
+def test_train_writes_a_complete_model_dir(tiny_demo, tmp_path, recwarn):
     table, schema = exvo.read_and_split(tiny_demo, HUME_VB)
     model_dir = str(tmp_path / "run")
     recorder = RecordScores()
     result = trainer.train(tiny_demo, model_dir, table, schema, TrainingParams(epochs=2, **TINY),
                             callbacks=[recorder])
     assert len(recorder.scores) == 2
+    # Nothing a user could not act on (Keras once warned that fit's shuffle=True was ignored).
+    assert not [str(warning.message) for warning in recwarn if "shuffle" in str(warning.message)]
     for name in ("model.keras", "config.json", "history.csv", "eval_Val.json", "best.weights.h5"):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     assert not os.path.exists(os.path.join(model_dir, "backup"))     # removed once finished
     with open(os.path.join(model_dir, "history.csv")) as stream:
         rows = list(csv.DictReader(stream))
-    assert [row["epoch"] for row in rows] == ["0", "1"] and "val_hmean" in rows[0]
+    assert [row["epoch"] for row in rows] == ["1", "2"] and "val_hmean" in rows[0]
+    # The log, history.csv and best.weights.h5.json number the epochs alike, from 1.
+    best = json.load(open(os.path.join(model_dir, "best.weights.h5.json")))
+    best_row = max(rows, key=lambda row: (float(row["val_hmean"]), float(row["val_mean_ccc"])))
+    assert best["epoch"] == int(best_row["epoch"])
     # TensorBoard shows the challenge figures under its own names (as the user guide says).
     assert {"epoch_mean_ccc", "epoch_uar", "epoch_mae", "epoch_hmean", "epoch_ccc_Awe"} <= (
         _tensorboard_tags(os.path.join(model_dir, "tensorboard", "validation")))
@@ -190,6 +196,45 @@ def test_a_model_file_with_foreign_code_is_refused_in_one_line_naming_it(tmp_pat
     assert "Lambda" in message and "\n" not in message
 
 
+class Unregistered(keras.layers.Layer):
+    """A custom layer no one registered with Keras."""
+
+    def call(self, inputs):
+        return inputs * 2
+
+
+def test_a_model_file_with_an_unknown_layer_is_refused_in_one_line_naming_the_class(tmp_path):
+    inputs_ = keras.Input([3])
+    keras.Model(inputs_, Unregistered()(inputs_)).save(tmp_path / trainer.MODEL_FILE)
+    (tmp_path / trainer.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
+        HUME_VB.to_json())}))
+    with pytest.raises(UserInputError) as error:
+        runs.TrainedRun.finished(str(tmp_path)).model
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / trainer.MODEL_FILE}: cannot be loaded (Keras could not "
+                              "locate class 'Unregistered': ")
+    assert "import vb_keras.models" in message and "\n" not in message
+
+
+def test_plain_keras_fails_as_python_api_md_says_without_the_package_import(tmp_path):
+    """docs/python_api.md quotes the error of loading a model.keras without
+    `import vb_keras.models`: the opening of Keras's TypeError and the class it could not locate."""
+    from vb_keras.models import features   # pylint: disable=import-outside-toplevel
+    waveform, num_samples = keras.Input([800]), keras.Input([], dtype="int32")
+    path = str(tmp_path / trainer.MODEL_FILE)
+    keras.Model([waveform, num_samples],
+                features.WaveformNormalization()(waveform, num_samples)).save(path)
+    script = ("import keras\n"
+              f"try:\n    keras.saving.load_model({path!r})\n"
+              "except TypeError as error:\n    print(error)\n")
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    docs = open(os.path.join(REPO_ROOT, "docs", "python_api.md"), encoding="utf-8").read()
+    for quoted in ("Functional'> could not be deserialized properly",
+                   "Could not locate class 'WaveformNormalization'"):
+        assert quoted in output and quoted in docs, quoted
+
+
 def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_path):
     model_dir = tmp_path / "run"
     command = [sys.executable, os.path.join(REPO_ROOT, "bin", "train.py"), f"--data_dir={tiny_demo}",
@@ -210,7 +255,7 @@ def test_a_killed_run_resumes_and_ends_with_the_requested_epochs(tiny_demo, tmp_
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     epochs = [int(row["epoch"]) for row in csv.DictReader(open(history))]
-    assert epochs[0] == 0 and epochs[-1] == 2 and set(epochs) == {0, 1, 2}
+    assert epochs[0] == 1 and epochs[-1] == 3 and set(epochs) == {1, 2, 3}   # numbered from 1
     assert len(epochs) <= 4          # at most the epoch that was cut short is logged twice
     assert (model_dir / "model.keras").exists()
 
@@ -258,7 +303,7 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
         trainer.train(tiny_demo, model_dir, table, schema, params, callbacks=[KilledAtTheEnd()])
     assert not os.path.exists(os.path.join(model_dir, "model.keras"))
     result = trainer.train(tiny_demo, model_dir, table, schema, params)
-    assert _history_epochs(model_dir) == [0, 1] and result.history == {}
+    assert _history_epochs(model_dir) == [1, 2] and result.history == {}
     assert os.path.isfile(os.path.join(model_dir, "eval_Val.json"))
     assert not os.path.exists(os.path.join(model_dir, "backup"))
     # Killed after training, before model.keras: the rerun writes the outputs from the final weights.
@@ -274,7 +319,7 @@ def test_a_kill_after_the_last_epoch_finishes_the_run_without_training_again(tin
     first = json.load(open(os.path.join(model_dir, "eval_Val.json")))
     os.remove(os.path.join(model_dir, "eval_Val.json"))
     result = trainer.train(tiny_demo, model_dir, table, schema, params)
-    assert _history_epochs(model_dir) == [0, 1] and result.history == {}
+    assert _history_epochs(model_dir) == [1, 2] and result.history == {}
     assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["hmean"] == pytest.approx(
         first["hmean"], abs=1e-6)
     assert os.path.isfile(os.path.join(model_dir, "model.keras"))

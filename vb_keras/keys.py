@@ -15,5 +15,8 @@ FILE_ID = "file_id"
 
 # The signature a servable, and a TF-Hub-style embedder, answer on.
 SIGNATURE = "serving_default"
+# The servable's output beside the class probabilities: the most probable class's name, string
+# [batch] (TF Serving clients read names, not indices into assets/classes.txt).
+CLASS_NAME = "country_name"
 # The embedder signature's input and output (TRILLsson's convention on TF Hub).
 AUDIO_SAMPLES, EMBEDDING = "audio_samples", "embedding"

@@ -73,7 +73,12 @@ int main(int argc, char** argv) {
 
   for (size_t i = 0; i < keys.size(); ++i) {
     tensorflow::TensorProto proto;
-    results[i].AsProtoTensorContent(&proto);
+    // Strings (the class names) go field by field: tensor_content holds fixed-width types only.
+    if (results[i].dtype() == tensorflow::DT_STRING) {
+      results[i].AsProtoField(&proto);
+    } else {
+      results[i].AsProtoTensorContent(&proto);
+    }
     std::ofstream stream(output_dir + "/" + keys[i] + ".pb", std::ios::binary);
     if (!proto.SerializeToOstream(&stream)) return Fail("cannot write output " + keys[i]);
   }

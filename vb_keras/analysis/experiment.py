@@ -225,7 +225,8 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
                                                       model_dir))
     logging.info("predicting %s with %s", split, model_dir)
     batches = progress.track(reader.batches(split, training=False, keep_ids=True),
-                             reader.clip_count(split), size=lambda batch: len(batch[0][FILE_ID]))
+                             reader.clip_count(split), size=lambda batch: len(batch[0][FILE_ID]),
+                             label=f"predicting {split} with {os.path.basename(model_dir)}")
     _, y_pred, ids = predict_batches(model, batches)
     prediction = {"file_id": np.asarray(ids, str), **y_pred}
     _write_npz(path, prediction)

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import struct
+import threading
 
 import numpy as np
 import soundfile
@@ -43,17 +44,26 @@ CLIPPING_PEAK_COMPRESSED = 2.0
 SOXR_QUALITY = "VHQ"
 
 
-@functools.lru_cache(maxsize=None)
+_BACKEND_LOCK = threading.Lock()
+
+
 def backend() -> str:
-    """Returns "tensorflow-io" when tensorflow-io's kernels load here, else "native"; logs it once."""
+    """Returns "tensorflow-io" when tensorflow-io's kernels load here, else "native"; logs it once
+    per process."""
+    with _BACKEND_LOCK:   # decoding threads ask at once: detect (and log) once, not once each
+        return _detect_backend()
+
+
+@functools.lru_cache(maxsize=None)
+def _detect_backend() -> str:
     try:
         import tensorflow_io as tfio  # pylint: disable=import-outside-toplevel
         # Importing succeeds even when the kernels do not load (TF >= 2.17): call one to find out.
         tfio.audio.resample(tf.zeros([16], tf.float32), rate_in=8000, rate_out=16000)
     except Exception as error:  # ImportError, NotImplementedError, or a symbol error from the .so
         reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
-        logging.info("audio backend: native (libsndfile decoding, TensorFlow resampling); "
-                     "tensorflow-io unavailable: %s", reason)
+        logging.info("audio backend: native (libsndfile decoding, libsoxr resampling at %s); "
+                     "tensorflow-io unavailable: %s", SOXR_QUALITY, reason)
         return "native"
     logging.info("audio backend: tensorflow-io %s for compressed audio and resampling",
                  tfio.__version__)

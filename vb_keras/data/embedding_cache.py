@@ -131,7 +131,8 @@ def _extract(embedder, data_dir, table, schema, directory, window, on_bad_audio,
                      len(done), num_shards)
     logging.info("embedding %d clips with %s into %s", total, embedder.description, directory)
     # Per batch of clips, on stderr.
-    advance = progress_bars.Progress(total).add if progress else lambda count: None
+    advance = (progress_bars.Progress(total, label="embedding clips").add if progress
+               else lambda count: None)
     embed = _window_embedder(embedder, window)
     bad = []
     for shard in range(num_shards):

@@ -41,18 +41,19 @@ def to_int16(waveform: np.ndarray) -> np.ndarray:
 
 
 def decode_clips(table: pd.DataFrame, id_column: str, on_bad_audio: str = "skip",
-                 workers: int = 0, progress: bool = True
+                 workers: int = 0, progress: bool = True, label: str = "decoding audio"
                  ) -> Iterator[Tuple[int, np.ndarray | BadClip]]:
     """Yields (row position, int16 16 kHz waveform or BadClip) for every row of `table`, in order.
 
     Decoding runs in a thread pool (libsndfile and TensorFlow release the GIL). With
-    on_bad_audio="fail" the first bad clip raises `BadAudioError`.
+    on_bad_audio="fail" the first bad clip raises `BadAudioError`. `progress`: the progress of
+    `label` on stderr.
     """
     if on_bad_audio not in ON_BAD_AUDIO:
         raise UserInputError(f"--on_bad_audio: {on_bad_audio!r} is not one of {', '.join(ON_BAD_AUDIO)}")
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
     paths, ids = list(table[PATH]), list(table[id_column])
-    bar = progress_bars.Progress(len(paths)) if progress and paths else None   # on stderr
+    bar = progress_bars.Progress(len(paths), label=label) if progress and paths else None
 
     def load(position):
         try:
@@ -86,14 +87,15 @@ def write_bad_audio_report(bad: List[BadClip], output_dir, final_dir=None) -> st
     """
     if not bad:
         return None
-    os.makedirs(output_dir, exist_ok=True)
     report = os.path.join(output_dir, BAD_AUDIO_REPORT)
+
     def write(stream):
         writer = csv.writer(stream)
         writer.writerow(["File_ID", "path", "reason"])
         for clip in bad:
             writer.writerow([clip.file_id, clip.path, clip.reason])
-    atomic.write_file(report, write)
+
+    atomic.write_file(report, write)   # a kill leaves the previous report or none, never half
     logging.warning("skipped %d unusable audio file(s); listed in %s (first: %s: %s)", len(bad),
                     os.path.join(final_dir, BAD_AUDIO_REPORT) if final_dir else report,
                     bad[0].path, bad[0].reason)

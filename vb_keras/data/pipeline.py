@@ -53,7 +53,7 @@ def read_clips(data_dir, schema: LabelSchema, split: str, on_bad_audio="skip", r
     if table is None:
         table = exvo.read_clip_table(data_dir, schema)
     return clips_from_audio(exvo.select_split(table, schema, split), schema, on_bad_audio,
-                            report_dir or data_dir)
+                            report_dir or data_dir, label=f"decoding {split} audio")
 
 
 def clips_from_tfrecords(directory, split: str, schema: LabelSchema) -> tf.data.Dataset:
@@ -74,10 +74,11 @@ def clips_from_tfrecords(directory, split: str, schema: LabelSchema) -> tf.data.
 
 
 def clips_from_audio(split_table: pd.DataFrame, schema: LabelSchema, on_bad_audio="skip",
-                     report_dir=None) -> tf.data.Dataset:
+                     report_dir=None, label: str = "decoding audio") -> tf.data.Dataset:
     """Decodes every clip of `split_table` into memory; see `read_clips`."""
     waveforms, keep, bad = [], [], []
-    for position, result in loading.decode_clips(split_table, schema.id_column, on_bad_audio):
+    for position, result in loading.decode_clips(split_table, schema.id_column, on_bad_audio,
+                                                 label=label):
         if isinstance(result, loading.BadClip):
             bad.append(result)
         else:

@@ -27,10 +27,10 @@ def prepare(table: pd.DataFrame, schema: LabelSchema, out_dir, source: str,
         written, or another process is writing it; or a bad clip with on_bad_audio="fail".
     """
     if tfrecord.is_prepared(out_dir):
-        raise UserInputError(f"--out_dir: {out_dir} already holds a prepared data set")
+        raise UserInputError(f"--output_dir: {out_dir} already holds a prepared data set")
     counts, shards, bad = {}, {}, []
     # Checks out_dir (not a file, empty, writable, no other writer) before decoding anything.
-    with atomic_directory(out_dir, "--out_dir") as scratch:
+    with atomic_directory(out_dir, "--output_dir") as scratch:
         for split in splits:
             rows = exvo.select_split(table, schema, split)
             shards[split] = max(1, math.ceil(len(rows) / CLIPS_PER_SHARD)) if len(rows) else 0
@@ -54,7 +54,7 @@ def _write_split(rows, schema, directory, split, num_shards, on_bad_audio, worke
     written = 0
     try:
         for position, result in loading.decode_clips(rows, schema.id_column, on_bad_audio,
-                                                     workers, progress):
+                                                     workers, progress, f"decoding {split}"):
             if isinstance(result, loading.BadClip):
                 bad.append(result)
                 continue

@@ -182,9 +182,11 @@ def _clean_history(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def _epochs(history):
-    """1-based epoch numbers (CSVLogger's `epoch` is 0-based; row order when it is missing)."""
+    """1-based epoch numbers (row order when `epoch` is missing). history.csv numbers epochs from 1;
+    files written before that numbered them from 0, as Keras's CSVLogger does, and start at 0."""
     if "epoch" in history:
-        return history["epoch"].to_numpy(np.float64) + 1
+        epochs = history["epoch"].to_numpy(np.float64)
+        return epochs + 1 if len(epochs) and epochs.min() == 0 else epochs
     return np.arange(1, len(history) + 1, dtype=np.float64)
 
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from vb_keras import params
 from vb_keras.keys import AUDIO_SAMPLES, EMBEDDING, NUM_SAMPLES, SIGNATURE
-from vb_keras.models import features
+from vb_keras.models import features, hub
 from vb_keras.utils import atomic, model_safety
 from vb_keras.utils.atomic import atomic_directory
 from vb_keras.utils.cache import cache_root
@@ -33,10 +33,11 @@ PROJECTION = "distillation_projection"
 
 
 class SavedModelEmbedder:
-    """A TF-Hub-style audio embedder loaded from a local SavedModel directory.
+    """A TF-Hub-style audio embedder loaded from a SavedModel: a local directory, or a TF Hub /
+    Kaggle handle or URL, which is fetched once into the TF Hub cache (`hub.resolve`) and read there.
 
     Attributes:
-      path: the directory.
+      path: the local directory.
       dimension: D, the embedding size.
       identity: a string that changes whenever the model does (the SavedModel fingerprint), used in
         embedding cache keys so a changed embedder never reuses stale embeddings.
@@ -44,6 +45,7 @@ class SavedModelEmbedder:
     """
 
     def __init__(self, path: str, flag: str = "--embedder"):
+        path = hub.resolve(path, flag)   # a local directory stays as it is
         self.path = os.path.abspath(path)
         loaded = load_saved_model(path, flag)
         self._signature, self.dimension = embedding_signature(loaded, path, flag)

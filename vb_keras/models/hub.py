@@ -49,7 +49,12 @@ def resolve(handle: str, flag: str = "--embedder") -> str:
             raise UserInputError(f"{flag}: {handle} is not a directory (nor a TF Hub handle or "
                                  "URL: those start with https://, http:// or gs://)")
         return handle
-    import tensorflow_hub   # pylint: disable=import-outside-toplevel  (only for remote handles)
+    try:   # (an optional dependency, for remote handles only: pyproject.toml's `hub` extra)
+        import tensorflow_hub   # pylint: disable=import-outside-toplevel
+    except ImportError as error:   # tensorflow-hub absent, or its tf_keras
+        raise UserInputError(f"{flag}: fetching {handle} needs tensorflow-hub, which is not "
+                             f"installed or does not load ({error}): pip install 'vb_keras[hub]', "
+                             "or download the model and pass its directory") from None
     try:
         path = tensorflow_hub.resolve(handle)
     except urllib.error.HTTPError as error:

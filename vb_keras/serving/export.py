@@ -6,9 +6,12 @@ The `serving_default` signature takes
 and returns
   emotion  float32 [batch, n_emotions]: perceived intensities, in the order of assets/emotions.txt
   country  float32 [batch, n_classes]: class probabilities, in the order of assets/classes.txt
+  country_name  string [batch]: the most probable class's name
   age      float32 [batch, 1]: years
 (only the outputs of the tasks the training data labels, `LabelSchema.tasks`: a data set without age
-labels gives a servable without `age`, and without its asset for a missing emotion or class task)
+labels gives a servable without `age`, and without its asset for a missing emotion or class task;
+without class labels there is no `country` nor `country_name`). The intensities are the emotion
+layer's linear outputs, not clipped to [0, 1]: the challenge's CCC is computed on them as they are.
 Everything a client would otherwise have to reproduce is inside the graph: normalisation and log-mel
 (ResNets), or windowing, the frozen embedder and the head (conformer family).
 
@@ -33,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vb_keras.keys import NUM_SAMPLES, SIGNATURE, WAVEFORM
+from vb_keras.keys import CLASS_NAME, NUM_SAMPLES, SIGNATURE, WAVEFORM
 from vb_keras.data.pipeline import padded_batch
 from vb_keras.evaluation import ensemble
 from vb_keras.families import registry
@@ -102,7 +105,11 @@ class Servable:
         for task in self.schema.tasks:
             if task not in outputs:
                 outputs[task] = tf.tile(tf.constant(self.naive_rows[task])[tf.newaxis], [batch, 1])
-        return {task: outputs[task] for task in self.schema.tasks}
+        served = {task: outputs[task] for task in self.schema.tasks}
+        if COUNTRY in served:
+            served[CLASS_NAME] = tf.gather(tf.constant(self.schema.classes),
+                                           tf.argmax(served[COUNTRY], axis=-1))
+        return served
 
     def archive(self) -> keras.export.ExportArchive:
         """The servable as a Keras `ExportArchive`, Keras 3's path to a SavedModel that TF
@@ -174,8 +181,9 @@ def next_version(export_root) -> int:
     return max(versions, default=0) + 1
 
 
-def latest_version(model_path) -> str:
-    """`model_path` if it is a SavedModel, else its highest integer version directory."""
+def latest_version(model_path, flag: str = "--saved_model") -> str:
+    """`model_path` if it is a SavedModel, else its highest integer version directory; errors
+    name `flag`."""
     if os.path.isfile(os.path.join(model_path, "saved_model.pb")):
         return model_path
     versions = sorted((int(name) for name in os.listdir(model_path) if name.isdigit()),
@@ -184,7 +192,7 @@ def latest_version(model_path) -> str:
         candidate = os.path.join(model_path, str(version))
         if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
             return candidate
-    raise UserInputError(f"--model: {model_path} is neither a SavedModel nor a directory of "
+    raise UserInputError(f"{flag}: {model_path} is neither a SavedModel nor a directory of "
                          "integer versions holding one (TF Serving's layout)")
 
 
@@ -218,7 +226,7 @@ def export(servable: Servable, export_root, version: int | None = None,
                 "data_dir": os.path.abspath(data_dir) if data_dir else None}
         atomic.write_json(os.path.join(scratch, EXPORT_INFO), info)
         if verify:
-            _verify_in_fresh_process(scratch, clips, expected)
+            _verify_in_fresh_process(scratch, clips, expected, servable.schema.classes)
     return target
 
 
@@ -231,7 +239,7 @@ def _write_assets(path, schema: LabelSchema):
         atomic.write_text(os.path.join(path, "assets", name), "\n".join(values) + "\n")
 
 
-def _verify_in_fresh_process(path, clips, expected):
+def _verify_in_fresh_process(path, clips, expected, classes=()):
     """Reloads `path` in a fresh Python process through both of TensorFlow's loaders (the TF2
     `tf.saved_model.load`, and the session-based loader that TF Serving and `saved_model_cli run`
     use) and compares each one's outputs on `clips` with `expected`.
@@ -251,7 +259,13 @@ def _verify_in_fresh_process(path, clips, expected):
     if process.returncode != 0:
         raise RuntimeError(f"the exported SavedModel did not reload in a fresh process:\n"
                            f"{process.stderr.decode(errors='replace')[-2000:]}")
-    reloaded = np.load(io.BytesIO(process.stdout))
+    check_reloaded(dict(np.load(io.BytesIO(process.stdout))), expected, classes)
+
+
+def check_reloaded(reloaded: dict, expected: dict, classes=()):
+    """Raises RuntimeError unless the reloaded SavedModel's outputs under each loader
+    (`reloaded["<loader>/<output>"]`) match the Keras models' (`expected`) and its class names
+    name the most probable of its own class probabilities."""
     for loader in export_check.LOADERS:
         for task in expected:
             error = float(np.max(np.abs(reloaded[f"{loader}/{task}"] - expected[task])))
@@ -259,6 +273,17 @@ def _verify_in_fresh_process(path, clips, expected):
                 raise RuntimeError(f"the exported SavedModel's {task} output under the {loader} "
                                    f"loader differs from the Keras model's by {error:.2e} on "
                                    "sample audio")
+        if COUNTRY in expected and not np.array_equal(
+                np.char.decode(reloaded[f"{loader}/{CLASS_NAME}"], "utf-8"),
+                class_names(classes, reloaded[f"{loader}/{COUNTRY}"])):
+            raise RuntimeError(f"the exported SavedModel's {CLASS_NAME} output under the {loader} "
+                               "loader does not name its most probable class")
+
+
+def class_names(classes, probabilities) -> np.ndarray:
+    """The names of the most probable classes of [batch, n_classes] `probabilities`, as the
+    servable's `country_name` output gives them (str here, bytes from TensorFlow)."""
+    return np.asarray(classes, dtype=str)[np.argmax(probabilities, axis=-1)]
 
 
 def load_names(path) -> tuple:

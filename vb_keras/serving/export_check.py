@@ -42,7 +42,9 @@ def main(path, parent_pid):
     signature = tf.saved_model.load(path).signatures[SIGNATURE]
     outputs.update({f"tf2/{task}": value.numpy() for task, value in signature(
         **{key: tf.constant(value) for key, value in feeds.items()}).items()})
-    np.savez(result, **outputs)
+    # Strings (the class names) as fixed-width bytes: .npz holds object arrays only by pickling.
+    np.savez(result, **{key: value.astype(bytes) if value.dtype == object else value
+                        for key, value in outputs.items()})
     result.close()
 
 

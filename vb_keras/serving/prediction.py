@@ -23,8 +23,8 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 class ExportedModel:
     """An exported vb_keras SavedModel: its signature, emotion and class names, and schema."""
 
-    def __init__(self, path, flag: str = "--model"):
-        self.path = export.latest_version(path)
+    def __init__(self, path, flag: str = "--saved_model"):
+        self.path = export.latest_version(path, flag)
         # A foreign model: refused if what it runs touches files, processes or the network.
         model_safety.check_saved_model(self.path, flag)
         self.emotions, self.classes = export.load_names(self.path)
@@ -77,11 +77,41 @@ def predict_clips(model: ExportedModel, clips, batch_size: int = 16, progress: b
     clips = sorted(clips, key=lambda item: len(item[1]))
     results = {}
     groups = (clips[start:start + batch_size] for start in range(0, len(clips), batch_size))
-    for group in progress_bars.track(groups, len(clips), len) if progress else groups:
+    for group in (progress_bars.track(groups, len(clips), len, label="predicting") if progress
+                  else groups):
         outputs = model([audio for _, audio in group])
         for row, (file_id, _) in enumerate(group):
             results[file_id] = {task: value[row] for task, value in outputs.items()}
     return results
+
+
+def summary_text(model: ExportedModel, results: dict, class_column: str = "Country",
+                 top: int = 3) -> str:
+    """A table for the terminal: per clip, the most probable class (and the runner-up, with
+    their probabilities), the age, and the `top` strongest emotions with their intensities."""
+    header, rows = ["File_ID"], []
+    for file_id in sorted(results):
+        outputs, row = results[file_id], [file_id]
+        if COUNTRY in outputs:
+            ranked = np.argsort(-outputs[COUNTRY])[:2]
+            row.append(", ".join(f"{model.classes[i]} {outputs[COUNTRY][i]:.2f}" for i in ranked))
+        if AGE in outputs:
+            row.append(f"{float(outputs[AGE][0]):.1f}")
+        if EMOTION in outputs and top:
+            ranked = np.argsort(-outputs[EMOTION])[:top]
+            row.append(", ".join(f"{model.emotions[i]} {outputs[EMOTION][i]:.2f}" for i in ranked))
+        rows.append(row)
+    tasks = results[next(iter(results))] if results else {}
+    if COUNTRY in tasks:
+        header.append(f"{class_column} (probability)")
+    if AGE in tasks:
+        header.append("Age")
+    if EMOTION in tasks and top:
+        header.append("strongest emotions (intensity)")
+    widths = [max(len(line[column]) for line in [header, *rows]) for column in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+             for line in [header, *rows]]
+    return "\n".join(lines)
 
 
 def submission_table(model: ExportedModel, results: dict, class_column: str = "Country",

@@ -64,7 +64,8 @@ class ValidationScore(keras.callbacks.Callback):
         if self._forward is None or self._forward_model is not self.model:
             self._forward, self._forward_model = inference_function(self.model), self.model
         batches = self.batches if not self.clips else progress.track(
-            self.batches, self.clips, size=lambda batch: len(next(iter(batch[1].values()))))
+            self.batches, self.clips, size=lambda batch: len(next(iter(batch[1].values()))),
+            label=f"scoring {self.split}")
         y_true, y_pred, _ = predict_batches(self.model, batches, forward=self._forward)
         y_pred, _ = baseline.fill_missing_tasks(y_pred, self.naive,
                                                 len(next(iter(y_true.values()))))
@@ -151,7 +152,8 @@ class BestWeights(keras.callbacks.Callback):
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):
-    """history.csv (appended to across resumes) with exactly one row per epoch.
+    """history.csv (appended to across resumes) with exactly one row per epoch, numbered from 1
+    as the log and best.weights.h5.json number them (Keras's CSVLogger numbers from 0).
 
     A run killed after an epoch's row was written but before that epoch's backup repeats the epoch
     when resumed: the repeated epoch's row then replaces the earlier one instead of following it
@@ -164,13 +166,14 @@ class HistoryLogger(keras.callbacks.CSVLogger):
     def on_epoch_end(self, epoch, logs=None):
         try:
             if self.writer is None:   # the first epoch this fit ends
-                self._drop_rows_from(epoch)
-            super().on_epoch_end(epoch, logs)
+                self._drop_rows_from(epoch + 1)
+            super().on_epoch_end(epoch + 1, logs)
         except OSError as error:
             # (A row cut short by a full disk is dropped by the next run, as a killed one's.)
             raise atomic.no_space_error(error, self.filename) or error
 
     def _drop_rows_from(self, epoch):
+        """Drops the rows of epoch `epoch` (1-based) and later."""
         with open(self.filename, newline="") as stream:
             lines = stream.read().splitlines(keepends=True)
         if len(lines) < 2:

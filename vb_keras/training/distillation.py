@@ -50,7 +50,7 @@ def chunks(waveforms: list, window: WindowParams = WindowParams()) -> np.ndarray
 def teacher_embeddings(teacher, pieces: np.ndarray, progress: bool = True) -> np.ndarray:
     """float32 [chunks, D]: the teacher's embedding of each int16 chunk."""
     starts = range(0, len(pieces), CHUNKS_PER_CALL)
-    items = progress_bars.track(starts, len(pieces), unit="chunk",
+    items = progress_bars.track(starts, len(pieces), unit="chunk", label="teacher embedding",
                                 size=lambda start: min(CHUNKS_PER_CALL, len(pieces) - start)
                                 ) if progress else starts
     result = [teacher(pieces[start:start + CHUNKS_PER_CALL].astype(np.float32) / 32768.0).numpy()

@@ -36,7 +36,7 @@ from vb_keras.models import conformer, embedders, hub
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import distillation, trainer, wav2vec2
 from vb_keras.training import distribute
-from vb_keras.utils import atomic, resume
+from vb_keras.utils import atomic, progress, resume
 
 WEIGHTS_FILE = "pretrained.weights.h5"
 CONFIG_FILE = "config.json"
@@ -318,7 +318,9 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     with strategy.scope():
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                             initial_epoch=first_epoch, validation_data=validation,
-                            callbacks=[*package_callbacks, *callbacks], verbose=1 if chief else 0)
+                            callbacks=[*package_callbacks, *callbacks],
+                            verbose=progress.fit_verbosity(chief),
+                            shuffle=False)   # (the pipeline shuffles; True only makes Keras warn)
     finished = int(model.optimizer.iterations.numpy()) >= epochs * steps_per_epoch
     if chief:
         table = plots.read_history(output_dir)

@@ -6,6 +6,7 @@ the data and split it was trained on, the best epoch) and loads model.keras on f
 
 import functools
 import os
+import re
 
 import keras
 
@@ -100,10 +101,23 @@ class TrainedRun:
             # (compile=False: programs only predict with it, and model.keras holds no optimizer
             # state, which a compiled load would build and warn about)
             return keras.models.load_model(path, compile=False)
-        except ValueError as error:
-            # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode), and
-            # an unknown layer class fails alike: say which file, in one line, without the
-            # traceback.
-            reason = (str(error).strip().splitlines()[0] if str(error).strip()
-                      else type(error).__name__)
-            raise UserInputError(f"{path}: cannot be loaded ({reason})") from None
+        except (TypeError, ValueError) as error:
+            # Keras's safe_mode refuses code stored in the file (a Lambda layer's bytecode) with a
+            # ValueError; a layer class nobody registered fails with a TypeError whose useful part
+            # lies hundreds of characters in. Say which file and why, in one line.
+            raise UserInputError(f"{path}: cannot be loaded ({load_error_reason(error)})") from None
+
+
+def load_error_reason(error: Exception) -> str:
+    """One line from Keras's error on loading a model file.
+
+    A class Keras cannot find ("Could not locate class 'X'", deep inside a TypeError that starts
+    with the model's whole config) is named, with what registers the package's classes.
+    """
+    text = str(error).strip()
+    unknown = re.search(r"Could not locate (class|function) '([^']+)'", text)
+    if unknown:
+        return (f"Keras could not locate {unknown.group(1)} '{unknown.group(2)}': the package's own "
+                "layers and losses register on `import vb_keras.models`; code of your own must be "
+                "imported (and registered) before loading")
+    return text.splitlines()[0] if text else type(error).__name__

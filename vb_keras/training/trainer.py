@@ -41,7 +41,7 @@ from vb_keras.families.base import DataSource
 from vb_keras.models import losses
 from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
-from vb_keras.utils import atomic
+from vb_keras.utils import atomic, progress
 from vb_keras.utils import resume
 from vb_keras.data import exvo
 from vb_keras.training import distribute
@@ -453,7 +453,8 @@ def _fit(run: _Run, model, data: _Splits, validation, best_weights, train_clips)
         return model.fit(train_batches, epochs=schedule.epochs, initial_epoch=first_epoch,
                          steps_per_epoch=schedule.steps_per_epoch,
                          callbacks=[*package_callbacks, *run.callbacks],
-                         verbose=1 if run.chief else 0)
+                         verbose=progress.fit_verbosity(run.chief),
+                         shuffle=False)   # (the pipeline shuffles; True only makes Keras warn)
 
 
 def _train_batch_size(requested: int, clips: int, replicas: int) -> int:
