@@ -172,7 +172,7 @@ FOREIGN_MODEL_RUNS = [("write_file", False), ("wrong_signature", False), ("write
 
 def foreign_model_args(small_demo, foreign, kind, trust):
     clip = sorted(os.listdir(os.path.join(small_demo, "wav")))[0]
-    return [f"--model={foreign / kind}", f"--audio={os.path.join(small_demo, 'wav', clip)}",
+    return [f"--saved_model={foreign / kind}", f"--audio={os.path.join(small_demo, 'wav', clip)}",
             f"--output={foreign / f'{kind}_{trust}.csv'}", *(["--trust_model"] if trust else [])]
 
 
@@ -183,11 +183,11 @@ def test_a_foreign_model_that_would_write_a_file_is_refused_unless_trusted(small
     runs = {(kind, trust): run for (name, args, _), run in error_runs.runs.items()
             if name == "predict" for kind, trust in FOREIGN_MODEL_RUNS
             if args == tuple(foreign_model_args(small_demo, error_runs.foreign, kind, trust))}
-    assert_one_line_error(runs["write_file", False], f"--model: {error_runs.foreign}/write_file is "
+    assert_one_line_error(runs["write_file", False], f"--saved_model: {error_runs.foreign}/write_file is "
                           "refused: its graph runs WriteFile (in __inference_serve_",
                           "an op that touches files", "pass --trust_model")
     assert_one_line_error(runs["wrong_signature", False],
-                          f"--model: {error_runs.foreign}/wrong_signature: its serving_default "
+                          f"--saved_model: {error_runs.foreign}/wrong_signature: its serving_default "
                           "signature takes ['x'], not 'waveform' and 'num_samples'")
     # Trusted, it runs, and writes its file.
     assert succeeded(runs["write_file", True])

@@ -540,7 +540,7 @@ def test_a_full_disk_is_one_line_leaves_nothing_half_made_and_the_command_goes_o
                                          f"--out_dir={disks['prepare']}/out"]),
             "extract": ("extract_embeddings", [f"--data_dir={tiny_demo}", *EXTRACT_FLAGS,
                                                f"--embedding_cache={disks['extract']}/cache"]),
-            "predict": ("predict", [f"--model={exported}", f"--data_dir={tiny_demo}",
+            "predict": ("predict", [f"--saved_model={exported}", f"--data_dir={tiny_demo}",
                                     f"--output={disks['predict']}/out.csv"]),
         }
         (tmp_path / "full_runs").mkdir()

@@ -60,7 +60,7 @@ def imported_distributions(pattern):
     """The distributions whose top-level modules the files matching `pattern` import (Python's own
     modules and the project's left out), by installed metadata or, if not installed, by name."""
     by_module = importlib.metadata.packages_distributions()
-    local = {"vb_keras", "conftest", "serving_loaders", "permutation_fixtures"}
+    local = {"vb_keras", "conftest", "serving_loaders", "permutation_fixtures", "program_runs"}
     names = set()
     for path in glob.glob(os.path.join(REPO_ROOT, pattern)):
         with open(path) as stream:
