@@ -31,6 +31,9 @@ flags.DEFINE_enum("split", "Val", choices.SPLITS, "Split to evaluate (Test must 
 flags.DEFINE_string("output_dir", None, "Where eval_<split>.json and the PNGs go. Default: the "
                     "model directory (required with several).")
 flags.DEFINE_integer("batch_size", 64, "Clips per evaluation batch.", lower_bound=1)
+flags.DEFINE_integer("bootstrap", 0, "With N > 0: 95% percentile intervals of each figure from N "
+                     "bootstrap resamples of the split's speakers (the data's Subject_ID column), "
+                     "printed and written to the evaluation JSON.", lower_bound=0)
 flags.DEFINE_string("embedding_cache", None, "Conformer heads: root of the embedding caches "
                     "(default: $VB_KERAS_CACHE/embeddings or ~/.cache/vb_keras/embeddings).")
 common_flags.define_on_bad_audio_flag()
@@ -44,7 +47,7 @@ def main(argv):
     del argv
     # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
     from vb_keras.data import exvo
-    from vb_keras.evaluation import baseline, ensemble, plots, scoring
+    from vb_keras.evaluation import baseline, bootstrap, ensemble, plots, scoring
     from vb_keras.families import registry
     from vb_keras.families.base import DataSource
     from vb_keras.training.runs import TrainedRun
@@ -71,11 +74,23 @@ def main(argv):
                               size=lambda batch: len(batch[0][FILE_ID]),
                               label=f"evaluating {FLAGS.split} with {name}")
                for reader, name in zip(readers, names)]
-    y_true, y_pred, owners = ensemble.predict(entries, batches, naive)
+    y_true, y_pred, owners, ids = ensemble.predict(entries, batches, naive)
     result = scoring.evaluate(y_true, y_pred, schema, FLAGS.split)
+    intervals = None
+    if FLAGS.bootstrap:
+        if schema.speaker_column not in split_rows:
+            raise UserInputError(f"--bootstrap: the data has no {schema.speaker_column} column "
+                                 "to resample speakers by")
+        speaker_of = dict(zip(split_rows[schema.id_column], split_rows[schema.speaker_column]))
+        intervals = bootstrap.bootstrap(y_true, y_pred, [speaker_of[i] for i in ids],
+                                        num_resamples=FLAGS.bootstrap)
 
     json_path = os.path.join(output_dir, f"eval_{FLAGS.split}.json")
-    scoring.write_json(result, json_path)
+    scoring.write_json(result, json_path, extra=None if intervals is None else {
+        "bootstrap": {"resamples": FLAGS.bootstrap, "confidence": 0.95, "by": "speaker",
+                      "speakers": len(set(split_rows[schema.speaker_column])),
+                      "intervals": {figure: interval.to_dict()
+                                    for figure, interval in intervals.items() if interval}}})
     figures = plots.write_evaluation_plots(result, y_true, y_pred, schema.classes, output_dir,
                                            title=" + ".join(names))
     for task, owner in owners.items():
@@ -83,6 +98,11 @@ def main(argv):
     print(scoring.table_header(schema))
     multitask = len(entries) == 1 and len(entries[0][2]) > 1
     print(scoring.table_row(" + ".join(names), "YES" if multitask else "NO", result))
+    if intervals:
+        print(f"95% intervals ({FLAGS.bootstrap} resamples of the "
+              f"{len(set(split_rows[schema.speaker_column]))} speakers): " + ", ".join(
+                  f"{figure} {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+                  for figure, interval in intervals.items() if interval))
     if result.ccc_per_emotion:
         print("per emotion: " + ", ".join(f"{k} {v:.3f}" for k, v in result.ccc_per_emotion.items()))
     print(f"wrote {json_path} and {', '.join(os.path.basename(f) for f in figures)}")

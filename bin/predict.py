@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 r"""Predicts clips with an exported model: a table on the terminal, or an ExVo submission CSV.
 
-  bin/predict --saved_model=saved_models/exvo --audio=laugh.wav          # a table on stdout
+  bin/predict --audio=laugh.wav        # the shipped EmoGator model: a table on stdout
+  bin/predict --saved_model=saved_models/exvo --audio=laugh.wav          # a model of your own
   bin/predict --saved_model=saved_models/exvo --data_dir=/data/hume_vb --split=Test \
       --output=test.csv
   bin/predict --saved_model=saved_models/exvo/3 --audio=clips/,laugh.flac --output=out.csv \
       --output_json=out.json
 
 --saved_model is a SavedModel written by bin/export, or its export root (the highest version is
-used). Audio of any sample rate is resampled to 16 kHz. Without --output, each clip's most likely
+used); without it, the model vb_keras ships (saved_models/emogator, docs/model_card.md): EfficientAT
+fine-tuned on EmoGator's vocal bursts, 30 emotion categories. Audio of any sample rate is resampled to 16 kHz. Without --output, each clip's most likely
 classes and strongest emotions are printed; with it, the CSV `File_ID,<class column>,Age,<emotions>`
 is written. Files that cannot be decoded are named in a warning and in bad_audio.csv beside the
 output (or in the current directory), and left out; the other clips are still predicted.
@@ -29,7 +31,7 @@ else:            # a checkout: bin/predict
 from vb_keras.errors import UserInputError
 
 flags.DEFINE_string("saved_model", None, "An exported SavedModel (or its export root: the latest "
-                    "version).")
+                    "version). Default: the shipped EmoGator model (docs/model_card.md).")
 common_flags.define_deprecated_alias("model", "saved_model")
 flags.DEFINE_string("data_dir", None, "A HUME-VB-layout or prepared data directory to predict. "
                     "Default (without --audio): the data the exported models were trained on.")
@@ -49,8 +51,6 @@ flags.DEFINE_integer("top", 3, "Without --output: the strongest emotions shown p
                      lower_bound=0)
 common_flags.define_on_bad_audio_flag("bad_audio.csv beside --output (or in the current "
                                       "directory)")
-# Another input may stand in for it later (a shipped model): then this is the line to drop.
-common_flags.mark_required("saved_model")
 flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
@@ -59,14 +59,24 @@ def main(argv):
     del argv
     # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
     from vb_keras.data import exvo, loading, pipeline, unlabelled
-    from vb_keras.serving import export, prediction
+    from vb_keras.serving import export, prediction, shipped
     if FLAGS.data_dir and FLAGS.audio:
         raise UserInputError("give one of --data_dir (with --split) and --audio, not both")
     if FLAGS.output:
         prediction.check_outputs(FLAGS.output, FLAGS.output_json)   # before predicting anything
     elif FLAGS.output_json:
         raise UserInputError("--output_json: needs --output (the CSV beside it)")
-    model = prediction.ExportedModel(FLAGS.saved_model, flag="--saved_model")
+    saved_model = FLAGS.saved_model
+    if not saved_model:
+        saved_model = shipped.servable_root()
+        if saved_model is None:
+            raise UserInputError("--saved_model: not given, and the shipped model "
+                                 f"(saved_models/{shipped.NAME}) is not installed")
+        if not FLAGS.data_dir and not FLAGS.audio:
+            raise UserInputError("--audio: give the clips to predict (or --data_dir)")
+        print(f"no --saved_model: predicting with the shipped model, {saved_model} "
+              "(docs/model_card.md)", file=sys.stderr)
+    model = prediction.ExportedModel(saved_model, flag="--saved_model")
     report_dir = os.path.dirname(os.path.abspath(FLAGS.output)) if FLAGS.output else os.getcwd()
     data_dir = FLAGS.data_dir
     if not data_dir and not FLAGS.audio:

@@ -353,7 +353,7 @@ PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "
             "make_demo_data", "permutation_test", "predict", "prepare_data", "pretrain", "train")
 
 REQUIRED = {"evaluate": ["model_dir"], "export": ["model_dir"], "export_embedder": ["output_dir"],
-            "make_demo_data": ["output_dir"], "predict": ["saved_model"],
+            "make_demo_data": ["output_dir"],
             "prepare_data": ["output_dir"]}
 
 

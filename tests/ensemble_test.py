@@ -32,8 +32,9 @@ def test_each_task_from_its_model_and_naive_for_the_rest():
     entries = [(constant_model("country", [0.9, 0.1]), SCHEMA, ("country",)),
                (constant_model("age", [33.0]), SCHEMA, ("age",))]
     naive = {"emotion": np.full(10, 0.25), "country": 1, "age": 26.0}
-    y_true, y_pred, owners = ensemble.predict(entries, batches(), naive)
+    y_true, y_pred, owners, ids = ensemble.predict(entries, batches(), naive)
     assert owners == {"country": 0, "age": 1, "emotion": "naive"}
+    assert len(ids) == 6 and list(ids) == sorted(ids)   # the clips' order, for their speakers
     assert y_pred["country"].argmax(axis=1).tolist() == [0] * 6
     np.testing.assert_allclose(y_pred["age"], 33.0)
     np.testing.assert_allclose(y_pred["emotion"], 0.25)
@@ -56,7 +57,7 @@ def test_without_age_labels_only_the_present_tasks_are_predicted_or_filled():
     dataset = batches().map(lambda features, labels: (
         features, {task: value for task, value in labels.items() if task != "age"}))
     naive = {"emotion": np.full(10, 0.25), "country": 0}
-    y_true, y_pred, owners = ensemble.predict(entries, dataset, naive)
+    y_true, y_pred, owners, _ = ensemble.predict(entries, dataset, naive)
     assert owners == {"country": 0, "emotion": "naive"}
     assert set(y_true) == set(y_pred) == {"emotion", "country"}
     assert y_pred["country"].argmax(axis=1).tolist() == [1] * 6

@@ -44,7 +44,8 @@ def assign_tasks(entries: List[Tuple[keras.Model, LabelSchema, tuple]]) -> dict:
 
 
 def predict(entries, batches, naive: dict):
-    """(y_true, y_pred, owners) over `batches` (which must carry file ids: keep_ids=True).
+    """(y_true, y_pred, owners, file_ids) over `batches` (which must carry file ids: keep_ids=True),
+    the clips in the order of their sorted file ids.
 
     `batches` is one dataset for every entry, or a list with one per entry (models of different
     families read different inputs: waveforms, embedding sequences). owners maps each task to the
@@ -70,4 +71,4 @@ def predict(entries, batches, naive: dict):
     predictions, filled = baseline.fill_missing_tasks(predictions, naive,
                                                       len(next(iter(truth.values()))))
     owners.update({task: "naive" for task in filled})
-    return truth, predictions, owners
+    return truth, predictions, owners, reference_ids

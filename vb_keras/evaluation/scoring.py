@@ -96,6 +96,7 @@ def format_figure(value, digits=3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def write_json(result: EvaluationResult, path) -> None:
-    """Writes the result as JSON, atomically (a reader never sees half a file)."""
-    atomic.write_json(path, result.to_dict())
+def write_json(result: EvaluationResult, path, extra: dict | None = None) -> None:
+    """Writes the result (and the entries of `extra`, e.g. bootstrap intervals) as JSON,
+    atomically (a reader never sees half a file)."""
+    atomic.write_json(path, {**result.to_dict(), **(extra or {})})
