@@ -19,6 +19,7 @@ from vb_keras.params import TrainingParams
 from vb_keras.schema import HUME_VB
 from vb_keras.serving import export
 from vb_keras.training import runs, trainer
+from vb_keras.utils.run_directory import RunDirectory
 
 
 def _params(embedder, **family):
@@ -40,7 +41,7 @@ def fine_tuned_run(tiny_demo, tiny_embedder, tmp_path_factory):
 def test_the_head_warms_up_on_the_frozen_embedder_then_the_whole_model_trains(fine_tuned_run,
                                                                               tiny_embedder):
     model_dir, result, params, _ = fine_tuned_run
-    warm = runs.TrainedRun.finished(os.path.join(model_dir, trainer.WARMUP_DIR))
+    warm = runs.TrainedRun.finished(RunDirectory(model_dir).warmup.path)
     assert warm.params.family == params.family.frozen()
     # the frozen family's defaults
     assert (warm.params.batch_size, warm.params.learning_rate, warm.params.epochs) == (
@@ -61,7 +62,7 @@ def test_the_head_warms_up_on_the_frozen_embedder_then_the_whole_model_trains(fi
 
 def test_the_head_starts_from_the_warm_up_runs_weights(fine_tuned_run):
     model_dir, _, params, schema = fine_tuned_run
-    warm_model = runs.TrainedRun.finished(os.path.join(model_dir, trainer.WARMUP_DIR)).model
+    warm_model = runs.TrainedRun.finished(RunDirectory(model_dir).warmup.path).model
     model = registry.build_model(trainer.resolved_params(params), type(
         "R", (), {"model_settings": {}})(), schema, params.tasks)
     fine_tuned_embedder.FAMILY.initialize(model, warm_model)

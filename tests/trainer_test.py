@@ -18,6 +18,7 @@ from vb_keras.families.base import DataSource
 from vb_keras.families.frozen_embedder import FrozenEmbedderConfig
 from vb_keras.families.resnets import ResNetConfig
 from vb_keras.training import runs, trainer
+from vb_keras.utils import run_directory
 from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo, pipeline
 from vb_keras.errors import UserInputError
@@ -186,13 +187,13 @@ def test_load_callback_by_name():
 def test_a_model_file_with_foreign_code_is_refused_in_one_line_naming_it(tmp_path):
     inputs_ = keras.Input([3])
     model = keras.Model(inputs_, keras.layers.Lambda(lambda x: x * 2)(inputs_))
-    model.save(tmp_path / trainer.MODEL_FILE)
-    (tmp_path / trainer.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
+    model.save(tmp_path / run_directory.MODEL_FILE)
+    (tmp_path / run_directory.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
         HUME_VB.to_json())}))
     with pytest.raises(UserInputError) as error:   # safe_mode holds: the lambda never runs
         runs.TrainedRun.finished(str(tmp_path)).model
     message = str(error.value)
-    assert message.startswith(f"{tmp_path / trainer.MODEL_FILE}: cannot be loaded (")
+    assert message.startswith(f"{tmp_path / run_directory.MODEL_FILE}: cannot be loaded (")
     assert "Lambda" in message and "\n" not in message
 
 
@@ -205,13 +206,13 @@ class Unregistered(keras.layers.Layer):
 
 def test_a_model_file_with_an_unknown_layer_is_refused_in_one_line_naming_the_class(tmp_path):
     inputs_ = keras.Input([3])
-    keras.Model(inputs_, Unregistered()(inputs_)).save(tmp_path / trainer.MODEL_FILE)
-    (tmp_path / trainer.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
+    keras.Model(inputs_, Unregistered()(inputs_)).save(tmp_path / run_directory.MODEL_FILE)
+    (tmp_path / run_directory.CONFIG_FILE).write_text(json.dumps({"schema": json.loads(
         HUME_VB.to_json())}))
     with pytest.raises(UserInputError) as error:
         runs.TrainedRun.finished(str(tmp_path)).model
     message = str(error.value)
-    assert message.startswith(f"{tmp_path / trainer.MODEL_FILE}: cannot be loaded (Keras could not "
+    assert message.startswith(f"{tmp_path / run_directory.MODEL_FILE}: cannot be loaded (Keras could not "
                               "locate class 'Unregistered': ")
     assert "import vb_keras.models" in message and "\n" not in message
 
@@ -221,7 +222,7 @@ def test_plain_keras_fails_as_python_api_md_says_without_the_package_import(tmp_
     `import vb_keras.models`: the opening of Keras's TypeError and the class it could not locate."""
     from vb_keras.models import features   # pylint: disable=import-outside-toplevel
     waveform, num_samples = keras.Input([800]), keras.Input([], dtype="int32")
-    path = str(tmp_path / trainer.MODEL_FILE)
+    path = str(tmp_path / run_directory.MODEL_FILE)
     keras.Model([waveform, num_samples],
                 features.WaveformNormalization()(waveform, num_samples)).save(path)
     script = ("import keras\n"

@@ -31,6 +31,7 @@ from vb_keras.families import registry
 from vb_keras.families.base import DataSource
 from vb_keras.training import runs, trainer
 from vb_keras.utils import atomic, progress
+from vb_keras.utils.run_directory import RunDirectory
 from vb_keras.evaluation.inference import predict_batches
 from vb_keras.data import exvo
 from vb_keras.errors import UserInputError
@@ -89,7 +90,7 @@ def recorded_run(output_dir) -> runs.TrainedRun | None:
     runs_dir = os.path.join(output_dir, "runs")
     names = sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []
     for name in names:
-        if os.path.isfile(os.path.join(runs_dir, name, trainer.CONFIG_FILE)):
+        if RunDirectory(os.path.join(runs_dir, name)).has_config():
             return runs.TrainedRun(os.path.join(runs_dir, name))
     return None
 
@@ -137,7 +138,7 @@ def _run_grid_owned(data_dir, table, schema, output_dir, rows, params_for_model,
                   for model, params in runs]
     # The ETA: the mean time of the runs trained so far, times the runs left to train (a finished
     # run is reused in seconds).
-    to_train = [not os.path.isfile(os.path.join(path, trainer.MODEL_FILE)) for path in model_dirs]
+    to_train = [not RunDirectory(path).is_finished() for path in model_dirs]
     trained_seconds = []
     for index, ((model, params), model_dir) in enumerate(zip(runs, model_dirs)):
         eta = (f" (ETA {_duration(np.mean(trained_seconds) * sum(to_train[index:]))} from "
@@ -202,8 +203,7 @@ def _finished_run_predictions(data_dir, table, schema, output_dir, params: Train
     """Trains the run unless it is finished, then returns its predictions of `split` (cached)."""
     params = trainer.resolved_params(params)   # as the run records them (the family's batch)
     model_dir = run_directory(output_dir, params.model, params.tasks, params.seed)
-    model_file = os.path.join(model_dir, trainer.MODEL_FILE)
-    if os.path.isfile(model_file):
+    if RunDirectory(model_dir).is_finished():
         changed = trainer.differing_settings(model_dir, params, schema, table, data_dir)
         if changed:
             raise UserInputError(f"--output_dir: {model_dir} was trained with other settings "

@@ -24,9 +24,9 @@ from matplotlib.ticker import MaxNLocator
 
 from vb_keras.evaluation import metrics, scoring
 from vb_keras.utils import atomic
+from vb_keras.utils.run_directory import RunDirectory
 from vb_keras.schema import AGE, COUNTRY, TASKS
 
-HISTORY_FILE = "history.csv"
 # The three validation scores in [0, 1] (harmonic mean first: it picks the best epoch).
 _SCORES = (("val_hmean", "harmonic mean"), ("val_mean_ccc", "mean CCC"), ("val_uar", "UAR"))
 
@@ -78,7 +78,7 @@ def _write_emotion_bars(result, output_dir, title):
 
 def read_history(model_dir) -> Optional[pd.DataFrame]:
     """The model directory's history.csv, one row per epoch; None when absent or without rows."""
-    path = os.path.join(model_dir, HISTORY_FILE)
+    path = RunDirectory(model_dir).history_file
     if not os.path.isfile(path):
         return None
     try:

@@ -37,10 +37,11 @@ from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import distillation, trainer, wav2vec2
 from vb_keras.training import distribute
 from vb_keras.utils import atomic, progress, resume
+from vb_keras.utils import run_directory
+from vb_keras.utils.run_directory import RunDirectory
 
+# The run directory's model file (instead of model.keras); the rest as bin/train's (RunDirectory).
 WEIGHTS_FILE = "pretrained.weights.h5"
-CONFIG_FILE = "config.json"
-BACKUP_DIR = "backup"
 MIN_EPOCH_STEPS = 50
 PAPER_STEPS = 400000   # wav2vec 2.0 BASE's updates (Baevski et al., 2020, section 4.2)
 METHODS = ("auto", "wav2vec2", "distillation", "both")
@@ -185,7 +186,7 @@ def pretrain(output_dir, params: PretrainingParams = PretrainingParams(), data_d
 def _recorded_run(output_dir) -> bool:
     """Whether `output_dir` holds a pre-training run's settings (see `trainer._recorded_run`)."""
     try:
-        return "pretraining" in atomic.read_json(os.path.join(output_dir, CONFIG_FILE))
+        return "pretraining" in atomic.read_json(RunDirectory(output_dir).config_file)
     except (OSError, UserInputError, TypeError):
         return False
 
@@ -203,10 +204,10 @@ def _identity(params, data_dir, audio) -> dict:
 
 def _check_resumable(output_dir, identity):
     """Refuses to go on with a run started with other settings."""
-    path = os.path.join(output_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
+    directory = RunDirectory(output_dir)
+    if not directory.has_config():
         return
-    previous = atomic.read_json(path, "the run's settings")
+    previous = directory.read_config()
     changed = resume.differing_keys(previous, identity, keys=identity)
     if changed:
         raise UserInputError(f"--output_dir: {output_dir} holds an unfinished run with other "
@@ -218,7 +219,7 @@ def _check_resumable(output_dir, identity):
 def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on_bad_audio,
                     settings, chief):
     if os.path.isfile(os.path.join(output_dir, WEIGHTS_FILE)):
-        shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)   # a kill after the save
+        shutil.rmtree(RunDirectory(output_dir).backup_dir, ignore_errors=True)   # a kill after the save
         raise UserInputError(f"--output_dir: {output_dir} already holds a finished pre-training "
                              f"run ({WEIGHTS_FILE})")
     identity = _identity(params, data_dir, audio)
@@ -255,7 +256,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
         return unlabelled.batches(train_clips, batch_size, clip_samples, params.seed,
                                   steps_per_epoch=steps_per_epoch, first_epoch=epoch)
 
-    backup_dir = os.path.join(output_dir, BACKUP_DIR)
+    backup_dir = RunDirectory(output_dir).backup_dir
     first_epoch = vb_callbacks.backup_epoch(backup_dir)   # (checked once the model is built)
     train = train_from(first_epoch)
     if teacher:
@@ -294,7 +295,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
               "objective": dataclasses.asdict(objective),
               "parameters": int(model.count_params())}
     if chief:
-        atomic.write_json(os.path.join(output_dir, CONFIG_FILE), config)
+        RunDirectory(output_dir).write_config(config)
     method = _method_text(params, teacher.description if teacher else "")
     logging.info("pre-training the %s Conformer (%s parameters) by %s on %d %s "
                  "(%d clips held out): %d epochs of %d steps at batch %d", params.config,
@@ -311,7 +312,7 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     package_callbacks = [backup]
     if chief:
         package_callbacks += [
-            vb_callbacks.HistoryLogger(os.path.join(output_dir, plots.HISTORY_FILE)),
+            vb_callbacks.HistoryLogger(RunDirectory(output_dir).history_file),
             keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard"))]
     if params.max_minutes:
         package_callbacks.append(TimeBudget(params.max_minutes))
@@ -325,11 +326,11 @@ def _pretrain_owned(output_dir, params, data_dir, audio, strategy, callbacks, on
     if chief:
         table = plots.read_history(output_dir)
         if table is not None:
-            plots.write_training_curves(table, os.path.join(output_dir, "training_curves.png"),
+            plots.write_training_curves(table, RunDirectory(output_dir).curves_file,
                                         title=f"{method}, {params.config} Conformer")
         if finished:
             trainer.save_weights(model, os.path.join(output_dir, WEIGHTS_FILE))   # last: marks it done
-            shutil.rmtree(os.path.join(output_dir, BACKUP_DIR), ignore_errors=True)
+            shutil.rmtree(RunDirectory(output_dir).backup_dir, ignore_errors=True)
     return history.history
 
 
@@ -398,12 +399,13 @@ def load_pretrained(run_dir) -> tuple:
     weights, or those of the last finished epoch of a run stopped early (by --max_minutes or a
     kill). A run going on beside the reader may be rewriting its backup: the backup's previous
     copy (`ResumableBackup`'s) is read then, one epoch older."""
-    config_path = os.path.join(run_dir, CONFIG_FILE)
+    directory = RunDirectory(run_dir)
     candidates = _weights_candidates(run_dir)
-    if not (candidates and os.path.isfile(config_path)):
+    if not (candidates and directory.has_config()):
         raise UserInputError(f"--weights: {run_dir} holds no pre-training run that finished an "
-                             f"epoch ({WEIGHTS_FILE}, {BACKUP_DIR}/ or {CONFIG_FILE} missing)")
-    config = atomic.read_json(config_path, "the run's settings")
+                             f"epoch ({WEIGHTS_FILE}, {run_directory.BACKUP_DIR}/ or "
+                             f"{run_directory.CONFIG_FILE} missing)")
+    config = directory.read_config()
     params = PretrainingParams(**config["pretraining"])
     objective = wav2vec2.Wav2Vec2Params(**config["objective"])
     teacher_dim = config.get("teacher_dim", 0)
@@ -433,7 +435,7 @@ def _weights_candidates(run_dir) -> list:
     final = os.path.join(run_dir, WEIGHTS_FILE)
     if os.path.isfile(final):
         return [(final, None)]
-    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    backup_dir = RunDirectory(run_dir).backup_dir
     candidates = []
     for suffix in ("", vb_callbacks.PREVIOUS_SUFFIX):
         weights = os.path.join(backup_dir, vb_callbacks.BACKUP_WEIGHTS + suffix)

@@ -5,7 +5,6 @@ the data and split it was trained on, the best epoch) and loads model.keras on f
 """
 
 import functools
-import os
 import re
 
 import keras
@@ -15,8 +14,8 @@ from vb_keras.errors import UserInputError
 from vb_keras.families import registry
 from vb_keras.params import TrainingParams
 from vb_keras.schema import LabelSchema
-from vb_keras.training import trainer
-from vb_keras.utils import atomic
+from vb_keras.utils import run_directory
+from vb_keras.utils.run_directory import RunDirectory
 
 
 class TrainedRun:
@@ -28,11 +27,11 @@ class TrainedRun:
 
     def __init__(self, model_dir):
         self.model_dir = model_dir
-        path = os.path.join(model_dir, trainer.CONFIG_FILE)
-        if not os.path.isfile(path):
-            raise UserInputError(f"--model_dir: {model_dir} holds no {trainer.CONFIG_FILE} (not a "
-                                 "directory bin/train wrote)")
-        self.config = atomic.read_json(path, "the run's settings")
+        self.directory = RunDirectory(model_dir)
+        if not self.directory.has_config():
+            raise UserInputError(f"--model_dir: {model_dir} holds no {run_directory.CONFIG_FILE} "
+                                 "(not a directory bin/train wrote)")
+        self.config = self.directory.read_config()
 
     @classmethod
     def finished(cls, model_dir) -> "TrainedRun":
@@ -41,9 +40,9 @@ class TrainedRun:
         Raises:
           UserInputError: model.keras is missing.
         """
-        if not os.path.isfile(os.path.join(model_dir, trainer.MODEL_FILE)):
+        if not RunDirectory(model_dir).is_finished():
             raise UserInputError(f"--model_dir: {model_dir} holds no trained model "
-                                 f"({trainer.MODEL_FILE} missing)")
+                                 f"({run_directory.MODEL_FILE} missing)")
         return cls(model_dir)
 
     @functools.cached_property
@@ -93,10 +92,10 @@ class TrainedRun:
         Raises:
           UserInputError: it is missing, or cannot be loaded (one line naming the file).
         """
-        path = os.path.join(self.model_dir, trainer.MODEL_FILE)
-        if not os.path.isfile(path):
+        path = self.directory.model_file
+        if not self.directory.is_finished():
             raise UserInputError(f"--model_dir: {self.model_dir} holds no trained model "
-                                 f"({trainer.MODEL_FILE} missing)")
+                                 f"({run_directory.MODEL_FILE} missing)")
         try:
             # (compile=False: programs only predict with it, and model.keras holds no optimizer
             # state, which a compiled load would build and warn about)

@@ -43,20 +43,15 @@ from vb_keras.training import callbacks as vb_callbacks
 from vb_keras.training import compiling
 from vb_keras.utils import atomic, progress
 from vb_keras.utils import resume
+from vb_keras.utils.run_directory import RunDirectory
 from vb_keras.data import exvo
 from vb_keras.training import distribute
 from vb_keras.errors import UserInputError
 from vb_keras.params import TrainingParams
 from vb_keras.schema import AGE, COUNTRY, EMOTION, LabelSchema
 
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
-CURVES_FILE = "training_curves.png"
-BACKUP_DIR = "backup"
 # In backup/: the weights training ended with, kept until the outputs are all written.
 TRAINED_WEIGHTS = "trained.weights.h5"
-# The run whose trained weights start the model, for a family that has one (`ModelFamily.warmup`).
-WARMUP_DIR = "warmup"
 
 
 @dataclasses.dataclass
@@ -166,14 +161,18 @@ class _Run:
     settings: dict
 
     @property
+    def directory(self) -> RunDirectory:
+        return RunDirectory(self.model_dir)
+
+    @property
     def backup_dir(self) -> str:
-        return os.path.join(self.model_dir, BACKUP_DIR)
+        return self.directory.backup_dir
 
 
 def _train_owned(run: _Run) -> TrainResult:
     """`train` in a model directory this process holds: nothing else writes into it meanwhile."""
     model_dir, params, schema = run.model_dir, run.params, run.source.schema
-    if os.path.isfile(os.path.join(model_dir, MODEL_FILE)):
+    if run.directory.is_finished():
         shutil.rmtree(run.backup_dir, ignore_errors=True)   # a kill after the save may have left it
         raise UserInputError(f"--model_dir: {model_dir} already holds a trained model")
     # Refuse other settings before any work (an embedding extraction can take hours); the
@@ -219,13 +218,14 @@ def _warm_model(run: _Run) -> keras.Model | None:
     warm_params = warm_params(run.params) if warm_params else None
     if warm_params is None:
         return None
-    warm_dir = os.path.join(run.model_dir, WARMUP_DIR)
-    if os.path.isfile(os.path.join(warm_dir, MODEL_FILE)):
+    warm = run.directory.warmup
+    warm_dir = warm.path
+    if warm.is_finished():
         changed = differing_settings(warm_dir, resolved_params(warm_params), run.source.schema,
                                      run.source.table)
         if not changed:
             logging.info("starting from the finished warm-up run in %s", warm_dir)
-            return keras.models.load_model(os.path.join(warm_dir, MODEL_FILE), compile=False)
+            return keras.models.load_model(warm.model_file, compile=False)
         logging.info("the warm-up run in %s had other settings (%s): training it again",
                      warm_dir, ", ".join(changed))
         shutil.rmtree(warm_dir)
@@ -372,7 +372,7 @@ def _train_or_finish(run: _Run, model, data: _Splits, validation, train_clips) -
                    os.path.join(run.backup_dir, f"best_{distribute.task_name()}"))
     os.makedirs(weights_dir, exist_ok=True)
     monitor, mode = monitored_metric(run.tasks)
-    best_weights = vb_callbacks.BestWeights(os.path.join(weights_dir, "best.weights.h5"), monitor,
+    best_weights = vb_callbacks.BestWeights(RunDirectory(weights_dir).best_weights_file, monitor,
                                             mode)
     trained_path = os.path.join(run.backup_dir, TRAINED_WEIGHTS)
     source = run.source
@@ -406,16 +406,16 @@ def _train_or_finish(run: _Run, model, data: _Splits, validation, train_clips) -
 def _write_outputs(model, run: _Run, config, result, best_epoch):
     """eval_Val.json, config.json with the best epoch, the training curves, and last model.keras,
     which marks the run finished."""
-    model_dir, params = run.model_dir, run.params
-    scoring.write_json(result, os.path.join(model_dir, "eval_Val.json"))
+    directory, params = run.directory, run.params
+    scoring.write_json(result, directory.eval_file("Val"))
     config["best_epoch"] = best_epoch
-    atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
-    history_table = plots.read_history(model_dir)
+    directory.write_config(config)
+    history_table = plots.read_history(directory.path)
     if history_table is not None:
-        plots.write_training_curves(history_table, os.path.join(model_dir, CURVES_FILE),
+        plots.write_training_curves(history_table, directory.curves_file,
                                     title=f"{params.model} ({'+'.join(run.tasks)})",
                                     best_epoch=config["best_epoch"])
-    _save_model(model, model_dir)   # last: model.keras marks the run finished
+    _save_model(model, directory.path)   # last: model.keras marks the run finished
 
 
 def _fit(run: _Run, model, data: _Splits, validation, best_weights, train_clips):
@@ -429,8 +429,8 @@ def _fit(run: _Run, model, data: _Splits, validation, best_weights, train_clips)
         package_callbacks += companions
     if run.chief:
         package_callbacks += [
-            vb_callbacks.HistoryLogger(os.path.join(model_dir, "history.csv")),
-            keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"))]
+            vb_callbacks.HistoryLogger(run.directory.history_file),
+            keras.callbacks.TensorBoard(run.directory.tensorboard_dir)]
     # The backup outlives fit (see `_train_owned`), so its deletion is left to the caller. It is
     # restored now, so that the data start at the epoch it holds.
     backup = vb_callbacks.ResumableBackup(
@@ -448,7 +448,7 @@ def _fit(run: _Run, model, data: _Splits, validation, best_weights, train_clips)
                  registry.family_of(params).name, train_clips, schedule.epochs,
                  schedule.steps_per_epoch,
                  f"{schedule.patience} epochs without a better one" if schedule.patience
-                 else "the last", monitor, os.path.join(model_dir, CONFIG_FILE))
+                 else "the last", monitor, run.directory.config_file)
     with run.strategy.scope():
         return model.fit(train_batches, epochs=schedule.epochs, initial_epoch=first_epoch,
                          steps_per_epoch=schedule.steps_per_epoch,
@@ -497,7 +497,7 @@ def differing_settings(model_dir, params: TrainingParams, schema: LabelSchema,
     """The settings the run in `model_dir` was started with other values of, sorted: training
     fields by name (epochs, ...), then schema, splits and (when given) data_dir as wholes. A
     config.json written before splits were recorded is not compared on them."""
-    previous = atomic.read_json(os.path.join(model_dir, CONFIG_FILE), "the run's settings")
+    previous = RunDirectory(model_dir).read_config()
     current = _run_identity(resolved_params(params), schema, table, data_dir)
     # (as this version records them: a config written before the families' own settings reads
     # the same)
@@ -521,7 +521,7 @@ def _recorded_run(model_dir) -> bool:
     """Whether `model_dir` holds the settings of a run (config.json), as a directory this module
     wrote before it marked its directories does (`atomic.owned_directory`'s claim)."""
     try:
-        return "training" in atomic.read_json(os.path.join(model_dir, CONFIG_FILE))
+        return "training" in atomic.read_json(RunDirectory(model_dir).config_file)
     except (OSError, UserInputError, TypeError):
         return False
 
@@ -529,19 +529,19 @@ def _recorded_run(model_dir) -> bool:
 def finished_an_epoch(model_dir) -> bool:
     """Whether the run in `model_dir` got as far as ending an epoch (a backup, a history row or
     best weights). One that never did holds nothing worth resuming."""
-    backup = os.path.join(model_dir, BACKUP_DIR)
-    return (any(os.path.isfile(os.path.join(backup, name)) for name in (
+    directory = RunDirectory(model_dir)
+    return (any(os.path.isfile(os.path.join(directory.backup_dir, name)) for name in (
                 vb_callbacks.BACKUP_METADATA,
                 vb_callbacks.BACKUP_METADATA + vb_callbacks.PREVIOUS_SUFFIX,
                 TRAINED_WEIGHTS))
-            or os.path.isfile(os.path.join(model_dir, "best.weights.h5"))
+            or os.path.isfile(directory.best_weights_file)
             or plots.read_history(model_dir) is not None)
 
 
 def _check_resumable(model_dir, params, schema, table):
     """Refuses to resume a run started with other settings; a run that never finished an epoch
     (one that failed to start, or was killed in its first epoch) binds nothing and starts afresh."""
-    if not os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
+    if not RunDirectory(model_dir).has_config():
         return
     if not finished_an_epoch(model_dir):
         logging.info("%s holds a run that never finished an epoch: starting afresh", model_dir)
@@ -567,7 +567,7 @@ def _new_config(params, schema, table, data_dir, settings, **extra) -> dict:
 def _write_config(model_dir, params, schema, data_dir, table, settings=None, **extra) -> dict:
     """Writes config.json as a run starts training (from then on it binds a rerun's settings)."""
     config = _new_config(params, schema, table, data_dir, settings, **extra)
-    atomic.write_json(os.path.join(model_dir, CONFIG_FILE), config)
+    RunDirectory(model_dir).write_config(config)
     return config
 
 
@@ -587,7 +587,7 @@ def _save_model(model, model_dir):
     trained_optimizer = model.optimizer
     model.optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(trained_optimizer))
     try:
-        atomic.write_with(os.path.join(model_dir, MODEL_FILE), model.save, suffix=".keras",
+        atomic.write_with(RunDirectory(model_dir).model_file, model.save, suffix=".keras",
                           needed_bytes=atomic.variables_bytes(model.variables))
     finally:
         model.optimizer = trained_optimizer
