@@ -8,6 +8,7 @@ once. The library modules a program runs are imported in its `main`, after the f
 """
 
 import contextlib
+import logging as std_logging
 import dataclasses
 import os
 import re
@@ -347,6 +348,10 @@ def quiet_tensorflow_import():
             passed_on = "".join(line for line in lines if not TENSORFLOW_NOISE.search(line))
     if passed_on:
         sys.stderr.write(passed_on)
+    # TensorFlow's own Python INFO lines (a SavedModel's renamed resources, "Assets written to",
+    # sharding durations: one export of a fine-tuned model logged a line of 30,000 characters)
+    # say nothing a user can act on; its warnings still show.
+    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
 
 
 @contextlib.contextmanager

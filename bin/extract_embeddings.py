@@ -30,7 +30,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from vb_keras.models import readers   # pylint: disable=import-outside-toplevel  (TensorFlow)
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.data import embedding_cache
+    from vb_keras.models import embedders
     data_dir, table, schema = common_flags.read_data(FLAGS)
     config = training_flags.frozen_embedder_config(FLAGS)
     embedder = embedders.load(config.embedder)

@@ -34,7 +34,7 @@ else:            # a checkout: bin/permutation_test
 from vb_keras.analysis import permutation
 from vb_keras.data import embedding_cache
 from vb_keras.utils import atomic
-from vb_keras.models import embedders, heads
+from vb_keras.models import embedders
 
 # Model.
 flags.DEFINE_enum("model", "conformer", choices.HEADS, "The head on the frozen embeddings "
@@ -76,7 +76,6 @@ def main(argv):
     del argv
     # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
     from vb_keras.analysis import permutation
-    from vb_keras.models import hub, readers
     output_dir = FLAGS.output_dir or os.path.join(
         "runs", f"{common_flags.data_name(FLAGS.data_dir)}_permutation_test")
     atomic.check_output_path(output_dir, "--output_dir")   # before extracting embeddings

@@ -58,7 +58,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
-    from vb_keras.data import exvo, loading, pipeline, unlabelled
+    from vb_keras.data import exvo, loading, unlabelled
     from vb_keras.serving import export, prediction, shipped
     if FLAGS.data_dir and FLAGS.audio:
         raise UserInputError("give one of --data_dir (with --split) and --audio, not both")
@@ -94,9 +94,8 @@ def main(argv):
             raise UserInputError(f"--saved_model: {model.path} carries no label schema "
                                  "(not written by bin/export); use --audio")
         table, schema = exvo.read_and_split(data_dir, model.schema)
-        clips = [(clip["file_id"].decode(), clip["audio"] / 32768.0) for clip in
-                 pipeline.read_clips(data_dir, schema, FLAGS.split, FLAGS.on_bad_audio,
-                                     report_dir, table=table).as_numpy_iterator()]
+        results = prediction.predict_split(model, data_dir, table, schema, FLAGS.split,
+                                           FLAGS.on_bad_audio, report_dir, FLAGS.batch_size)
         class_column, id_format = schema.class_column, "[{}]"   # ids as data_info.csv writes them
     else:
         table = unlabelled.audio_files(FLAGS.audio)
@@ -111,9 +110,11 @@ def main(argv):
             logging.warning("skipped %s: %s", clip.path, clip.reason)
         class_column = model.schema.class_column if model.schema else "Country"
         id_format = "{}"
-    if not clips:
+        if not clips:
+            raise UserInputError("no clip could be decoded (see bad_audio.csv)")
+        results = prediction.predict_clips(model, clips, FLAGS.batch_size, progress=True)
+    if not results:
         raise UserInputError("no clip could be decoded (see bad_audio.csv)")
-    results = prediction.predict_clips(model, clips, FLAGS.batch_size, progress=True)
     if not FLAGS.output:
         print(prediction.summary_text(model, results, class_column, FLAGS.top))
         return

@@ -352,7 +352,7 @@ def test_train_flag_validation(error_runs, args, fragments):
 PROGRAMS = ("baseline", "evaluate", "experiment", "export", "export_embedder", "extract_embeddings",
             "make_demo_data", "permutation_test", "predict", "prepare_data", "pretrain", "train")
 
-REQUIRED = {"evaluate": ["model_dir"], "export": ["model_dir"], "export_embedder": ["output_dir"],
+REQUIRED = {"export": ["model_dir"], "export_embedder": ["output_dir"],
             "make_demo_data": ["output_dir"],
             "prepare_data": ["output_dir"]}
 

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from vb_keras.data import pipeline
 from vb_keras.errors import UserInputError
-from vb_keras.keys import NUM_SAMPLES, SIGNATURE, WAVEFORM
+from vb_keras.keys import CLASS_NAME, NUM_SAMPLES, SIGNATURE, WAVEFORM
 from vb_keras.serving import export
 from vb_keras.utils import atomic, model_safety
 from vb_keras.utils import progress as progress_bars
@@ -60,10 +61,12 @@ def _load_serving_signature(path, flag) -> tuple:
     if sorted(inputs) != sorted((WAVEFORM, NUM_SAMPLES)):
         raise UserInputError(f"{flag}: {path}: its {SIGNATURE} signature takes {sorted(inputs)}, "
                              f"not {WAVEFORM!r} and {NUM_SAMPLES!r} as bin/export's do")
-    unknown = sorted(set(signature.structured_outputs) - {EMOTION, COUNTRY, AGE})
-    if unknown:
-        raise UserInputError(f"{flag}: {path}: its {SIGNATURE} signature returns {unknown}, "
-                             f"not the task outputs {EMOTION}, {COUNTRY}, {AGE}")
+    outputs = set(signature.structured_outputs)
+    unknown = sorted(outputs - {EMOTION, COUNTRY, AGE, CLASS_NAME})
+    if unknown or not outputs & {EMOTION, COUNTRY, AGE}:
+        raise UserInputError(f"{flag}: {path}: its {SIGNATURE} signature returns "
+                             f"{unknown or sorted(outputs)}, not the task outputs {EMOTION}, "
+                             f"{COUNTRY}, {AGE} (and {CLASS_NAME})")
     return loaded, signature
 
 
@@ -83,6 +86,23 @@ def predict_clips(model: ExportedModel, clips, batch_size: int = 16, progress: b
         for row, (file_id, _) in enumerate(group):
             results[file_id] = {task: value[row] for task, value in outputs.items()}
     return results
+
+
+def predict_split(model: ExportedModel, data_dir, table: pd.DataFrame, schema: LabelSchema,
+                  split: str, on_bad_audio: str, report_dir, batch_size: int = 16,
+                  progress: bool = True) -> dict:
+    """`predict_clips` over the clips of `split` in `data_dir` (keyed by the table's File_ID);
+    unusable clips are skipped (listed in `report_dir`'s bad_audio.csv) or fail, `on_bad_audio`."""
+    clips = [(clip["file_id"].decode(), clip["audio"] / 32768.0) for clip in
+             pipeline.read_clips(data_dir, schema, split, on_bad_audio, report_dir,
+                                 table=table).as_numpy_iterator()]
+    return predict_clips(model, clips, batch_size, progress=progress)
+
+
+def stacked_outputs(results: dict, tasks) -> tuple:
+    """(sorted file ids, {task: [N, ...] array}) of `predict_clips`'s results, for scoring."""
+    ids = sorted(results)
+    return ids, {task: np.stack([results[file_id][task] for file_id in ids]) for task in tasks}
 
 
 def summary_text(model: ExportedModel, results: dict, class_column: str = "Country",

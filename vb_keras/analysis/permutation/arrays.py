@@ -117,7 +117,7 @@ def check_schema(schema: LabelSchema) -> None:
 def data_from_sequences(table: pd.DataFrame, schema: LabelSchema,
                         sequences: dict) -> PermutationData:
     """Train and Val arrays of a data set (`exvo.read_and_split`) and its window embeddings
-    (`readers.embedding_sequences`)."""
+    (`embedding_cache.sequences`)."""
     check_schema(schema)
     train = split_arrays(table, schema, sequences, "Train")
     val = split_arrays(table, schema, sequences, "Val")
