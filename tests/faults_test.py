@@ -570,7 +570,7 @@ def test_a_full_disk_is_one_line_leaves_nothing_half_made_and_the_command_goes_o
             succeeded(freed[name])
             assert not scratch_left(point), name
         assert files(disks["train"] / "run") == files(trained)
-        assert history_epochs(disks["train"] / "run") == list(range(EPOCHS))
+        assert history_epochs(disks["train"] / "run") == list(range(1, EPOCHS + 1))
         assert files(disks["export"] / "x") == files(exported)
         assert os.path.isfile(disks["prepare"] / "out" / "data_info.csv")
         assert os.path.isfile(disks["predict"] / "out.csv")
