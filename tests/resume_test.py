@@ -1,6 +1,9 @@
 """Which stored settings differ from the current ones (vb_keras.utils.resume)."""
 
+import pytest
+
 from conftest import run_main
+from vb_keras.errors import UserInputError
 from vb_keras.utils import resume
 
 
@@ -18,6 +21,14 @@ def test_only_the_given_keys_are_compared():
     assert resume.differing_keys(stored, current, ["epochs"]) == ["epochs"]
     assert resume.differing_keys(stored, current, current) == ["epochs", "trials"]
     assert resume.differing_keys(stored, current, []) == []
+
+
+def test_a_rerun_with_other_settings_is_refused_in_one_line_naming_them():
+    resume.refuse_other_settings("--model_dir", "runs/x", [])   # the same settings: goes on
+    with pytest.raises(UserInputError, match=r"^--model_dir: runs/x holds an unfinished run with "
+                       r"other settings \(epochs, seed\); resume it with the same flags or pick "
+                       r"another --model_dir$"):
+        resume.refuse_other_settings("--model_dir", "runs/x", ["epochs", "seed"])
 
 
 if __name__ == "__main__":

@@ -208,11 +208,8 @@ def _check_resumable(output_dir, identity):
     if not directory.has_config():
         return
     previous = directory.read_config()
-    changed = resume.differing_keys(previous, identity, keys=identity)
-    if changed:
-        raise UserInputError(f"--output_dir: {output_dir} holds an unfinished run with other "
-                             f"settings ({', '.join(changed)}); resume it with the same flags or "
-                             "pick another --output_dir")
+    resume.refuse_other_settings("--output_dir", output_dir,
+                                 resume.differing_keys(previous, identity, keys=identity))
     logging.info("resuming the unfinished pre-training run in %s", output_dir)
 
 

@@ -547,11 +547,8 @@ def _check_resumable(model_dir, params, schema, table):
         logging.info("%s holds a run that never finished an epoch: starting afresh", model_dir)
         return
     # data_dir may change on resume: a prepared copy of the same clips is the same data.
-    changed = differing_settings(model_dir, params, schema, table)
-    if changed:
-        raise UserInputError(f"--model_dir: {model_dir} holds an unfinished run with other "
-                             f"settings ({', '.join(changed)}); resume it with the same flags "
-                             "or pick another --model_dir")
+    resume.refuse_other_settings("--model_dir", model_dir,
+                                 differing_settings(model_dir, params, schema, table))
     logging.info("resuming the unfinished run in %s", model_dir)
 
 
