@@ -48,7 +48,7 @@ flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu (or aut
 # Output and extensions.
 flags.DEFINE_string("model_dir", None, "Output directory (the model directory bin/evaluate and "
                     "bin/export read). Default: runs/<data>_<model>_<tasks>, <data> the name of "
-                    "--data_dir's directory, or demo.")
+                    "--data_dir's directory, or demo; <model> ends in _fine_tune with --fine_tune.")
 flags.DEFINE_list("callbacks", [], "Extra Keras callbacks, as importable module.Class names "
                   "constructed with no arguments.")
 flags.register_validator("tasks", lambda tasks: tasks is None or (
@@ -75,7 +75,8 @@ def main(argv):
     data_dir, table, schema = common_flags.read_data(FLAGS, schema)
     params = training_flags.training_params(FLAGS, FLAGS.model, tasks, FLAGS.seed)
     model_dir = FLAGS.model_dir or os.path.join(
-        "runs", f"{common_flags.data_name(FLAGS.data_dir)}_{params.model}_{'_'.join(params.tasks)}")
+        "runs", f"{common_flags.data_name(FLAGS.data_dir)}_{registry.run_name(params)}_"
+        f"{'_'.join(params.tasks)}")
     result = trainer.train(
         data_dir, model_dir, table, schema, params, strategy=strategy,
         callbacks=[trainer.load_callback(spec) for spec in FLAGS.callbacks],

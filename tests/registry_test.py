@@ -34,6 +34,16 @@ def test_every_table1_model_resolves_to_a_family_and_fine_tune_switches_the_head
         registry.family_for("resnet18", {"fine_tune": True})
 
 
+def test_default_run_folders_tell_a_fine_tuned_run_from_a_frozen_one():
+    frozen = TrainingParams(model="conformer_autopool")
+    tuned = registry.with_defaults(TrainingParams(
+        model="conformer_autopool",
+        family=registry.family_for("conformer_autopool", {"fine_tune": True}).config()))
+    assert registry.run_name(frozen) == "conformer_autopool"
+    assert registry.run_name(tuned) == "conformer_autopool_fine_tune"
+    assert registry.run_name(TrainingParams(model="resnet18")) == "resnet18"
+
+
 def test_an_unknown_model_is_a_one_line_error_listing_the_valid_names():
     with pytest.raises(UserInputError) as error:
         registry.family_for("vgg")

@@ -54,6 +54,14 @@ def _switched_models(switch: str) -> tuple:
                  for name in entry.model_names)
 
 
+def run_name(params: TrainingParams) -> str:
+    """What default run folders call the model: its name, and the switch that chose its family if
+    one did (`conformer_autopool_fine_tune`), so that a frozen and a fine-tuned run of one head
+    never meet in one folder."""
+    switch = family_of(params).switch
+    return f"{params.model}_{switch}" if switch else params.model
+
+
 def family_of(params: TrainingParams) -> ModelFamily:
     """The family of `params`: its family config's, or for none, `params.model`'s default one."""
     if params.family is None:
