@@ -96,6 +96,10 @@ EMBEDDER_ERRORS = [
     ("export", ["--model_dir=/tmp"], ["holds no trained model"]),
     ("predict", ["--saved_model=/tmp", "--output=/tmp/x.csv"],
      ["--saved_model: /tmp is neither a SavedModel nor a directory of integer versions"]),
+    ("evaluate", [], ["--model_dir: give one of --model_dir and --saved_model"]),
+    ("evaluate", ["--saved_model=/tmp"], ["--output_dir is required with --saved_model"]),
+    ("evaluate", ["--saved_model=/tmp", "--output_dir=/tmp/x"],
+     ["--saved_model: /tmp is neither a SavedModel nor a directory of integer versions"]),
 ]
 # The names that changed (one name per kind of flag), each with a run that the new name's value
 # makes fail at once: (program, args, old name, new name).
@@ -295,8 +299,9 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
     (audio / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
     output = str(tmp_path / "predictions" / "test.csv")
     (tmp_path / "runs").mkdir()
-    # (Six programs, one after another in one process: one TensorFlow import, not six.)
-    trained, evaluated, exported, of_split, of_folder, of_file = (
+    servable_eval = tmp_path / "servable_eval"
+    # (Seven programs, one after another in one process: one TensorFlow import, not seven.)
+    trained, evaluated, exported, served, of_split, of_folder, of_file = (
         succeeded(process) for process in programs_in_one_process([
             ("train", [f"--data_dir={small_demo}", f"--model_dir={model_dir}", "--epochs=1",
                        "--batch_size=8", "--clip_seconds=0.5", "--tasks=emotion"]),
@@ -305,6 +310,9 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
             ("evaluate", [f"--model_dir={model_dir}"]),
             ("export", [f"--model_dir={model_dir}", f"--output_dir={export_root}",
                         "--median_age=30"]),
+            # The export scored through its serving signature, with speaker-bootstrap intervals.
+            ("evaluate", [f"--saved_model={export_root}", "--bootstrap=50",
+                          f"--output_dir={servable_eval}"]),
             ("predict", [f"--saved_model={export_root}", "--split=Test", f"--output={output}",
                          f"--output_json={output[:-4]}.json"]),
             ("predict", [f"--saved_model={export_root}/1", f"--audio={audio}",
@@ -321,6 +329,12 @@ def test_train_evaluate_export_predict_with_naive_fallback(small_demo, tmp_path)
     assert json.load(open(os.path.join(model_dir, "eval_Val.json")))["split"] == "Val"
     assert "age: naive prediction" in exported.stdout
     assert "exported and verified in a fresh process" in exported.stdout
+    by_run, by_servable = (json.load(open(os.path.join(folder, "eval_Val.json")))
+                           for folder in (model_dir, servable_eval))
+    assert by_servable["mean_ccc"] == pytest.approx(by_run["mean_ccc"], abs=1e-4)   # as served
+    interval = by_servable["bootstrap"]["intervals"]["mean_ccc"]
+    assert interval["low"] - 1e-9 <= by_servable["mean_ccc"] <= interval["high"] + 1e-9
+    assert by_servable["bootstrap"]["resamples"] == 50 and "95% intervals" in served.stdout
     assert f"predicting Test of {small_demo}, the data" in of_split.stderr
     predicted = pd.read_csv(output)
     assert sorted(predicted.File_ID) == sorted(info.File_ID[info.Split == "Test"])
