@@ -50,7 +50,6 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
-    from vb_keras.data import exvo
     from vb_keras.evaluation import bootstrap, plots, scoring
     from vb_keras.training.runs import TrainedRun
     if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
@@ -58,28 +57,9 @@ def main(argv):
     if FLAGS.saved_model:
         if not FLAGS.output_dir:
             raise UserInputError("--output_dir is required with --saved_model")
-        from vb_keras.serving import prediction   # pylint: disable=import-outside-toplevel
-        model = prediction.ExportedModel(FLAGS.saved_model, flag="--saved_model")
-        if model.schema is None:
-            raise UserInputError(f"--saved_model: {model.path} carries no label schema (not "
-                                 "written by bin/export)")
-        data_dir = FLAGS.data_dir or model.data_dir
-        if not data_dir or not os.path.isdir(data_dir):
-            raise UserInputError(f"--data_dir: needed ({model.path} names no data directory "
-                                 "that exists here)")
-        table, schema = exvo.read_and_split(data_dir, model.schema, *(
-            FLAGS[name].value for name in common_flags.SPLIT_FLAGS))
-        split_rows = exvo.select_split(table, schema, FLAGS.split)
-        y_true = scoring.labels_from_table(
-            split_rows.sort_values(schema.id_column), schema)   # (refuses an unlabelled split)
-        results = prediction.predict_split(model, data_dir, table, schema, FLAGS.split,
-                                           FLAGS.on_bad_audio, FLAGS.output_dir, FLAGS.batch_size)
-        if len(results) != len(split_rows):
-            raise UserInputError(f"--data_dir: {len(split_rows) - len(results)} {FLAGS.split} "
-                                 "clips could not be decoded (see bad_audio.csv); every clip is "
-                                 "needed to score the split")
-        ids, y_pred = prediction.stacked_outputs(results, schema.tasks)
-        names, owners, output_dir = [model.path], {task: 0 for task in schema.tasks}, FLAGS.output_dir
+        output_dir = FLAGS.output_dir
+        y_true, y_pred, ids, split_rows, schema, name = _predict_servable(output_dir)
+        names, owners = [name], {task: 0 for task in schema.tasks}
         multitask = len(schema.tasks) > 1
     else:
         if len(FLAGS.model_dir) > 1 and not FLAGS.output_dir:
@@ -116,13 +96,47 @@ def main(argv):
     print(scoring.table_header(schema))
     print(scoring.table_row(" + ".join(names), "YES" if multitask else "NO", result))
     if intervals:
-        print(f"95% intervals ({FLAGS.bootstrap} resamples of the "
-              f"{len(set(split_rows[schema.speaker_column]))} speakers): " + ", ".join(
-                  f"{figure} {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
-                  for figure, interval in intervals.items() if interval))
+        speakers = len(set(split_rows[schema.speaker_column]))
+        print(f"95% intervals ({FLAGS.bootstrap} resamples of the {speakers} speakers): " + ", ".join(
+            f"{figure} {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+            for figure, interval in intervals.items() if interval))
+        caveat = bootstrap.few_speakers_caveat(speakers)
+        if caveat:
+            print(caveat)
     if result.ccc_per_emotion:
         print("per emotion: " + ", ".join(f"{k} {v:.3f}" for k, v in result.ccc_per_emotion.items()))
     print(f"wrote {json_path} and {', '.join(os.path.basename(f) for f in figures)}")
+
+
+def _predict_servable(output_dir):
+    """(y_true, y_pred, file ids, the split's rows, schema, name) of the exported SavedModel
+    --saved_model on --data_dir's (default: the data it was trained on) split, through its serving
+    signature, as TF Serving runs it."""
+    # pylint: disable=import-outside-toplevel  (TensorFlow: after the flags are parsed)
+    from vb_keras.data import exvo
+    from vb_keras.evaluation import scoring
+    from vb_keras.serving import prediction
+    model = prediction.ExportedModel(FLAGS.saved_model, flag="--saved_model")
+    if model.schema is None:
+        raise UserInputError(f"--saved_model: {model.path} carries no label schema (not "
+                             "written by bin/export)")
+    data_dir = FLAGS.data_dir or model.data_dir
+    if not data_dir or not os.path.isdir(data_dir):
+        raise UserInputError(f"--data_dir: needed ({model.path} names no data directory "
+                             "that exists here)")
+    table, schema = exvo.read_and_split(data_dir, model.schema, *(
+        FLAGS[name].value for name in common_flags.SPLIT_FLAGS))
+    split_rows = exvo.select_split(table, schema, FLAGS.split)
+    y_true = scoring.labels_from_table(
+        split_rows.sort_values(schema.id_column), schema)   # (refuses an unlabelled split)
+    results = prediction.predict_split(model, data_dir, table, schema, FLAGS.split,
+                                       FLAGS.on_bad_audio, output_dir, FLAGS.batch_size)
+    if len(results) != len(split_rows):
+        raise UserInputError(f"--data_dir: {len(split_rows) - len(results)} {FLAGS.split} "
+                             "clips could not be decoded (see bad_audio.csv); every clip is "
+                             "needed to score the split")
+    ids, y_pred = prediction.stacked_outputs(results, schema.tasks)
+    return y_true, y_pred, ids, split_rows, schema, model.path
 
 
 def _predict_runs(trained, entries, names, schema, data_dir, table, output_dir):

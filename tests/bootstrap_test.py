@@ -208,5 +208,10 @@ def test_a_task_without_labels_has_no_interval_and_the_hmean_leaves_it_out(absen
         scoring.evaluate(truth, repeated, schema, "Val").hmean)
 
 
+def test_intervals_from_few_speakers_come_with_a_caveat():
+    assert "only 2 speakers" in bootstrap.few_speakers_caveat(2)       # EmoDB's Test
+    assert bootstrap.few_speakers_caveat(bootstrap.FEW_SPEAKERS) == ""  # EmoGator's 19: none
+
+
 if __name__ == "__main__":
     run_main()

@@ -259,9 +259,6 @@ def _score(label, mtl, y_true, y_preds, first: scoring.EvaluationResult, speaker
             "ccc_per_emotion": first.ccc_per_emotion}
 
 
-# Below this many speakers in the scored split the table says its intervals are coarse.
-FEW_SPEAKERS = 10
-
 
 
 def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips, seeds,
@@ -273,10 +270,9 @@ def table_markdown(results, schema: LabelSchema, split, num_speakers, num_clips,
         lines.append(f"| {result['label']} | {result['mtl']} | {' | '.join(cells)} |")
     note = (f"\n{split}: {num_clips} clips of {num_speakers} speakers. Brackets: {confidence:.0%} "
             f"percentile intervals from {num_resamples} bootstrap resamples of the speakers.")
-    if num_speakers < FEW_SPEAKERS:
-        note += (f" With only {num_speakers} speakers a resample can hold one speaker's clips "
-                 "alone, so the intervals are wide and coarse: they say how little the split can "
-                 "tell.")
+    caveat = bootstrap.few_speakers_caveat(num_speakers)
+    if caveat:
+        note += " " + caveat
     if len(seeds) > 1:
         note += f" Each model row is the mean ± standard deviation over seeds {list(seeds)}."
     return "\n".join(lines) + "\n" + note + "\n"

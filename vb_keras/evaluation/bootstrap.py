@@ -23,6 +23,9 @@ from vb_keras.schema import AGE, COUNTRY, EMOTION, TASKS
 
 FIGURES = vb_tasks.FIGURES
 
+# Below this many speakers in the scored split, intervals are coarse (`few_speakers_caveat`).
+FEW_SPEAKERS = 10
+
 # Replicates scored at once: memory stays at a few [CHUNK_SIZE, clips] float64 arrays (32 MB each for
 # 20,000 clips) however many replicates are asked for.
 CHUNK_SIZE = 200
@@ -38,6 +41,14 @@ class Interval:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def few_speakers_caveat(num_speakers: int) -> str:
+    """What to say of intervals from `num_speakers` speakers ("" when they are enough)."""
+    if num_speakers >= FEW_SPEAKERS:
+        return ""
+    return (f"With only {num_speakers} speakers a resample can hold one speaker's clips alone, so "
+            "the intervals are wide and coarse: they say how little the split can tell.")
 
 
 def speaker_resample_weights(speakers, num_resamples: int, seed: int) -> np.ndarray:
